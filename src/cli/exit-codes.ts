@@ -1,0 +1,47 @@
+/**
+ * Documented exit statuses of `kjx` (docs/cli.md lists them). `kjx run`/`exec`
+ * exit with the guest command's own status; these are for kjx's own failures.
+ */
+import type { ErrorCode } from '../util/errors.js';
+
+export const EXIT = {
+  ok: 0,
+  /** A check failed (e.g. `kjx doctor` found missing tools). */
+  failed: 1,
+  usage: 2,
+  /** kjx.yaml, kjx.lock or a host input named by them is wrong. */
+  spec: 3,
+  /** Debian packages could not be resolved or fetched, or a host tool is missing. */
+  packages: 4,
+  /** The content is wrong: a .deb, ELF file, library or module problem. */
+  content: 5,
+  /** A host subprocess failed. */
+  subprocess: 6,
+  internal: 70,
+  /** Interrupted by SIGINT / SIGTERM (128 + signal number, as shells do). */
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'USAGE':
+      return EXIT.usage;
+    case 'SPEC_SYNTAX':
+    case 'SPEC_INVALID':
+    case 'SPEC_NOT_FOUND':
+    case 'LOCK_INVALID':
+    case 'INPUT_NOT_FOUND':
+      return EXIT.spec;
+    case 'PKG_UNKNOWN':
+    case 'PKG_FETCH':
+    case 'HOST_TOOL_MISSING':
+      return EXIT.packages;
+    case 'SUBPROCESS':
+      return EXIT.subprocess;
+    case 'INTERNAL':
+      return EXIT.internal;
+    default:
+      return EXIT.content;
+  }
+}

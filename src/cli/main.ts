@@ -1,0 +1,61 @@
+/**
+ * The `kjx` command line: one file per command registers itself; this file wires
+ * global options, and is the one place that prints errors and chooses exit codes.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerBuild } from './cmd-build.js';
+import { registerDoctor } from './cmd-doctor.js';
+import { registerInit } from './cmd-init.js';
+import { EXIT } from './exit-codes.js';
+import { reportError } from './report-error.js';
+
+export interface GlobalOptions {
+  debug: boolean;
+  strict: boolean;
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function makeProgram(): Command {
+  const program = new Command();
+  program
+    .name('kjx')
+    .description('build a minimal headless Linux from kjx.yaml, boot it in QEMU, run and trace inside it')
+    .version(pkg.version, '-V, --version')
+    .option('--debug', 'show stack traces')
+    .option('--strict', 'treat warnings as errors')
+    .showHelpAfterError('(run `kjx --help` for usage)')
+    .exitOverride();
+  const globals = (): GlobalOptions => {
+    const o = program.opts<{ debug?: boolean; strict?: boolean }>();
+    return { debug: !!o.debug, strict: !!o.strict };
+  };
+  registerInit(program);
+  registerBuild(program, globals);
+  registerDoctor(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = makeProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version are "errors" to commander; they already printed
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return EXIT.ok;
+      return EXIT.usage;
+    }
+    return reportError(e, argv.includes('--debug'));
+  }
+}

@@ -1,0 +1,16 @@
+/** Turn any thrown value into what the user sees: one line plus hint for known errors, a stack for unknown ones. */
+import { isKjxError } from '../util/errors.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+export function reportError(e: unknown, debug: boolean): number {
+  if (isKjxError(e)) {
+    console.error(`kjx: error: ${e.message}`);
+    for (const d of e.details) if (!e.message.includes(d)) console.error(`  ${d}`);
+    if (e.hint) console.error(`  hint: ${e.hint}`);
+    if (debug && e.stack) console.error(e.stack);
+    return exitCodeFor(e.code);
+  }
+  console.error(`kjx: internal error: ${e instanceof Error ? (debug ? e.stack : e.message) : String(e)}`);
+  if (!debug) console.error('  hint: run again with --debug for the stack trace, and report it');
+  return EXIT.internal;
+}

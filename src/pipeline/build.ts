@@ -1,0 +1,423 @@
+/**
+ * `kjx build`: Spec -> packages (lock) -> .debs (cache) -> base Tree -> kernel ->
+ * files -> initramfs + vmlinuz + manifest.
+ *
+ * Each stage is keyed by the hash of what it reads (and of kjx's own code); a stage
+ * whose key is in the cache does no work, and a build whose final key matches the
+ * artifacts already in the output directory does nothing at all. Artifacts are
+ * written to temporary names and renamed, and the build record last, so a build
+ * killed at any moment leaves the previous good artifacts or the new ones.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { baseFiles } from '../guest/base-files.js';
+import { banner, minimalInit } from '../guest/minimal-init.js';
+import { compress } from '../image/compress.js';
+import { writeCpio } from '../image/cpio.js';
+import { type Manifest, manifestFiles } from '../image/manifest.js';
+import { type PackageSet, resolvePlanPackages } from '../plan/resolve.js';
+import { assembleBase, type DebInput } from '../rootfs/assemble.js';
+import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../rootfs/kernel.js';
+import { ensureParents, mergeTrees, type Tree } from '../rootfs/tree.js';
+import { userFiles, userFilesKey } from '../rootfs/user-files.js';
+import { type AptIndex, hostAptIndex } from '../sources/apt.js';
+import {
+  type Cache,
+  getBlob,
+  getRecord,
+  getTree,
+  openCache,
+  putBlob,
+  putRecord,
+  putTree,
+} from '../sources/cache.js';
+import { fetchDebs } from '../sources/fetch.js';
+import { readHostDir, readHostFile } from '../sources/host-files.js';
+import { loadSpec } from '../spec/load.js';
+import type { Spec } from '../spec/schema.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
+import { hashValue, sha256 } from '../util/hash.js';
+import { codeHash } from './code-hash.js';
+
+/** The default SOURCE_DATE_EPOCH: 2024-01-01T00:00:00Z. */
+export const DEFAULT_EPOCH = 1704067200;
+
+export type StageName = 'spec' | 'resolve' | 'fetch' | 'base' | 'kernel' | 'files' | 'write';
+
+export const STAGES: { name: StageName; title: string }[] = [
+  { name: 'spec', title: 'Read kjx.yaml' },
+  { name: 'resolve', title: 'Resolve Debian packages' },
+  { name: 'fetch', title: 'Fetch .deb files' },
+  { name: 'base', title: 'Assemble components and library closure' },
+  { name: 'kernel', title: 'Kernel and module closure' },
+  { name: 'files', title: 'Files from the spec' },
+  { name: 'write', title: 'Write artifacts' },
+];
+
+export interface BuildEvents {
+  stageStart?(name: StageName): void;
+  stageEnd?(name: StageName, info: { cached: boolean; detail?: string; ms: number }): void;
+  /** A line worth showing under the current stage (downloads, sizes). */
+  progress?(name: StageName, text: string): void;
+}
+
+export interface BuildOptions {
+  specPath: string;
+  outDir: string;
+  updateLock?: boolean;
+  cache?: Cache;
+  index?: AptIndex;
+  events?: BuildEvents;
+  warn?: WarnFn;
+}
+
+export interface Artifact {
+  name: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface BuildResult {
+  buildId: string;
+  artifacts: Artifact[];
+  noop: boolean;
+  ms: number;
+  stages: { name: StageName; cached: boolean; ms: number; detail?: string }[];
+  kernelVersion: string;
+  lockChanged: boolean;
+}
+
+interface BuildRecord {
+  key: string;
+  buildId: string;
+  artifacts: Artifact[];
+  kernelVersion: string;
+}
+
+const RECORD = '.kjx-build.json';
+
+export function initramfsName(spec: Spec): string {
+  const ext = { gzip: '.gz', zstd: '.zst', xz: '.xz', none: '' }[spec.compression];
+  return `initramfs.cpio${ext}`;
+}
+
+/**
+ * The spec as it bears on the artifacts: without the directory it was read from and
+ * with host paths as written, so the same project in two checkouts builds the same bytes.
+ */
+export function portableSpec(spec: Spec): unknown {
+  const { specDir: _dir, ...rest } = spec;
+  return {
+    ...rest,
+    kernel:
+      spec.kernel.kind === 'image'
+        ? { ...spec.kernel, image: spec.kernel.imageRef, modulesDir: spec.kernel.modulesDirRef }
+        : spec.kernel,
+    packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: p.pathRef } : p)),
+    files: spec.files.map((f) => ('from' in f ? { ...f, from: f.fromRef } : f)),
+  };
+}
+
+/** Remove temporary files that builds killed mid-write left behind (their pid is gone). */
+function sweepTemps(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name) ?? /-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch {
+        alive = false;
+      }
+    }
+    if (!alive) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function artifactsIntact(rec: BuildRecord): boolean {
+  return rec.artifacts.every((a) => {
+    try {
+      return statSync(a.path).size === a.size && sha256(readFileSync(a.path)) === a.sha256;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Run the whole pipeline. Throws KjxError for anything the user can fix. */
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const t0 = performance.now();
+  const events = opts.events ?? {};
+  const warn = opts.warn ?? (() => {});
+  const stages: BuildResult['stages'] = [];
+  const stage = async <T>(
+    name: StageName,
+    fn: () => Promise<{ value: T; cached: boolean; detail?: string }>,
+  ): Promise<T> => {
+    events.stageStart?.(name);
+    const s = performance.now();
+    const r = await fn();
+    const ms = performance.now() - s;
+    stages.push({ name, cached: r.cached, ms, ...(r.detail ? { detail: r.detail } : {}) });
+    events.stageEnd?.(name, { cached: r.cached, ms, ...(r.detail ? { detail: r.detail } : {}) });
+    return r.value;
+  };
+
+  const cache = opts.cache ?? openCache();
+  sweepTemps(join(cache.root, 'tmp'));
+  const outDir = resolve(opts.outDir);
+  sweepTemps(outDir);
+
+  const spec = await stage('spec', async () => ({ value: loadSpec(opts.specPath), cached: false }));
+  const epoch =
+    spec.sourceDateEpoch ??
+    (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : DEFAULT_EPOCH);
+  if (!Number.isInteger(epoch) || epoch < 0) {
+    throw new KjxError(
+      'USAGE',
+      `SOURCE_DATE_EPOCH must be a whole number of seconds, got "${process.env.SOURCE_DATE_EPOCH}"`,
+    );
+  }
+  const code = codeHash();
+
+  const pkgs: PackageSet = await stage('resolve', async () => {
+    const set = await resolvePlanPackages({
+      spec,
+      lockPath: join(spec.specDir, 'kjx.lock'),
+      updateLock: opts.updateLock ?? false,
+      index: opts.index ?? hostAptIndex(),
+    });
+    return {
+      value: set,
+      cached: !set.lockChanged,
+      detail: `${set.packages.length} packages${set.lockChanged ? ', kjx.lock written' : ' from kjx.lock'}`,
+    };
+  });
+
+  // keys of each stage, computable before any heavy work
+  const baseKey = hashValue({
+    stage: 'base',
+    code,
+    components: spec.components,
+    packages: (portableSpec(spec) as Pick<Spec, 'packages'>).packages,
+    debs: pkgs.packages.map((p) => [p.name, p.sha256, p.root]),
+    local: pkgs.local.map((l) => l.sha256),
+  });
+  const kernelInput =
+    spec.kernel.kind === 'package'
+      ? { deb: pkgs.kernel?.sha256 }
+      : {
+          image: sha256(readHostFile(spec.kernel.image, 'kernel.image')),
+          // a local modules directory is read whole each time; hash its contents
+          modulesDir: spec.kernel.modulesDir
+            ? hashValue(manifestFiles(readHostDir(spec.kernel.modulesDir, '/m', 'modules')))
+            : null,
+        };
+  const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: spec.kernel.modules });
+  const filesKey = hashValue(userFilesKey(spec.files));
+  const finalKey = hashValue({
+    stage: 'write',
+    code,
+    baseKey,
+    kernelKey,
+    filesKey,
+    spec: portableSpec(spec),
+    epoch,
+  });
+  const buildId = finalKey.slice(0, 12);
+
+  const recordPath = join(outDir, RECORD);
+  const prev = existsSync(recordPath)
+    ? (JSON.parse(readFileSync(recordPath, 'utf8')) as BuildRecord)
+    : undefined;
+  if (prev && prev.key === finalKey && artifactsIntact(prev)) {
+    for (const name of ['fetch', 'base', 'kernel', 'files', 'write'] as const) {
+      events.stageStart?.(name);
+      stages.push({ name, cached: true, ms: 0 });
+      events.stageEnd?.(name, { cached: true, ms: 0, detail: 'unchanged' });
+    }
+    return {
+      buildId,
+      artifacts: prev.artifacts,
+      noop: true,
+      ms: performance.now() - t0,
+      stages,
+      kernelVersion: prev.kernelVersion,
+      lockChanged: pkgs.lockChanged,
+    };
+  }
+
+  const haveBase = getRecord(cache, baseKey) !== undefined;
+  const kernelRec = getRecord<{ vmlinuz: string; version: string; order: string[]; builtin: string[] }>(
+    cache,
+    kernelKey,
+  );
+  const needDebs = [...(haveBase ? [] : pkgs.packages), ...(kernelRec || !pkgs.kernel ? [] : [pkgs.kernel])];
+
+  const debs = await stage('fetch', async () => {
+    const got = await fetchDebs(cache, needDebs, {
+      downloading: (list, bytes) =>
+        events.progress?.('fetch', `downloading ${list.length} packages, ${(bytes / 1e6).toFixed(1)} MB`),
+    });
+    return {
+      value: got,
+      cached: needDebs.length === 0,
+      detail: `${needDebs.length} needed, ${got.size} ready`,
+    };
+  });
+
+  const base: Tree = await stage('base', async () => {
+    const cached = haveBase ? getTree(cache, baseKey) : undefined;
+    if (cached) return { value: cached, cached: true, detail: `${cached.size} entries` };
+    const wholeByName = new Map<string, { paths?: string[] }>();
+    for (const p of spec.packages)
+      if (p.kind === 'apt') wholeByName.set(p.name, p.paths ? { paths: p.paths } : {});
+    const inputs: DebInput[] = pkgs.packages.map((p) => {
+      const d: DebInput = { name: p.name, version: p.version, data: debs.get(p.name)! };
+      const whole = wholeByName.get(p.name);
+      if (whole) d.whole = whole;
+      return d;
+    });
+    const { readDeb } = await import('../sources/deb.js');
+    for (const l of spec.packages) {
+      if (l.kind !== 'local') continue;
+      const data = readFileSync(l.path);
+      const { control } = await readDeb(data, l.pathRef);
+      inputs.push({
+        name: control.Package ?? l.pathRef,
+        version: control.Version ?? '0',
+        data,
+        whole: l.paths ? { paths: l.paths } : {},
+      });
+    }
+    const tree = await assembleBase(spec, inputs, warn);
+    putTree(cache, baseKey, tree);
+    return { value: tree, cached: false, detail: `${tree.size} entries` };
+  });
+
+  const kernel: KernelResult = await stage('kernel', async () => {
+    if (kernelRec) {
+      const vmlinuz = getBlob(cache, kernelRec.vmlinuz);
+      const modules = getTree(cache, `${kernelKey}-modules`);
+      if (vmlinuz && modules) {
+        return {
+          value: {
+            version: kernelRec.version,
+            vmlinuz,
+            modules,
+            order: kernelRec.order,
+            builtin: kernelRec.builtin,
+          },
+          cached: true,
+          detail: kernelRec.version,
+        };
+      }
+    }
+    let k: KernelResult;
+    if (pkgs.kernel) {
+      let data = debs.get(pkgs.kernel.name);
+      if (!data) data = (await fetchDebs(cache, [pkgs.kernel])).get(pkgs.kernel.name)!;
+      k = await kernelFromDeb(data, pkgs.kernel, spec.kernel.modules);
+    } else {
+      if (spec.kernel.kind !== 'image')
+        throw new KjxError('INTERNAL', 'kernel package without a resolved package');
+      const image = readHostFile(spec.kernel.image, 'kernel.image');
+      const md = spec.kernel.modulesDir?.replace(/\/+$/, '');
+      const modules = md
+        ? readHostDir(md, `/lib/modules/${basename(md)}`, spec.kernel.modulesDirRef ?? md)
+        : undefined;
+      k = kernelFromLocal(image, modules, md, spec.kernel.modules);
+    }
+    putTree(cache, `${kernelKey}-modules`, k.modules);
+    putRecord(cache, kernelKey, {
+      vmlinuz: putBlob(cache, k.vmlinuz),
+      version: k.version,
+      order: k.order,
+      builtin: k.builtin,
+    });
+    return { value: k, cached: false, detail: `${k.version}, ${k.order.length} modules` };
+  });
+
+  const files = await stage('files', async () => {
+    const t = userFiles(spec.files);
+    return { value: t, cached: false, detail: `${t.size} entries` };
+  });
+
+  const result = await stage('write', async () => {
+    if (!spec.components.includes('busybox') && !spec.components.includes('busybox-static')) {
+      throw new KjxError(
+        'SPEC_INVALID',
+        'the guest init needs a shell: the busybox or busybox-static component',
+        {
+          hint: 'add busybox to `components:` in kjx.yaml',
+        },
+      );
+    }
+    const gen = baseFiles({
+      spec,
+      buildId,
+      modules: kernel.order,
+      banner: banner(spec, buildId),
+      init: minimalInit({ buildId }),
+    });
+    const tree = mergeTrees([gen, base, kernel.modules, files]);
+    ensureParents(tree);
+    const cpio = writeCpio(tree, { epoch });
+    const initrd = await compress(cpio, spec.compression);
+    const artifacts: Artifact[] = [];
+    const emit = (name: string, data: Buffer): void => {
+      const path = join(outDir, name);
+      writeFileAtomic(path, data);
+      artifacts.push({ name, path, size: data.length, sha256: sha256(data) });
+    };
+    emit('vmlinuz', kernel.vmlinuz);
+    emit(initramfsName(spec), initrd);
+    const manifest: Manifest = {
+      name: spec.name,
+      version: spec.version,
+      buildId,
+      sourceDateEpoch: epoch,
+      kernel: {
+        version: kernel.version,
+        source:
+          spec.kernel.kind === 'image'
+            ? `input:${spec.kernel.imageRef}`
+            : `deb:${pkgs.kernel!.name}=${pkgs.kernel!.version}`,
+        modules: kernel.order,
+        builtin: kernel.builtin,
+      },
+      packages: pkgs.packages.map((p) => ({
+        name: p.name,
+        version: p.version,
+        sha256: p.sha256,
+        root: p.root,
+      })),
+      artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+      files: manifestFiles(tree),
+    };
+    emit('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version };
+    writeFileAtomic(recordPath, `${JSON.stringify(rec, null, 2)}\n`);
+    return {
+      value: artifacts,
+      cached: false,
+      detail: `${tree.size} entries, ${(initrd.length / 1e6).toFixed(2)} MB initramfs`,
+    };
+  });
+
+  return {
+    buildId,
+    artifacts: result,
+    noop: false,
+    ms: performance.now() - t0,
+    stages,
+    kernelVersion: kernel.version,
+    lockChanged: pkgs.lockChanged,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Resolve a Spec's Debian packages to exact versions: from `kjx.lock` when it answers
+ * for the spec's roots, otherwise through apt (preferring locked versions), writing
+ * a new lock. The kernel image package is resolved without its Depends (those are
+ * host-side tools like initramfs-tools, never part of the guest).
+ */
+import { readFileSync } from 'node:fs';
+import { componentsOf } from '../components/index.js';
+import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
+import type { Spec } from '../spec/schema.js';
+import { KjxError } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+import { type Lock, lockedPackages, lockFromResolved, lockMatches, readLock, writeLock } from './lock.js';
+
+/** A package whose .deb comes from the host file system, not apt. */
+export interface LocalDeb {
+  path: string;
+  /** As written in the spec, for messages and the manifest. */
+  ref: string;
+  sha256: string;
+}
+
+export interface PackageSet {
+  /** Everything to download: roots (files go into the image) and their dependencies. */
+  packages: ResolvedPackage[];
+  kernel: ResolvedPackage | null;
+  local: LocalDeb[];
+  lockChanged: boolean;
+}
+
+/** The root package names a spec asks apt for (components' and `packages:`). */
+export function rootsOf(spec: Spec): string[] {
+  const roots = new Set<string>();
+  for (const c of componentsOf(spec)) for (const p of c.packages(spec)) roots.add(p);
+  for (const p of spec.packages)
+    if (p.kind === 'apt') roots.add(p.version ? `${p.name}=${p.version}` : p.name);
+  return [...roots].sort();
+}
+
+export function kernelRootOf(spec: Spec): string | null {
+  return spec.kernel.kind === 'package' ? spec.kernel.package : null;
+}
+
+export function localDebsOf(spec: Spec): LocalDeb[] {
+  const out: LocalDeb[] = [];
+  for (const p of spec.packages) {
+    if (p.kind !== 'local') continue;
+    let data: Buffer;
+    try {
+      data = readFileSync(p.path);
+    } catch {
+      throw new KjxError(
+        'INPUT_NOT_FOUND',
+        `packages: local package ${p.pathRef} does not exist (looked at ${p.path})`,
+        {
+          hint: 'paths in kjx.yaml are relative to the directory of kjx.yaml',
+        },
+      );
+    }
+    out.push({ path: p.path, ref: p.pathRef, sha256: sha256(data) });
+  }
+  return out;
+}
+
+/** Follow a kernel meta package (linux-image-cloud-amd64) to the image package it depends on. */
+async function resolveKernel(
+  index: AptIndex,
+  root: string,
+  pinned: Map<string, string>,
+): Promise<ResolvedPackage> {
+  let [pkg] = await resolvePackages(index, [root], { withDepends: false, pinned });
+  for (let hops = 0; hops < 4 && pkg; hops++) {
+    const next = pkg.depends.flat().find((d) => /^linux-image-\d/.test(d));
+    if (!next) break;
+    [pkg] = await resolvePackages(index, [next], { withDepends: false, pinned });
+  }
+  if (!pkg) throw new KjxError('PKG_UNKNOWN', `unknown kernel package ${root}`);
+  return { ...pkg, root: true };
+}
+
+export interface ResolveInputs {
+  spec: Spec;
+  lockPath: string;
+  updateLock: boolean;
+  index: AptIndex;
+}
+
+export async function resolvePlanPackages({
+  spec,
+  lockPath,
+  updateLock,
+  index,
+}: ResolveInputs): Promise<PackageSet> {
+  const roots = rootsOf(spec);
+  const kernelRoot = kernelRootOf(spec);
+  const local = localDebsOf(spec);
+  const lock: Lock | undefined = readLock(lockPath);
+  if (lock && !updateLock && lockMatches(lock, roots, kernelRoot)) {
+    const kernel = lock.kernel ? { ...lock.kernel, provides: [] as string[] } : null;
+    return { packages: lockedPackages(lock), kernel, local, lockChanged: false };
+  }
+  const pinned = new Map<string, string>();
+  if (lock && !updateLock) {
+    for (const [name, p] of Object.entries(lock.packages)) pinned.set(name, p.version);
+    if (lock.kernel) pinned.set(lock.kernel.name, lock.kernel.version);
+  }
+  const packages = await resolvePackages(index, roots, { pinned });
+  const kernel = kernelRoot ? await resolveKernel(index, kernelRoot, pinned) : null;
+  writeLock(lockPath, lockFromResolved(roots, kernelRoot, packages, kernel));
+  return { packages, kernel, local, lockChanged: true };
+}
+
+export type { AptPackage };

@@ -1,0 +1,60 @@
+/**
+ * The `files:` layer: inline content, host files, directories and symlinks the spec
+ * names, with the mode and owner it gives (root:root otherwise).
+ */
+
+import { readHostFile } from '../sources/host-files.js';
+import type { FileSpec, Owner } from '../spec/schema.js';
+import { KjxError } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+import { addEntry, type EntrySource, newTree, type Tree } from './tree.js';
+
+/** Names the image's own /etc/passwd and /etc/group know (the guest-system issue adds users). */
+const NAMED_IDS: Record<string, number> = { root: 0 };
+
+export function ownerIds(owner: Owner, what: string): { uid: number; gid: number } {
+  const id = (v: number | string): number => {
+    if (typeof v === 'number') return v;
+    const n = NAMED_IDS[v];
+    if (n === undefined) {
+      throw new KjxError('SPEC_INVALID', `${what}: unknown owner "${v}"`, {
+        hint: 'use numeric ids (1000:1000) or root',
+      });
+    }
+    return n;
+  };
+  return { uid: id(owner.user), gid: id(owner.group) };
+}
+
+function hostData(f: FileSpec, i: number): Buffer | undefined {
+  return 'from' in f ? readHostFile(f.from, `files[${i}] (${f.path}): from ${f.fromRef}`) : undefined;
+}
+
+export function userFiles(files: FileSpec[]): Tree {
+  const tree = newTree();
+  files.forEach((f, i) => {
+    const what = `files[${i}] (${f.path})`;
+    const { uid, gid } = ownerIds(f.owner, what);
+    const source: EntrySource = { kind: 'input', ref: 'fromRef' in f ? f.fromRef : `files[${i}]` };
+    const base = { path: f.path, mode: f.mode, uid, gid, mtime: 0, source, override: f.override };
+    if (f.type === 'dir') addEntry(tree, { ...base, type: 'dir' });
+    else if (f.type === 'symlink')
+      addEntry(tree, { ...base, mode: 0o777, type: 'symlink', target: f.target });
+    else
+      addEntry(tree, {
+        ...base,
+        type: 'file',
+        data: hostData(f, i) ?? Buffer.from('content' in f ? f.content : ''),
+      });
+  });
+  return tree;
+}
+
+/** What the files layer depends on, without building it (for the no-op check): host paths by content. */
+export function userFilesKey(files: FileSpec[]): unknown {
+  return files.map((f, i) => {
+    const { from: _abs, ...rest } = f as FileSpec & { from?: string };
+    const data = hostData(f, i);
+    return data ? { ...rest, sha256: sha256(data) } : rest;
+  });
+}

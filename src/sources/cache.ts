@@ -1,0 +1,130 @@
+/**
+ * The on-disk cache under `$XDG_CACHE_HOME/kjx` (default `~/.cache/kjx`):
+ *
+ *   debs/<sha256>.deb      downloaded packages, content-addressed
+ *   blobs/<sha256>         file contents of cached stages, content-addressed
+ *   stages/<key>.json      a stage's result (a serialized Tree or record), keyed by
+ *                          the hash of everything the stage read
+ *
+ * Everything is written to a temporary name and renamed, so a build killed at any
+ * moment leaves a usable cache: an entry either exists whole or not at all.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Tree, TreeEntry } from '../rootfs/tree.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { KjxError } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+
+export interface Cache {
+  root: string;
+}
+
+export function openCache(root?: string): Cache {
+  const base =
+    root ?? process.env.KJX_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kjx');
+  for (const d of ['debs', 'blobs', 'stages', 'tmp']) mkdirSync(join(base, d), { recursive: true });
+  return { root: base };
+}
+
+export function debPath(cache: Cache, sha: string): string {
+  return join(cache.root, 'debs', `${sha}.deb`);
+}
+
+/** A fresh private temporary directory inside the cache (same filesystem, so renames are atomic). */
+export function cacheTempDir(cache: Cache, prefix: string): string {
+  return mkdtempSync(join(cache.root, 'tmp', `${prefix}-`));
+}
+
+/** Read a cached .deb, verifying its content still matches its name. */
+export function readDebFromCache(cache: Cache, sha: string): Buffer | undefined {
+  const p = debPath(cache, sha);
+  if (!existsSync(p)) return undefined;
+  const data = readFileSync(p);
+  if (sha256(data) !== sha) {
+    rmSync(p, { force: true }); // a damaged entry is dropped, never used
+    return undefined;
+  }
+  return data;
+}
+
+/** Move a downloaded file into the cache after checking its sha256. */
+export function adoptDeb(cache: Cache, file: string, expectedSha: string, what: string): Buffer {
+  const data = readFileSync(file);
+  const got = sha256(data);
+  if (got !== expectedSha) {
+    throw new KjxError('PKG_FETCH', `${what}: sha256 ${got} does not match the expected ${expectedSha}`, {
+      hint: 'the apt mirror changed under the lock; run `kjx build --update-lock`',
+    });
+  }
+  renameSync(file, debPath(cache, expectedSha));
+  return data;
+}
+
+function blobPath(cache: Cache, sha: string): string {
+  return join(cache.root, 'blobs', sha.slice(0, 2), sha);
+}
+
+export function putBlob(cache: Cache, data: Buffer): string {
+  const sha = sha256(data);
+  const p = blobPath(cache, sha);
+  if (!existsSync(p)) writeFileAtomic(p, data);
+  return sha;
+}
+
+export function getBlob(cache: Cache, sha: string): Buffer | undefined {
+  const p = blobPath(cache, sha);
+  return existsSync(p) ? readFileSync(p) : undefined;
+}
+
+function stagePath(cache: Cache, key: string): string {
+  return join(cache.root, 'stages', `${key}.json`);
+}
+
+/** Store a JSON record for a stage key. */
+export function putRecord(cache: Cache, key: string, value: unknown): void {
+  writeFileAtomic(stagePath(cache, key), JSON.stringify(value));
+}
+
+export function getRecord<T>(cache: Cache, key: string): T | undefined {
+  const p = stagePath(cache, key);
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as T;
+  } catch {
+    return undefined; // unreadable entries count as absent; they are rewritten
+  }
+}
+
+type StoredEntry = Omit<TreeEntry, 'data'> & { blob?: string };
+
+/** Store a Tree: file contents as blobs, the rest as one JSON record. */
+export function putTree(cache: Cache, key: string, tree: Tree): void {
+  const entries: StoredEntry[] = [];
+  for (const e of tree.values()) {
+    if (e.type === 'file') {
+      const { data, ...rest } = e;
+      entries.push({ ...rest, blob: putBlob(cache, data) });
+    } else entries.push(e);
+  }
+  putRecord(cache, key, { entries });
+}
+
+/** Load a Tree stored by `putTree`; undefined if any piece is missing. */
+export function getTree(cache: Cache, key: string): Tree | undefined {
+  const rec = getRecord<{ entries: StoredEntry[] }>(cache, key);
+  if (!rec) return undefined;
+  const tree: Tree = new Map();
+  for (const s of rec.entries) {
+    if (s.type === 'file') {
+      const data = getBlob(cache, s.blob!);
+      if (!data) return undefined;
+      const { blob: _b, ...rest } = s;
+      tree.set(s.path, { ...(rest as Omit<TreeEntry & { type: 'file' }, 'data'>), data });
+    } else {
+      tree.set(s.path, s as TreeEntry);
+    }
+  }
+  return tree;
+}

@@ -1,0 +1,78 @@
+/**
+ * The one error type of kjx. Library code throws `KjxError`; only the CLI prints it
+ * and maps its `code` to an exit status (see docs/ARCHITECTURE.md, "Errors").
+ */
+
+/** Stable error codes. Add new ones at the end; never reuse a removed name. */
+export type ErrorCode =
+  | 'SPEC_SYNTAX' // kjx.yaml is not valid YAML
+  | 'SPEC_INVALID' // kjx.yaml does not match the schema
+  | 'SPEC_NOT_FOUND'
+  | 'LOCK_INVALID'
+  | 'PKG_UNKNOWN' // apt knows no such package
+  | 'PKG_FETCH' // apt-get download failed or the file did not match its checksum
+  | 'DEB_INVALID' // a .deb (ar, tar, compression) could not be read
+  | 'DEB_UNSAFE' // an entry would escape the staging tree
+  | 'ELF_INVALID'
+  | 'LIB_MISSING' // a DT_NEEDED library is not in the staging area
+  | 'MODULE_MISSING'
+  | 'MODULE_INVALID'
+  | 'TREE_CONFLICT'
+  | 'TREE_INVALID'
+  | 'INPUT_NOT_FOUND' // a host path named in the spec does not exist
+  | 'HOST_TOOL_MISSING'
+  | 'SUBPROCESS'
+  | 'CPIO_INVALID'
+  | 'USAGE'
+  | 'INTERNAL';
+
+/** Where in an input file something is. Lines and columns are 1-based. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export interface KjxErrorOptions {
+  /** What to do about it, one sentence. */
+  hint?: string;
+  /** The wrapped original error. */
+  cause?: unknown;
+  /** Position in an input file, for spec and lock errors. */
+  position?: SourcePosition;
+  /** More messages of the same kind (e.g. every spec problem, not just the first). */
+  details?: string[];
+}
+
+export class KjxError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly position: SourcePosition | undefined;
+  readonly details: string[];
+
+  constructor(code: ErrorCode, message: string, options: KjxErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KjxError';
+    this.code = code;
+    this.hint = options.hint;
+    this.position = options.position;
+    this.details = options.details ?? [];
+  }
+}
+
+export function isKjxError(e: unknown): e is KjxError {
+  return e instanceof KjxError;
+}
+
+/** `file:line:column` for messages. */
+export function formatPosition(p: SourcePosition): string {
+  return `${p.file}:${p.line}:${p.column}`;
+}
+
+/** Recoverable oddities are values passed to a logger the caller gives us (STYLE habit 7). */
+export interface Warning {
+  code: string;
+  message: string;
+}
+
+export type WarnFn = (w: Warning) => void;

@@ -1,0 +1,75 @@
+/**
+ * Helpers for tests that run the real `kjx` command: a workspace per test, one
+ * shared .deb cache (so a test run downloads each package once), and a runner
+ * that returns exit code, stdout and stderr.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const KJX = join(REPO, 'bin', 'kjx.js');
+
+/** The cache all integration tests share: packages are downloaded once per machine. */
+export const SHARED_CACHE = join(REPO, '.kjx', 'test-cache');
+
+export interface KjxResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOpts {
+  cwd: string;
+  env?: Record<string, string>;
+  cache?: string;
+  timeoutMs?: number;
+}
+
+export function kjxEnv(o: RunOpts): NodeJS.ProcessEnv {
+  return { ...process.env, CI: '1', KJX_CACHE_DIR: o.cache ?? SHARED_CACHE, ...o.env };
+}
+
+export function runKjx(args: string[], o: RunOpts): KjxResult {
+  const r = spawnSync(process.execPath, [KJX, ...args], {
+    cwd: o.cwd,
+    env: kjxEnv(o),
+    encoding: 'utf8',
+    timeout: o.timeoutMs ?? 300_000,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Start kjx without waiting (for kill tests). */
+export function spawnKjx(args: string[], o: RunOpts) {
+  return spawn(process.execPath, [KJX, ...args], {
+    cwd: o.cwd,
+    env: kjxEnv(o),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** A fresh directory with a kjx.yaml (the default one from `kjx init` unless text is given). */
+export function workspace(name: string, specText?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `kjx-${name}-`));
+  if (specText === undefined) {
+    const r = runKjx(['init'], { cwd: dir });
+    if (r.code !== 0) throw new Error(`kjx init failed: ${r.stderr}`);
+  } else writeFileSync(join(dir, 'kjx.yaml'), specText);
+  return dir;
+}
+
+/** A cache directory that starts with the shared cache's .deb files but no stage results. */
+export function coldCacheWithDebs(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kjx-cache-'));
+  mkdirSync(join(dir, 'debs'), { recursive: true });
+  const debs = join(SHARED_CACHE, 'debs');
+  if (existsSync(debs)) for (const f of readdirSync(debs)) cpSync(join(debs, f), join(dir, 'debs', f));
+  return dir;
+}
+
+export function removeAll(...dirs: string[]): void {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
