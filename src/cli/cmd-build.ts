@@ -1,6 +1,6 @@
 /** `kjx build [-f kjx.yaml] [-o dist] [--json] [--update-lock]` */
 import type { Command } from 'commander';
-import { type BuildResult, build } from '../pipeline/build.js';
+import type { BuildResult } from '../pipeline/build.js';
 import type { GlobalOptions } from './main.js';
 import { createProgress, progressMode } from './progress.js';
 
@@ -37,7 +37,8 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
     .option('--json', 'print the result as JSON on stdout (no progress display)')
     .option('--update-lock', 'resolve packages again and rewrite kjx.lock')
     .action(async (o: { file: string; out: string; json?: boolean; updateLock?: boolean }) => {
-      const progress = createProgress(progressMode(!!o.json));
+      const { build } = await import('../pipeline/build.js');
+      const progress = await createProgress(progressMode(!!o.json));
       let result: BuildResult;
       try {
         result = await build({

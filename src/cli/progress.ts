@@ -3,8 +3,8 @@
  * plain lines when not a TTY or when CI is set, nothing with --json (the result
  * object is printed at the end instead).
  */
-import { Listr } from 'listr2';
-import { type BuildEvents, STAGES, type StageName } from '../pipeline/build.js';
+import type { BuildEvents, StageName } from '../pipeline/build.js';
+import { STAGES } from '../pipeline/stages.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'silent';
 
@@ -23,7 +23,7 @@ export interface Progress {
   finish(error?: unknown): Promise<void>;
 }
 
-export function createProgress(mode: ProgressMode): Progress {
+export async function createProgress(mode: ProgressMode): Promise<Progress> {
   if (mode === 'silent') return { events: {}, finish: async () => {} };
   if (mode === 'plain') {
     return {
@@ -54,6 +54,7 @@ export function createProgress(mode: ProgressMode): Progress {
     promise.catch(() => {});
     waits.set(s.name, { resolve, reject, promise });
   }
+  const { Listr } = await import('listr2');
   const list = new Listr(
     STAGES.map((s) => ({
       title: s.title,

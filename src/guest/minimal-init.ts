@@ -50,6 +50,8 @@ fi
 [ -z "$failed" ] || echo "kjx: failed to load kernel modules:$failed" >&2
 cat /etc/kjx/banner
 ${markerShell('ready', `build=${buildId} kernel=$(uname -r)`)}
+# \`kjx run\` appends a hook and a command at boot time (docs/guest-protocol.md)
+[ -x /usr/lib/kjx/run-hook ] && exec /usr/lib/kjx/run-hook
 # a shell on the console, restarted when it exits; the console is the VM owner's only
 while true; do
   setsid cttyhack sh -l

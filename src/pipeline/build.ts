@@ -39,21 +39,12 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { codeHash } from './code-hash.js';
+import { STAGES, type StageName } from './stages.js';
+
+export { STAGES, type StageName };
 
 /** The default SOURCE_DATE_EPOCH: 2024-01-01T00:00:00Z. */
 export const DEFAULT_EPOCH = 1704067200;
-
-export type StageName = 'spec' | 'resolve' | 'fetch' | 'base' | 'kernel' | 'files' | 'write';
-
-export const STAGES: { name: StageName; title: string }[] = [
-  { name: 'spec', title: 'Read kjx.yaml' },
-  { name: 'resolve', title: 'Resolve Debian packages' },
-  { name: 'fetch', title: 'Fetch .deb files' },
-  { name: 'base', title: 'Assemble components and library closure' },
-  { name: 'kernel', title: 'Kernel and module closure' },
-  { name: 'files', title: 'Files from the spec' },
-  { name: 'write', title: 'Write artifacts' },
-];
 
 export interface BuildEvents {
   stageStart?(name: StageName): void;

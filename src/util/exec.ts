@@ -2,7 +2,6 @@
  * The one subprocess adapter (execa behind it). A failure becomes a KjxError that
  * says the step, the escaped command, the exit code or signal and the tail of stderr.
  */
-import { execa } from 'execa';
 import { KjxError } from './errors.js';
 
 export interface RunOptions {
@@ -46,6 +45,8 @@ export async function run(
   args: string[],
   opts: RunOptions = {},
 ): Promise<RunResult> {
+  // loaded on first use: most kjx runs (a no-op build, --help) start no subprocess
+  const { execa } = await import('execa');
   const r = await execa(file, args, {
     cwd: opts.cwd,
     input: opts.input,

@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: runs every benchmark group and writes bench/results.json.
+ * Numbers are medians; each line says its target and whether this run met it.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { type BenchLine, benchBuild } from './build.bench.js';
+
+const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild };
+const only = process.argv.slice(2);
+const results: Record<string, BenchLine[]> = {};
+for (const [name, fn] of Object.entries(groups)) {
+  if (only.length && !only.includes(name)) continue;
+  console.error(`bench: ${name}`);
+  results[name] = await fn();
+  for (const l of results[name]) {
+    const mark = l.ok === undefined ? '   ' : l.ok ? 'ok ' : 'MISS';
+    console.log(
+      `${mark} ${l.name}: ${l.value.toFixed(3)} ${l.unit}${l.target ? ` (target ${l.target})` : ''}${l.note ? ` - ${l.note}` : ''}`,
+    );
+  }
+}
+const out = {
+  date: new Date().toISOString(),
+  host: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  results,
+};
+writeFileSync(join(import.meta.dirname, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
+console.error('bench: wrote bench/results.json');
