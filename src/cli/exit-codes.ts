@@ -18,6 +18,12 @@ export const EXIT = {
   /** A host subprocess failed. */
   subprocess: 6,
   internal: 70,
+  /** `kjx run`: the guest kernel panicked, oopsed or hit a BUG. */
+  panic: 123,
+  /** `kjx run`: the wall-clock or silence timeout ran out; the VM was killed. */
+  timeout: 124,
+  /** `kjx run`/`boot`: the VM failed to start or died before the command finished (QEMU's stderr is shown). */
+  vmFailed: 125,
   /** Interrupted by SIGINT / SIGTERM (128 + signal number, as shells do). */
   sigint: 130,
   sigterm: 143,
@@ -41,6 +47,12 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.subprocess;
     case 'INTERNAL':
       return EXIT.internal;
+    case 'GUEST_PANIC':
+      return EXIT.panic;
+    case 'VM_TIMEOUT':
+      return EXIT.timeout;
+    case 'VM_START':
+      return EXIT.vmFailed;
     default:
       return EXIT.content;
   }

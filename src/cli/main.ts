@@ -4,9 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerBoot } from './cmd-boot.js';
 import { registerBuild } from './cmd-build.js';
+import { registerDiff } from './cmd-diff.js';
 import { registerDoctor } from './cmd-doctor.js';
 import { registerInit } from './cmd-init.js';
+import { registerInspect } from './cmd-inspect.js';
+import { registerPs } from './cmd-ps.js';
+import { registerRun } from './cmd-run.js';
+import { registerStop } from './cmd-stop.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 
@@ -36,6 +42,12 @@ export function makeProgram(): Command {
   registerInit(program);
   registerBuild(program, globals);
   registerDoctor(program);
+  registerInspect(program);
+  registerDiff(program);
+  registerRun(program);
+  registerBoot(program);
+  registerPs(program);
+  registerStop(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

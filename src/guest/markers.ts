@@ -4,7 +4,8 @@
  */
 export const MARKER_PREFIX = '@@kjx:';
 
-export type MarkerEvent = 'init' | 'ready' | 'exit';
+/** The events of docs/guest-protocol.md. */
+export type MarkerEvent = 'init' | 'stage2' | 'service' | 'task' | 'hostkey' | 'ready' | 'exit';
 
 export interface Marker {
   event: string;

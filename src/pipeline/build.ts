@@ -10,8 +10,9 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { baseFiles } from '../guest/base-files.js';
-import { banner, minimalInit } from '../guest/minimal-init.js';
+import { sshInputs } from '../guest/ssh-keys.js';
+import { guestSystem } from '../guest/system.js';
+import { accountIds } from '../guest/users.js';
 import { compress } from '../image/compress.js';
 import { writeCpio } from '../image/cpio.js';
 import { type Manifest, manifestFiles } from '../image/manifest.js';
@@ -38,7 +39,9 @@ import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
 import { codeHash } from './code-hash.js';
+import { mediaKernelModules, mediaLayer, writeMediaArtifacts } from './media-stage.js';
 import { STAGES, type StageName } from './stages.js';
 
 export { STAGES, type StageName };
@@ -108,6 +111,11 @@ export function portableSpec(spec: Spec): unknown {
         : spec.kernel,
     packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: p.pathRef } : p)),
     files: spec.files.map((f) => ('from' in f ? { ...f, from: f.fromRef } : f)),
+    users: spec.users.map((u) => ({
+      ...u,
+      authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: k.pathRef } : k)),
+    })),
+    ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: f.pathRef })) },
   };
 }
 
@@ -134,7 +142,8 @@ function sweepTemps(dir: string): void {
 function artifactsIntact(rec: BuildRecord): boolean {
   return rec.artifacts.every((a) => {
     try {
-      return statSync(a.path).size === a.size && sha256(readFileSync(a.path)) === a.sha256;
+      // streamed: disk images can be gigabytes
+      return statSync(a.path).size === a.size && sha256File(a.path) === a.sha256;
     } catch {
       return false;
     }
@@ -210,14 +219,25 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
             ? hashValue(manifestFiles(readHostDir(spec.kernel.modulesDir, '/m', 'modules')))
             : null,
         };
-  const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: spec.kernel.modules });
+  // disk images add the drivers their root switch needs
+  const kernelModules = mediaKernelModules(spec);
+  const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: kernelModules });
   const filesKey = hashValue(userFilesKey(spec.files));
+  // the keys read from the host (and the project key, created here when the spec gives none)
+  const ssh = sshInputs(spec);
+  if (ssh.projectKey?.created)
+    events.progress?.('spec', `created the project SSH key ${ssh.projectKey.path}`);
+  const sshKey = hashValue({
+    authorizedKeys: [...ssh.authorizedKeys],
+    hostKeys: ssh.hostKeys.map((k) => sha256(k)),
+  });
   const finalKey = hashValue({
     stage: 'write',
     code,
     baseKey,
     kernelKey,
     filesKey,
+    sshKey,
     spec: portableSpec(spec),
     epoch,
   });
@@ -249,7 +269,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     cache,
     kernelKey,
   );
-  const needDebs = [...(haveBase ? [] : pkgs.packages), ...(kernelRec || !pkgs.kernel ? [] : [pkgs.kernel])];
+  const needDebs = [
+    ...(haveBase ? [] : pkgs.packages),
+    ...(kernelRec || !pkgs.kernel ? [] : [pkgs.kernel]),
+    ...pkgs.boot, // GRUB for media outputs
+  ];
 
   const debs = await stage('fetch', async () => {
     const got = await fetchDebs(cache, needDebs, {
@@ -314,7 +338,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (pkgs.kernel) {
       let data = debs.get(pkgs.kernel.name);
       if (!data) data = (await fetchDebs(cache, [pkgs.kernel])).get(pkgs.kernel.name)!;
-      k = await kernelFromDeb(data, pkgs.kernel, spec.kernel.modules);
+      k = await kernelFromDeb(data, pkgs.kernel, kernelModules);
     } else {
       if (spec.kernel.kind !== 'image')
         throw new KjxError('INTERNAL', 'kernel package without a resolved package');
@@ -323,7 +347,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const modules = md
         ? readHostDir(md, `/lib/modules/${basename(md)}`, spec.kernel.modulesDirRef ?? md)
         : undefined;
-      k = kernelFromLocal(image, modules, md, spec.kernel.modules);
+      k = kernelFromLocal(image, modules, md, kernelModules);
     }
     putTree(cache, `${kernelKey}-modules`, k.modules);
     putRecord(cache, kernelKey, {
@@ -336,7 +360,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   });
 
   const files = await stage('files', async () => {
-    const t = userFiles(spec.files);
+    const t = userFiles(spec.files, accountIds(spec));
     return { value: t, cached: false, detail: `${t.size} entries` };
   });
 
@@ -350,14 +374,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         },
       );
     }
-    const gen = baseFiles({
-      spec,
-      buildId,
-      modules: kernel.order,
-      banner: banner(spec, buildId),
-      init: minimalInit({ buildId }),
-    });
-    const tree = mergeTrees([gen, base, kernel.modules, files]);
+    if (!spec.components.includes('runit')) {
+      throw new KjxError('SPEC_INVALID', 'the guest init is runit: the runit component is missing', {
+        hint: 'add runit to `components:` in kjx.yaml',
+      });
+    }
+    const guest = guestSystem({ spec, buildId, modules: kernel.order, ssh });
+    const tree = mergeTrees([guest.tree, base, kernel.modules, guest.overrides, mediaLayer(spec), files]);
     ensureParents(tree);
     const cpio = writeCpio(tree, { epoch });
     const initrd = await compress(cpio, spec.compression);
@@ -367,8 +390,25 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       writeFileAtomic(path, data);
       artifacts.push({ name, path, size: data.length, sha256: sha256(data) });
     };
-    emit('vmlinuz', kernel.vmlinuz);
-    emit(initramfsName(spec), initrd);
+    if (spec.outputs.includes('initramfs')) {
+      emit('vmlinuz', kernel.vmlinuz);
+      emit(initramfsName(spec), initrd);
+    }
+    artifacts.push(
+      ...(await writeMediaArtifacts({
+        spec,
+        buildId,
+        epoch,
+        tree,
+        vmlinuz: kernel.vmlinuz,
+        initramfs: initrd,
+        initramfsName: initramfsName(spec),
+        debs,
+        outDir,
+        cache,
+        progress: (text) => events.progress?.('write', text),
+      })),
+    );
     const manifest: Manifest = {
       name: spec.name,
       version: spec.version,

@@ -32,6 +32,9 @@ const lockSchema = z
     kernelRoot: z.string().nullable(),
     packages: z.record(z.string(), lockedPackage),
     kernel: z.object({ name: z.string() }).extend(lockedPackage.shape).nullable(),
+    /** Boot loader packages media outputs need (their files go into the ISO or disk, not the guest). */
+    bootRoots: z.array(z.string()).optional(),
+    boot: z.record(z.string(), lockedPackage).optional(),
   })
   .strict();
 
@@ -42,6 +45,7 @@ export function lockFromResolved(
   kernelRoot: string | null,
   packages: ResolvedPackage[],
   kernel: ResolvedPackage | null,
+  boot: { roots: string[]; packages: ResolvedPackage[] } = { roots: [], packages: [] },
 ): Lock {
   const entry = (p: ResolvedPackage) => ({
     version: p.version,
@@ -52,13 +56,23 @@ export function lockFromResolved(
     root: p.root,
     depends: p.depends,
   });
-  return {
+  const lock: Lock = {
     lockVersion: 1,
     roots: [...roots].sort(),
     kernelRoot,
     packages: Object.fromEntries(packages.map((p) => [p.name, entry(p)])),
     kernel: kernel ? { name: kernel.name, ...entry(kernel) } : null,
   };
+  // only locks of specs with media outputs carry the keys, so older locks stay byte-identical
+  if (boot.roots.length > 0) {
+    lock.bootRoots = [...boot.roots].sort();
+    lock.boot = Object.fromEntries(boot.packages.map((p) => [p.name, entry(p)]));
+  }
+  return lock;
+}
+
+export function lockedBootPackages(lock: Lock): ResolvedPackage[] {
+  return Object.entries(lock.boot ?? {}).map(([name, p]) => ({ name, ...p, provides: [] }));
 }
 
 export function lockedPackages(lock: Lock): ResolvedPackage[] {
@@ -90,9 +104,15 @@ export function writeLock(path: string, lock: Lock): void {
 }
 
 /** Does the lock answer for these roots? */
-export function lockMatches(lock: Lock, roots: string[], kernelRoot: string | null): boolean {
-  const a = [...roots].sort();
-  return (
-    lock.kernelRoot === kernelRoot && a.length === lock.roots.length && a.every((r, i) => r === lock.roots[i])
-  );
+export function lockMatches(
+  lock: Lock,
+  roots: string[],
+  kernelRoot: string | null,
+  bootRoots: string[] = [],
+): boolean {
+  const same = (x: string[], y: string[]) => {
+    const a = [...x].sort();
+    return a.length === y.length && a.every((r, i) => r === y[i]);
+  };
+  return lock.kernelRoot === kernelRoot && same(roots, lock.roots) && same(bootRoots, lock.bootRoots ?? []);
 }

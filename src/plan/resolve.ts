@@ -6,11 +6,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { componentsOf } from '../components/index.js';
+import { GRUB_PACKAGES } from '../image/grub.js';
+import { BOOT_FORMATS } from '../image/media.js';
 import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { type Lock, lockedPackages, lockFromResolved, lockMatches, readLock, writeLock } from './lock.js';
+import {
+  type Lock,
+  lockedBootPackages,
+  lockedPackages,
+  lockFromResolved,
+  lockMatches,
+  readLock,
+  writeLock,
+} from './lock.js';
 
 /** A package whose .deb comes from the host file system, not apt. */
 export interface LocalDeb {
@@ -24,6 +34,8 @@ export interface PackageSet {
   /** Everything to download: roots (files go into the image) and their dependencies. */
   packages: ResolvedPackage[];
   kernel: ResolvedPackage | null;
+  /** Boot loader packages for media outputs (GRUB), without their Depends; [] otherwise. */
+  boot: ResolvedPackage[];
   local: LocalDeb[];
   lockChanged: boolean;
 }
@@ -35,6 +47,12 @@ export function rootsOf(spec: Spec): string[] {
   for (const p of spec.packages)
     if (p.kind === 'apt') roots.add(p.version ? `${p.name}=${p.version}` : p.name);
   return [...roots].sort();
+}
+
+/** Boot loader packages the spec's outputs need: GRUB for BIOS and UEFI when any output boots. */
+export function bootRootsOf(spec: Spec): string[] {
+  const boots = spec.outputs.some((o) => (BOOT_FORMATS as readonly string[]).includes(o));
+  return boots ? GRUB_PACKAGES.map((p) => p.name).sort() : [];
 }
 
 export function kernelRootOf(spec: Spec): string | null {
@@ -93,21 +111,35 @@ export async function resolvePlanPackages({
 }: ResolveInputs): Promise<PackageSet> {
   const roots = rootsOf(spec);
   const kernelRoot = kernelRootOf(spec);
+  const bootRoots = bootRootsOf(spec);
   const local = localDebsOf(spec);
   const lock: Lock | undefined = readLock(lockPath);
-  if (lock && !updateLock && lockMatches(lock, roots, kernelRoot)) {
+  if (lock && !updateLock && lockMatches(lock, roots, kernelRoot, bootRoots)) {
     const kernel = lock.kernel ? { ...lock.kernel, provides: [] as string[] } : null;
-    return { packages: lockedPackages(lock), kernel, local, lockChanged: false };
+    return {
+      packages: lockedPackages(lock),
+      kernel,
+      boot: lockedBootPackages(lock),
+      local,
+      lockChanged: false,
+    };
   }
   const pinned = new Map<string, string>();
   if (lock && !updateLock) {
     for (const [name, p] of Object.entries(lock.packages)) pinned.set(name, p.version);
     if (lock.kernel) pinned.set(lock.kernel.name, lock.kernel.version);
+    for (const b of lockedBootPackages(lock)) pinned.set(b.name, b.version);
   }
   const packages = await resolvePackages(index, roots, { pinned });
   const kernel = kernelRoot ? await resolveKernel(index, kernelRoot, pinned) : null;
-  writeLock(lockPath, lockFromResolved(roots, kernelRoot, packages, kernel));
-  return { packages, kernel, local, lockChanged: true };
+  // the boot loaders' Depends are host tools (grub-common); only their module files are used
+  const boot =
+    bootRoots.length > 0 ? await resolvePackages(index, bootRoots, { withDepends: false, pinned }) : [];
+  writeLock(
+    lockPath,
+    lockFromResolved(roots, kernelRoot, packages, kernel, { roots: bootRoots, packages: boot }),
+  );
+  return { packages, kernel, boot, local, lockChanged: true };
 }
 
 export type { AptPackage };

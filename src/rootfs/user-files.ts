@@ -9,32 +9,38 @@ import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
 import { addEntry, type EntrySource, newTree, type Tree } from './tree.js';
 
-/** Names the image's own /etc/passwd and /etc/group know (the guest-system issue adds users). */
-const NAMED_IDS: Record<string, number> = { root: 0 };
+/** Account names the image's /etc/passwd knows: name -> uid and gid of its own group. */
+export type AccountIds = ReadonlyMap<string, { uid: number; gid: number }>;
 
-export function ownerIds(owner: Owner, what: string): { uid: number; gid: number } {
-  const id = (v: number | string): number => {
+const ROOT_ONLY: AccountIds = new Map([['root', { uid: 0, gid: 0 }]]);
+
+export function ownerIds(
+  owner: Owner,
+  what: string,
+  accounts: AccountIds = ROOT_ONLY,
+): { uid: number; gid: number } {
+  const id = (v: number | string, field: 'uid' | 'gid'): number => {
     if (typeof v === 'number') return v;
-    const n = NAMED_IDS[v];
+    const n = accounts.get(v)?.[field];
     if (n === undefined) {
       throw new KjxError('SPEC_INVALID', `${what}: unknown owner "${v}"`, {
-        hint: 'use numeric ids (1000:1000) or root',
+        hint: `use numeric ids (1000:1000) or a name from users (${[...accounts.keys()].join(', ')})`,
       });
     }
     return n;
   };
-  return { uid: id(owner.user), gid: id(owner.group) };
+  return { uid: id(owner.user, 'uid'), gid: id(owner.group, 'gid') };
 }
 
 function hostData(f: FileSpec, i: number): Buffer | undefined {
   return 'from' in f ? readHostFile(f.from, `files[${i}] (${f.path}): from ${f.fromRef}`) : undefined;
 }
 
-export function userFiles(files: FileSpec[]): Tree {
+export function userFiles(files: FileSpec[], accounts: AccountIds = ROOT_ONLY): Tree {
   const tree = newTree();
   files.forEach((f, i) => {
     const what = `files[${i}] (${f.path})`;
-    const { uid, gid } = ownerIds(f.owner, what);
+    const { uid, gid } = ownerIds(f.owner, what, accounts);
     const source: EntrySource = { kind: 'input', ref: 'fromRef' in f ? f.fromRef : `files[${i}]` };
     const base = { path: f.path, mode: f.mode, uid, gid, mtime: 0, source, override: f.override };
     if (f.type === 'dir') addEntry(tree, { ...base, type: 'dir' });

@@ -61,8 +61,13 @@ files: []
 #    type: symlink
 #    target: hello
 
-# Artifacts to write: initramfs.
+# Artifacts to write: initramfs (vmlinuz + initramfs), iso (hybrid BIOS/UEFI ISO),
+# raw, qcow2, vmdk (GPT disk images with a persistent ext4 root), tar (rootfs).
 outputs: [initramfs]
+
+# Disk images (raw, qcow2, vmdk): the whole disk's size, like 512M or 2G.
+disk:
+  size: 1G
 
 # Compression of the initramfs: gzip, zstd, xz or none.
 compression: gzip
@@ -70,4 +75,65 @@ compression: gzip
 # Timestamp given to every file, for reproducible builds (seconds since 1970).
 # Overrides the default epoch (SOURCE_DATE_EPOCH).
 # sourceDateEpoch: 1700000000
+
+# Kernel parameters set at boot, before networking and services.
+sysctls: {}
+#  net.ipv4.ip_forward: 1
+#  kernel.perf_event_paranoid: -1
+
+# Network interfaces: dhcp (busybox udhcpc), or a static IPv4 address.
+# Loopback is always up. Under QEMU's user network the guest gets 10.0.2.15/24.
+network:
+  eth0: dhcp
+#  eth1:
+#    address: 192.168.100.2/24
+#    gateway: 192.168.100.1
+#    dns: [192.168.100.1]
+
+# Accounts besides root; nobody has a password, SSH keys are the way in.
+users: []
+#  - name: dev
+#    uid: 1000
+#    shell: /bin/sh
+#    authorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKjx1ExampleExampleExampleExample0000 me@laptop"]
+
+# The SSH server: dropbear, supervised, key login only (no password, ever).
+# With no authorized key anywhere, kjx creates a project key pair in
+# .kjx/ssh/id_ed25519 next to this file and authorizes it for root.
+# It is on when the dropbear component is included (enabled: false turns it off).
+ssh:
+  port: 22
+  # Host key types generated at first boot; each fingerprint is printed on the
+  # console as "@@kjx:hostkey type=... sha256=...".
+  hostKeys: [ed25519]
+  # ...or host key files (dropbear format) to use instead; they land in the image.
+  hostKeyFiles: []
+  rootLogin: true
+
+# Supervised services (runit): a name, the command, what it needs, how it tells
+# it is ready. A service starts once everything it needs is ready, stops when one
+# of them stops, and starts again once it is back. See docs/services.md.
+services: {}
+#  tracer:
+#    run: /usr/local/bin/tracer
+#    ready: signal            # or {file: PATH}, {port: N}, {check: COMMAND}
+#    stopSignal: INT
+#  workload:
+#    run: /usr/local/bin/workload --serve
+#    needs: [tracer]
+#    restart: on-failure      # always, on-failure, never; or {policy, delay, maxDelay}
+#    env: {LOG_LEVEL: debug}
+#    log: {size: 1000000, keep: 5}
+
+# One-shot commands run in order at boot, after networking and before services.
+# A failed required task stops the boot (the guest powers off).
+tasks: []
+#  - name: data-dir
+#    run: mkdir -p /srv/data
+#  - name: warm-cache
+#    run: /usr/local/bin/warm || true
+#    required: false
+
+# The serial console: a root shell (the console belongs to whoever runs the VM), or none.
+console: shell
 `;

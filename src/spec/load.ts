@@ -115,6 +115,11 @@ export function resolveHostPaths(spec: Spec, specDir: string): Spec {
     kernel,
     packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: abs(p.pathRef) } : p)),
     files: spec.files.map((f) => ('fromRef' in f ? { ...f, from: abs(f.fromRef) } : f)),
+    users: spec.users.map((u) => ({
+      ...u,
+      authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: abs(k.pathRef) } : k)),
+    })),
+    ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: abs(f.pathRef) })) },
     specDir,
   };
 }
@@ -219,12 +224,22 @@ function collectProblems(issues: readonly z.core.$ZodIssue[], base: PropertyKey[
       const allowed = keysAt(path);
       for (const key of issue.keys)
         out.push({ path: [...path, key], message: unknownKeyMessage(key, allowed), atKey: true });
+    } else if (issue.code === 'invalid_key') {
+      // A key of a mapping with free-form keys (services, network, env): point at the key.
+      for (const inner of issue.issues) out.push({ path, message: inner.message, atKey: true });
     } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // A branch that failed on the type of the value itself was not what the
-      // author meant ("curl" is not a mapping); if exactly one branch is left, its
-      // problems are the useful ones. Otherwise the union's own message says what fits.
+      // author meant ("curl" is not a mapping, a mapping is not the word "signal");
+      // if exactly one branch is left, its problems are the useful ones. Otherwise
+      // the union's own message says what fits.
       const meant = issue.errors.filter(
-        (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),
+        (branch) =>
+          !branch.some(
+            (i) =>
+              i.path.length === 0 &&
+              (i.code === 'invalid_type' ||
+                (i.code === 'invalid_value' && typeof i.input === 'object' && i.input !== null)),
+          ),
       );
       if (meant.length === 1) collectProblems(meant[0]!, path, out);
       else out.push({ path, message: issue.message, atKey: false });
@@ -276,6 +291,7 @@ interface SchemaDef {
   out?: z.core.$ZodType;
   shape?: Record<string, z.core.$ZodType>;
   element?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
   options?: z.core.$ZodType[];
 }
 
@@ -302,6 +318,7 @@ function keysAt(path: readonly PropertyKey[]): string[] {
       const def = defOf(s);
       if (def.type === 'object' && typeof seg === 'string' && def.shape?.[seg]) next.push(def.shape[seg]);
       if (def.type === 'array' && typeof seg === 'number' && def.element) next.push(def.element);
+      if (def.type === 'record' && typeof seg === 'string' && def.valueType) next.push(def.valueType);
     }
     current = next;
   }

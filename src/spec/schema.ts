@@ -10,7 +10,8 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { expected } from './messages.js';
+import { findCycle } from '../util/graph.js';
+import { didYouMean, expected } from './messages.js';
 
 /** Components kjx knows how to add. A new component adds one name here. */
 export const COMPONENTS = ['busybox', 'busybox-static', 'runit', 'dropbear'] as const;
@@ -18,9 +19,16 @@ export const COMPONENTS = ['busybox', 'busybox-static', 'runit', 'dropbear'] as 
 export const DEFAULT_COMPONENTS: Component[] = ['busybox', 'runit', 'dropbear'];
 export type Component = (typeof COMPONENTS)[number];
 
-/** Artifact formats kjx writes. Later: 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci'. */
-export const OUTPUTS = ['initramfs'] as const;
+/**
+ * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
+ * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar.
+ */
+export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar'] as const;
 export type OutputFormat = (typeof OUTPUTS)[number];
+/** What a spec without `outputs` builds. */
+export const DEFAULT_OUTPUTS: OutputFormat[] = ['initramfs'];
+/** Disk image size when `disk.size` is not given. */
+export const DEFAULT_DISK_SIZE = '1G';
 
 /** Compression of the initramfs (and, later, of other stream artifacts). */
 export const COMPRESSIONS = ['gzip', 'zstd', 'xz', 'none'] as const;
@@ -132,10 +140,112 @@ export interface ImageKernelSpec extends KernelSpecBase {
 
 export type KernelSpec = PackageKernelSpec | ImageKernelSpec;
 
+/*
+ * The guest system: services, boot tasks, networking, users and SSH. How they map
+ * onto runit is told in docs/services.md; the generators live in src/guest/.
+ */
+
+/** Services kjx adds itself; a spec service may not take their names while they are on. */
+export const SSH_SERVICE = 'ssh';
+export const CONSOLE_SERVICE = 'console';
+
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+/** Signals `sv down`/`sv term` may deliver instead of TERM (libbpf-tools print their results on INT). */
+export const STOP_SIGNALS = ['TERM', 'INT', 'HUP', 'QUIT', 'USR1', 'USR2', 'KILL'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+export const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const;
+export type HostKeyType = (typeof HOST_KEY_TYPES)[number];
+export const CONSOLE_MODES = ['shell', 'none'] as const;
+export type ConsoleMode = (typeof CONSOLE_MODES)[number];
+
+/** Seconds a service may take to become ready before boot reports it as not ready. */
+export const DEFAULT_READY_TIMEOUT = 60;
+
+/** How kjx knows a service is ready; dependents start only after that. */
+export type ReadySpec = { timeout: number } & (
+  | { kind: 'started' } // as soon as its program is started
+  | { kind: 'signal' } // the program sends SIGUSR1 to its parent
+  | { kind: 'file'; path: string } // a file appears
+  | { kind: 'port'; port: number } // a TCP port is listening
+  | { kind: 'check'; command: string } // a command succeeds
+);
+
+export interface RestartSpec {
+  policy: RestartPolicy;
+  /** Seconds before the first restart; doubled after each quick failure. */
+  delay: number;
+  /** The longest wait between restarts. */
+  maxDelay: number;
+}
+
+/** svlogd into /var/log/NAME, rotated at `size` bytes, `keep` old files kept. */
+export interface LogSpec {
+  size: number;
+  keep: number;
+}
+
+export interface ServiceSpec {
+  /** Command line (sh syntax). */
+  run: string;
+  needs: string[];
+  ready: ReadySpec;
+  restart: RestartSpec;
+  user: string;
+  env: Record<string, string>;
+  /** null: output goes to the console. */
+  log: LogSpec | null;
+  /** Command run after the service stopped. */
+  finish?: string;
+  stopSignal: StopSignal;
+}
+
+export interface TaskSpec {
+  name: string;
+  run: string;
+  /** A failed required task stops the boot (runit goes to stage 3 and powers off). */
+  required: boolean;
+}
+
+export type InterfaceSpec =
+  | { kind: 'dhcp' }
+  | { kind: 'static'; address: string; prefix: number; gateway?: string; dns: string[] };
+
+/** An authorized key: a literal OpenSSH public key line, or a host file of them. */
+export type KeySource = { kind: 'literal'; key: string } | { kind: 'file'; path: string; pathRef: string };
+
+export interface UserSpec {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+  authorizedKeys: KeySource[];
+}
+
+export interface HostKeyFile {
+  /** Absolute host path after loadSpec/parseSpec. */
+  path: string;
+  pathRef: string;
+}
+
+export interface SshSpec {
+  enabled: boolean;
+  port: number;
+  /** Host key types generated at first boot. */
+  hostKeys: HostKeyType[];
+  /** Host keys given instead (dropbear format); they land in the image. */
+  hostKeyFiles: HostKeyFile[];
+  /** root may log in (by key; passwords are never accepted). */
+  rootLogin: boolean;
+}
+
 /** Modes by entry type when `mode` is not given: executables must say so. */
 const DEFAULT_MODES: Record<FileType, number> = { file: 0o644, dir: 0o755, symlink: 0o777 };
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
+/** A size: bytes, or a number with K, M, G or T (powers of 1024; "KiB", "MB" and so on also read as such). */
+const SIZE_RE = /^([0-9]+)\s*([KMGT])?(?:i?B)?$/i;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9.+~_-]*$/;
 /** RFC 1123 label: 1–63 letters, digits and hyphens, no hyphen at either end. */
 const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -148,6 +258,22 @@ const DEB_VERSION_RE = /^[0-9][A-Za-z0-9.+~:-]*$/;
 const OCTAL_MODE_RE = /^(?:0o?)?[0-7]{3,4}$/;
 const OWNER_PART = '(?:[0-9]+|[a-z_][a-z0-9_-]*\\$?)';
 const OWNER_RE = new RegExp(`^(${OWNER_PART})(?::(${OWNER_PART}))?$`);
+/** Service and task names become directory names: no "/" and nothing hidden. */
+const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+/** useradd's default NAME_REGEX. */
+const USER_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** sysctl keys: dotted (net.ipv4.ip_forward) or slashed (net/ipv4/ip_forward). */
+const SYSCTL_RE = /^[A-Za-z0-9_-]+(?:[./][A-Za-z0-9_:-]+)+$/;
+/** Interface names as the kernel allows them (IFNAMSIZ 16, with the NUL). */
+const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const IPV4_OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4_RE = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
+/** An OpenSSH public key line: type, base64 blob, optional comment. */
+const PUBLIC_KEY_RE =
+  /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [^\n]*)?$/;
+/** What a literal key starts with (anything else is a host path). */
+const PUBLIC_KEY_START = /^(?:ssh-|ecdsa-|sk-)/;
 
 const PACKAGE_REF_WORDS =
   'a Debian package name like "curl" or "curl=7.88.1-10", or a path to a local file ending in .deb';
@@ -453,6 +579,514 @@ const kernelObject = z
       : { ...image, modulesDir: k.modulesDir, modulesDirRef: k.modulesDir };
   });
 
+/** A string, number or boolean written in YAML, as the text a shell or sysctl sees (true → "1"). */
+const scalarText = z
+  .union([z.string(), z.number(), z.boolean()], {
+    error: (iss) => expected('a string, number or true/false', iss.input, 'type'),
+  })
+  .transform((v) => (typeof v === 'boolean' ? (v ? '1' : '0') : String(v)));
+
+/** Whole seconds: the guest does its arithmetic in sh. */
+const seconds = (what: string) =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(86400, { error: (iss) => expected(`${what} of at most 86400 seconds`, iss.input) });
+
+const readyObject = z
+  .object({
+    signal: z
+      .literal(true)
+      .optional()
+      .describe(
+        'Ready when the program sends SIGUSR1 to its parent (a small shell kjx puts between runsv and the program; its pid is also in $KJX_NOTIFY_PID).',
+      ),
+    file: guestPath.optional().describe('Ready when this guest file exists.'),
+    port: z.number().int().min(1).max(65535).optional().describe('Ready when this TCP port is listening.'),
+    check: z.string().min(1).optional().describe('Ready when this command (sh syntax, run as root) exits 0.'),
+    timeout: seconds('a timeout')
+      .default(DEFAULT_READY_TIMEOUT)
+      .describe(
+        `Seconds the service may take to become ready before boot reports it as not ready (default ${DEFAULT_READY_TIMEOUT}).`,
+      ),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const kinds = (['signal', 'file', 'port', 'check'] as const).filter((k) => r[k] !== undefined);
+    for (const extra of kinds.slice(1))
+      ctx.addIssue({
+        code: 'custom',
+        path: [extra],
+        message: `give one way to know readiness, not both "${kinds[0]}" and "${extra}"`,
+      });
+  })
+  .transform((r): ReadySpec => {
+    const timeout = r.timeout;
+    if (r.signal) return { kind: 'signal', timeout };
+    if (r.file !== undefined) return { kind: 'file', path: r.file, timeout };
+    if (r.port !== undefined) return { kind: 'port', port: r.port, timeout };
+    if (r.check !== undefined) return { kind: 'check', command: r.check, timeout };
+    return { kind: 'started', timeout };
+  });
+
+const readyItem = z
+  .union(
+    [
+      z
+        .literal('signal')
+        .transform((): ReadySpec => ({ kind: 'signal', timeout: DEFAULT_READY_TIMEOUT }))
+        .describe('Short for {signal: true}.'),
+      readyObject,
+    ],
+    {
+      error: (iss) =>
+        expected(
+          '"signal", or a mapping with one of signal, file, port, check (and timeout)',
+          iss.input,
+          'type',
+        ),
+    },
+  )
+  .describe(
+    'How kjx knows the service is ready: "signal", {file: PATH}, {port: N}, {check: COMMAND}. Default: as soon as it is started.',
+  );
+
+const restartObject = z
+  .object({
+    policy: z
+      .enum(RESTART_POLICIES)
+      .default('always')
+      .describe('always: restart whenever it stops; on-failure: unless it exited 0; never.'),
+    delay: seconds('a delay')
+      .default(1)
+      .describe('Seconds before a restart; doubled after each failure within 10 s of starting.'),
+    maxDelay: seconds('a delay').default(30).describe('The longest wait between two restarts, in seconds.'),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.maxDelay < r.delay)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxDelay'],
+        input: r.maxDelay,
+        message: expected(`at least "delay" (${r.delay})`, r.maxDelay),
+      });
+  });
+
+const restartItem = z
+  .union(
+    [
+      z
+        .enum(RESTART_POLICIES)
+        .transform((policy): RestartSpec => ({ policy, delay: 1, maxDelay: 30 }))
+        .describe('A policy with the default backoff.'),
+      restartObject,
+    ],
+    {
+      error: (iss) =>
+        expected(
+          `one of ${RESTART_POLICIES.join(', ')}, or a mapping with policy, delay, maxDelay`,
+          iss.input,
+          'type',
+        ),
+    },
+  )
+  .describe('When runit restarts the service, with backoff.');
+
+const logObject = z
+  .object({
+    size: z
+      .number()
+      .int()
+      .min(4096)
+      .default(1_000_000)
+      .describe('Rotate the current log file at this many bytes (svlogd "s").'),
+    keep: z.number().int().min(1).max(1000).default(5).describe('Old log files to keep (svlogd "n").'),
+  })
+  .strict();
+
+const logItem = z
+  .union(
+    [z.boolean().transform((on): LogSpec | null => (on ? { size: 1_000_000, keep: 5 } : null)), logObject],
+    { error: (iss) => expected('true, false, or a mapping with size and keep', iss.input, 'type') },
+  )
+  .describe(
+    'svlogd writes the output to /var/log/NAME (timestamped, rotated). false: output goes to the console.',
+  );
+
+const serviceObject = z
+  .object({
+    run: z
+      .string()
+      .min(1)
+      .describe('The program and its arguments (sh syntax). It must stay in the foreground.'),
+    needs: uniqueList(z.string().describe('Another service (or ssh, console).'), 'needs')
+      .default(() => [])
+      .describe(
+        'Services that must be ready before this one starts; when one of them stops, this one is stopped too and starts again once it is ready.',
+      ),
+    ready: readyItem.optional(),
+    restart: restartItem.prefault('always'),
+    user: z
+      .string()
+      .regex(USER_NAME_RE, { error: (iss) => expected('a user name', iss.input) })
+      .default('root')
+      .describe('Run as this user: root or one from `users`.'),
+    env: z
+      .record(
+        z.string().regex(ENV_NAME_RE, {
+          error: (iss) => expected('an environment variable name like "LOG_LEVEL"', iss.input),
+        }),
+        scalarText,
+      )
+      .prefault(() => ({}))
+      .describe('Environment variables of the service.'),
+    log: logItem.prefault(true),
+    finish: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Command run after the service stopped (sh syntax, killed after 5 s).'),
+    stopSignal: z
+      .enum(STOP_SIGNALS)
+      .default('TERM')
+      .describe('Signal that stops it (sv down, sv term); INT for libbpf-tools, which print results on INT.'),
+  })
+  .strict()
+  .transform(
+    (s): ServiceSpec => ({
+      run: s.run,
+      needs: s.needs,
+      ready: s.ready ?? { kind: 'started', timeout: DEFAULT_READY_TIMEOUT },
+      restart: s.restart,
+      user: s.user,
+      env: s.env,
+      log: s.log,
+      ...(s.finish === undefined ? {} : { finish: s.finish }),
+      stopSignal: s.stopSignal,
+    }),
+  )
+  .describe('A supervised service (one runit service directory).');
+
+const taskObject = z
+  .object({
+    name: z
+      .string()
+      .regex(SERVICE_NAME_RE, {
+        error: (iss) => expected('a name of lowercase letters, digits, ".", "_" and "-"', iss.input),
+      })
+      .describe('Name shown on the console and in markers.'),
+    run: z.string().min(1).describe('Command (sh syntax), run as root in stage 1.'),
+    required: z
+      .boolean()
+      .default(true)
+      .describe('If it fails, stop booting (the guest powers off) instead of going on with a warning.'),
+  })
+  .strict()
+  .describe('A one-shot command run at boot, before services start.');
+
+const interfaceObject = z
+  .object({
+    dhcp: z.boolean().optional().describe('Configure by DHCP (busybox udhcpc).'),
+    address: z.string().optional().describe('Static IPv4 address with prefix length, like "10.0.2.15/24".'),
+    gateway: z
+      .string()
+      .regex(IPV4_RE, { error: (iss) => expected('an IPv4 address', iss.input) })
+      .optional()
+      .describe('Default route via this IPv4 address (static only).'),
+    dns: z
+      .array(z.string().regex(IPV4_RE, { error: (iss) => expected('an IPv4 address', iss.input) }))
+      .optional()
+      .describe('Name servers for /etc/resolv.conf (static only; DHCP brings its own).'),
+  })
+  .strict()
+  .superRefine((i, ctx) => {
+    if (i.address !== undefined) {
+      const [ip, prefix, extra] = i.address.split('/');
+      const n = Number(prefix);
+      if (extra !== undefined || !IPV4_RE.test(ip ?? '') || !/^[0-9]{1,2}$/.test(prefix ?? '') || n > 32)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['address'],
+          input: i.address,
+          message: expected('an IPv4 address with prefix length, like "10.0.2.15/24"', i.address),
+        });
+      if (i.dhcp === true)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dhcp'],
+          message: 'give either "dhcp: true" or "address", not both',
+        });
+    } else {
+      if (i.dhcp !== true)
+        ctx.addIssue({ code: 'custom', message: 'an interface needs "dhcp: true" or an "address"' });
+      for (const key of ['gateway', 'dns'] as const)
+        if (i[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" goes with a static "address"` });
+    }
+  })
+  .transform((i): InterfaceSpec => {
+    if (i.address === undefined) return { kind: 'dhcp' };
+    const [address = '', prefix = '0'] = i.address.split('/');
+    const out: InterfaceSpec = { kind: 'static', address, prefix: Number(prefix), dns: i.dns ?? [] };
+    return i.gateway === undefined ? out : { ...out, gateway: i.gateway };
+  });
+
+const interfaceItem = z
+  .union([z.literal('dhcp').transform((): InterfaceSpec => ({ kind: 'dhcp' })), interfaceObject], {
+    error: (iss) => expected('"dhcp", or a mapping with address (and gateway, dns)', iss.input, 'type'),
+  })
+  .describe('"dhcp", or a static {address, gateway, dns}.');
+
+const keySource = z
+  .string()
+  .min(1)
+  .superRefine((k, ctx) => {
+    if (PUBLIC_KEY_START.test(k) && !PUBLIC_KEY_RE.test(k.trim()))
+      ctx.addIssue({
+        code: 'custom',
+        input: k,
+        message: expected('an OpenSSH public key line like "ssh-ed25519 AAAA... me@host"', k),
+      });
+  })
+  .transform(
+    (k): KeySource =>
+      PUBLIC_KEY_START.test(k) ? { kind: 'literal', key: k.trim() } : { kind: 'file', path: k, pathRef: k },
+  )
+  .describe('A public key line ("ssh-ed25519 AAAA..."), or a host file of them (relative to kjx.yaml).');
+
+const userObject = z
+  .object({
+    name: z
+      .string()
+      .regex(USER_NAME_RE, {
+        error: (iss) =>
+          expected('a user name: lowercase letters, digits, "_" and "-", at most 32', iss.input),
+      })
+      .describe('Login name.'),
+    uid: z
+      .number()
+      .int()
+      .min(0)
+      .max(65533)
+      .optional()
+      .describe('User id. Default: 0 for root, otherwise the next free id from 1000.'),
+    gid: z
+      .number()
+      .int()
+      .min(0)
+      .max(65533)
+      .optional()
+      .describe('Group id of its own group. Default: the uid.'),
+    home: guestPath.optional().describe('Home directory. Default: /root for root, /home/NAME otherwise.'),
+    shell: guestPath.default('/bin/sh').describe('Login shell.'),
+    authorizedKeys: z
+      .array(keySource)
+      .prefault(() => [])
+      .describe('Public keys that may log in as this user over SSH.'),
+  })
+  .strict()
+  .describe('An account. root always exists; list it to give it keys.');
+
+const usersList = z
+  .array(userObject)
+  .superRefine((users, ctx) => {
+    const names = new Map<string, number>();
+    const uids = new Map<number, number>();
+    users.forEach((u, i) => {
+      const first = names.get(u.name);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'name'],
+          message: `${JSON.stringify(u.name)} is already given by users[${first}]`,
+        });
+      else names.set(u.name, i);
+      if (u.name === 'root' && u.uid !== undefined && u.uid !== 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'uid'],
+          input: u.uid,
+          message: expected('0 for root', u.uid),
+        });
+      const uid = u.name === 'root' ? 0 : u.uid;
+      if (uid === undefined) return;
+      const other = uids.get(uid);
+      if (other !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, u.uid === undefined ? 'name' : 'uid'],
+          message: `uid ${uid} is already taken by users[${other}]`,
+        });
+      else uids.set(uid, i);
+      if (uid === 0 && u.name !== 'root')
+        ctx.addIssue({ code: 'custom', path: [i, 'uid'], message: 'uid 0 is root; give another uid' });
+    });
+  })
+  .transform((users): UserSpec[] => {
+    const taken = new Set(users.map((u) => (u.name === 'root' ? 0 : u.uid)).filter((u) => u !== undefined));
+    let next = 1000;
+    return users.map((u) => {
+      let uid = u.name === 'root' ? 0 : u.uid;
+      if (uid === undefined) {
+        while (taken.has(next)) next++;
+        uid = next;
+        taken.add(uid);
+      }
+      return {
+        name: u.name,
+        uid,
+        gid: u.gid ?? uid,
+        home: u.home ?? (u.name === 'root' ? '/root' : `/home/${u.name}`),
+        shell: u.shell,
+        authorizedKeys: u.authorizedKeys,
+      };
+    });
+  });
+
+const sshObject = z
+  .object({
+    enabled: z
+      .boolean()
+      .optional()
+      .describe(
+        'Run the SSH server (dropbear, key login only). Default: on when the dropbear component is included.',
+      ),
+    port: z.number().int().min(1).max(65535).default(22).describe('TCP port dropbear listens on.'),
+    hostKeys: uniqueList(z.enum(HOST_KEY_TYPES).describe('A host key type.'), 'ssh.hostKeys')
+      .default(() => ['ed25519' as const])
+      .describe(
+        'Host key types generated at first boot; each fingerprint is printed on the console as `@@kjx:hostkey`.',
+      ),
+    hostKeyFiles: z
+      .array(hostPath.describe('A dropbear host key file on the host (dropbearkey format).'))
+      .prefault(() => [])
+      .describe(
+        'Host keys to use instead of generating them (relative to kjx.yaml). They land in the image.',
+      ),
+    rootLogin: z
+      .boolean()
+      .default(true)
+      .describe('Whether root may log in (by key; no account can log in by password).'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.hostKeys.length === 0 && s.hostKeyFiles.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hostKeys'],
+        message: 'give at least one host key type or file',
+      });
+  })
+  .transform((s) => ({
+    ...s,
+    hostKeyFiles: s.hostKeyFiles.map((p): HostKeyFile => ({ path: p, pathRef: p })),
+  }));
+
+/** Cross-field checks of the guest system: builtin names, `needs`, users and the SSH component. */
+function checkGuestSystem(
+  s: {
+    components: Component[];
+    ssh: { enabled?: boolean | undefined };
+    console: ConsoleMode;
+    services: Record<string, ServiceSpec>;
+    users: UserSpec[];
+  },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const sshOn = s.ssh.enabled ?? s.components.includes('dropbear');
+  if (sshOn && !s.components.includes('dropbear'))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ssh', 'enabled'],
+      message: 'the SSH server is the dropbear component: add dropbear to components, or set enabled: false',
+    });
+  const builtins = [...(sshOn ? [SSH_SERVICE] : []), ...(s.console === 'shell' ? [CONSOLE_SERVICE] : [])];
+  const names = [...Object.keys(s.services), ...builtins];
+  const users = ['root', ...s.users.map((u) => u.name)];
+  for (const [name, svc] of Object.entries(s.services)) {
+    if (builtins.includes(name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['services', name],
+        message:
+          name === SSH_SERVICE
+            ? '"ssh" is the built-in SSH service; rename this one, or set ssh.enabled: false'
+            : '"console" is the built-in console shell; rename this one, or set console: none',
+      });
+    if (!SERVICE_NAME_RE.test(name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['services', name],
+        message: expected('a service name of lowercase letters, digits, ".", "_" and "-"', name),
+      });
+    svc.needs.forEach((dep, i) => {
+      if (!names.includes(dep))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'needs', i],
+          input: dep,
+          message: `unknown service ${JSON.stringify(dep)}${didYouMean(dep, names)}; known: ${names.join(', ') || 'none'}`,
+        });
+    });
+    if (!users.includes(svc.user))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['services', name, 'user'],
+        input: svc.user,
+        message: `unknown user ${JSON.stringify(svc.user)}${didYouMean(svc.user, users)}; add it to users`,
+      });
+  }
+  const graph = new Map(Object.entries(s.services).map(([n, svc]) => [n, svc.needs]));
+  const cycle = findCycle(graph);
+  if (cycle) {
+    const [from = '', to = ''] = cycle;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['services', from, 'needs', s.services[from]!.needs.indexOf(to)],
+      input: to,
+      message: `${JSON.stringify(to)} makes a dependency cycle: ${cycle.join(' → ')}`,
+    });
+  }
+}
+
+const MiB = 1024 * 1024;
+const MIN_DISK = 128 * MiB;
+const MAX_DISK = 2 * 1024 * 1024 * MiB;
+
+/** Bytes of a size written as a number or "512M", "2G", rounded up to a whole MiB. */
+function parseSize(v: number | string): number | string {
+  if (typeof v === 'number') return Math.ceil(v / MiB) * MiB;
+  const m = SIZE_RE.exec(v.trim());
+  if (!m)
+    return expected('a size like "512M" or "2G" (K, M, G, T are powers of 1024), or a number of bytes', v);
+  const unit = { '': 1, K: 1024, M: MiB, G: 1024 * MiB, T: 1024 * 1024 * MiB }[(m[2] ?? '').toUpperCase()]!;
+  return Math.ceil((Number(m[1]) * unit) / MiB) * MiB;
+}
+
+const sizeSchema = z
+  .union([z.number().int().positive(), z.string()], {
+    error: (iss) => expected('a size like "512M" or "2G", or a number of bytes', iss.input, 'type'),
+  })
+  .superRefine((v, ctx) => {
+    const n = parseSize(v);
+    if (typeof n === 'string') ctx.addIssue({ code: 'custom', input: v, message: n });
+    else if (n < MIN_DISK || n > MAX_DISK)
+      ctx.addIssue({ code: 'custom', input: v, message: expected('a size from 128M to 2T', v) });
+  })
+  .transform((v) => parseSize(v) as number);
+
+const diskObject = z
+  .object({
+    size: sizeSchema
+      .prefault(DEFAULT_DISK_SIZE)
+      .describe(
+        `Size of the whole disk: bytes, or a number with K, M, G or T (powers of 1024), like "2G"; rounded up to a whole MiB. The ext4 root gets what the boot partitions leave. Default: ${DEFAULT_DISK_SIZE}.`,
+      ),
+  })
+  .strict();
+
 /** The whole kjx.yaml. Parse with `load.ts` for positions and friendly messages. */
 export const specSchema = z
   .object({
@@ -528,8 +1162,11 @@ export const specSchema = z
       .describe('Files, directories and symlinks to add to the image.'),
     outputs: uniqueList(z.enum(OUTPUTS).describe('An artifact format.'), 'outputs')
       .min(1)
-      .default(() => [...OUTPUTS])
-      .describe(`Artifacts to write: ${OUTPUTS.join(', ')}.`),
+      .default(() => [...DEFAULT_OUTPUTS])
+      .describe(
+        `Artifacts to write: ${OUTPUTS.join(', ')}. initramfs: vmlinuz + initramfs; iso: hybrid BIOS/UEFI ISO; raw, qcow2, vmdk: GPT disk images with a persistent ext4 root; tar: rootfs tarball.`,
+      ),
+    disk: diskObject.prefault({}).describe('Disk images (outputs raw, qcow2, vmdk): their size.'),
     compression: z.enum(COMPRESSIONS).default('gzip').describe('Compression of the initramfs.'),
     sourceDateEpoch: z
       .number()
@@ -540,11 +1177,74 @@ export const specSchema = z
       .describe(
         'Timestamp (seconds since 1970) given to every file, for reproducible builds. Overrides the default epoch (SOURCE_DATE_EPOCH).',
       ),
+    sysctls: z
+      .record(
+        z.string().regex(SYSCTL_RE, {
+          error: (iss) => expected('a sysctl key like "net.ipv4.ip_forward"', iss.input),
+        }),
+        scalarText,
+      )
+      .prefault(() => ({}))
+      .describe('Kernel parameters set at boot (sysctl -w KEY=VALUE), before networking and services.'),
+    network: z
+      .record(
+        z
+          .string()
+          .regex(IFNAME_RE, { error: (iss) => expected('an interface name like "eth0"', iss.input) })
+          .refine((n) => n !== 'lo', { error: 'the loopback interface is always up; leave "lo" out' }),
+        interfaceItem,
+      )
+      .prefault(() => ({ eth0: 'dhcp' as const }))
+      .describe('Network interfaces by name: "dhcp" or a static address. Loopback is always up.'),
+    users: usersList
+      .prefault(() => [])
+      .describe('Accounts besides root (list root to give it keys). No account has a password.'),
+    ssh: sshObject
+      .prefault({})
+      .describe(
+        'The SSH server: dropbear as a supervised service, key login only. Without any authorized key, kjx creates a project key in .kjx/ssh/ next to kjx.yaml and authorizes it for root.',
+      ),
+    services: z
+      .record(z.string(), serviceObject)
+      .prefault(() => ({}))
+      .describe(
+        'Supervised services by name (runit), started once what they need is ready. See docs/services.md.',
+      ),
+    tasks: z
+      .array(taskObject)
+      .superRefine((tasks, ctx) => {
+        const firstAt = new Map<string, number>();
+        tasks.forEach((t, i) => {
+          const first = firstAt.get(t.name);
+          if (first === undefined) firstAt.set(t.name, i);
+          else
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'name'],
+              message: `${JSON.stringify(t.name)} is already given by tasks[${first}]`,
+            });
+        });
+      })
+      .prefault(() => [])
+      .describe('One-shot commands run in order at boot (runit stage 1), after networking, before services.'),
+    console: z
+      .enum(CONSOLE_MODES)
+      .default('shell')
+      .describe(
+        'What the serial console offers once booted: a root shell (the console belongs to whoever runs the VM), or nothing.',
+      ),
   })
   .strict()
+  .superRefine(checkGuestSystem)
   // Where relative host paths point; '.' (the working directory) until loadSpec sets it.
-  .transform((s) => ({ ...s, specDir: '.' }))
-  .describe('kjx.yaml: what kjx builds — kernel, components, packages, files and artifacts.');
+  .transform((s) => ({
+    ...s,
+    ssh: { ...s.ssh, enabled: s.ssh.enabled ?? s.components.includes('dropbear') } satisfies SshSpec,
+    specDir: '.',
+  }))
+  .describe(
+    'kjx.yaml: what kjx builds — kernel, components, packages, files, services, network, users and artifacts.',
+  );
 
 /** The validated, defaulted spec. Host paths are absolute after `loadSpec`/`parseSpec`. */
 export type Spec = z.output<typeof specSchema>;

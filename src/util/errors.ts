@@ -24,7 +24,14 @@ export type ErrorCode =
   | 'SUBPROCESS'
   | 'CPIO_INVALID'
   | 'USAGE'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'VM_START' // QEMU failed to start or exited early
+  | 'VM_TIMEOUT' // the guest did not finish within the wall-clock or silence timeout
+  | 'GUEST_PANIC' // a kernel panic, oops or BUG on the console
+  | 'ARTIFACT_UNKNOWN' // `kjx inspect`/`diff`: a file of no format kjx reads
+  | 'ARTIFACT_INVALID' // an ISO, disk image, partition table, file system or tar that is truncated or corrupt
+  | 'DISK_TOO_SMALL' // the root file system does not fit in `disk.size`
+  | 'KEY_INVALID'; // an SSH key file (authorized keys, host key, the project key) cannot be used
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

@@ -2,8 +2,8 @@
  * The Debian host tools kjx calls, which package ships each, and what needs it.
  * `kjx doctor` reports them; the README's two commands install what is missing.
  */
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
 
 export type ToolUse = 'build' | 'boot' | 'test';
 
@@ -15,6 +15,8 @@ export interface HostTool {
   versionArgs: string[];
   why: string;
   needFor: ToolUse[];
+  /** A data file rather than a command (firmware): present when one of these paths exists. */
+  files?: string[];
 }
 
 export const HOST_TOOLS: HostTool[] = [
@@ -60,6 +62,63 @@ export const HOST_TOOLS: HostTool[] = [
     why: 'cross-check archives in tests',
     needFor: ['test'],
   },
+  {
+    command: 'xorriso',
+    package: 'xorriso',
+    versionArgs: ['-version'],
+    why: 'write ISO images (outputs: iso)',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'grub-mkimage',
+    package: 'grub-common',
+    versionArgs: ['--version'],
+    why: 'link GRUB boot images from the grub-pc-bin/grub-efi-amd64-bin packages (iso, disks)',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'mformat',
+    package: 'mtools',
+    versionArgs: ['--version'],
+    why: 'write FAT EFI partitions without mounting (iso, disks)',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'mke2fs',
+    package: 'e2fsprogs',
+    versionArgs: ['-V'],
+    why: 'write the ext4 root of disk images',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'debugfs',
+    package: 'e2fsprogs',
+    versionArgs: ['-V'],
+    why: 'set owners, modes and device nodes in ext4 without root',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'qemu-img',
+    package: 'qemu-utils',
+    versionArgs: ['--version'],
+    why: 'write and read qcow2 and vmdk disk images',
+    needFor: ['build', 'test'],
+  },
+  {
+    command: 'OVMF.fd',
+    package: 'ovmf',
+    versionArgs: [],
+    why: 'UEFI firmware for booting media with --firmware uefi',
+    needFor: ['boot', 'test'],
+    files: ['/usr/share/ovmf/OVMF.fd', '/usr/share/OVMF/OVMF.fd', '/usr/share/qemu/OVMF.fd'],
+  },
+  {
+    command: 'sfdisk',
+    package: 'fdisk',
+    versionArgs: ['--version'],
+    why: 'cross-check partition tables in tests',
+    needFor: ['test'],
+  },
 ];
 
 export interface ToolStatus {
@@ -82,22 +141,22 @@ function which(cmd: string): string | undefined {
 }
 
 export function probeTool(tool: HostTool): ToolStatus {
+  if (tool.files) {
+    const found = tool.files.find((f) => existsSync(f));
+    return { tool, path: found, version: found ? 'firmware image' : undefined };
+  }
   const path = which(tool.command);
   if (!path) return { tool, path: undefined, version: undefined };
-  let version: string | undefined;
-  try {
-    const out = execFileSync(path, tool.versionArgs, {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 10_000,
-    });
-    version = out
-      .split('\n')
-      .find((l) => l.trim())
-      ?.trim();
-  } catch {
-    version = undefined;
-  }
+  // some tools (mke2fs -V) print their version on stderr
+  const r = spawnSync(path, tool.versionArgs, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  const version = `${r.stdout ?? ''}\n${r.stderr ?? ''}`
+    .split('\n')
+    .find((l) => l.trim())
+    ?.trim();
   return { tool, path, version };
 }
 

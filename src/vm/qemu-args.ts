@@ -3,7 +3,14 @@
  * formats QEMU arguments. Always `-no-reboot` and `panic=-1`, so a guest reboot
  * or panic ends QEMU instead of looping; a minimal device model (`-nodefaults`)
  * with only what the config asks for.
+ *
+ * Boot speed (measured under TCG, docs/boot-time.md): a direct kernel boot uses
+ * qboot instead of SeaBIOS, and the kernel skips its crypto self-tests. `microvm`
+ * is supported (virtio devices on virtio-mmio, an RTC) but is not the default: under
+ * TCG on a busy host its TSC calibration fails now and then, and with no HPET or PM
+ * timer to fall back on the kernel hangs before its first line.
  */
+import { KjxError } from '../util/errors.js';
 
 export interface PortForward {
   host: number;
@@ -14,48 +21,157 @@ export interface VmConfig {
   /** QEMU binary (default qemu-system-x86_64). */
   qemu?: string;
   accel: 'kvm' | 'tcg';
+  /**
+   * Machine type (default q35). `microvm` puts virtio devices on virtio-mmio: the
+   * guest needs the `virtio_mmio` module, and cannot boot a CD-ROM.
+   */
   machine?: 'q35' | 'pc' | 'microvm';
   memoryMiB: number;
   cpus: number;
+  /** Kernel image for a direct boot; not used when `media` is given (pass ''). */
   kernel: string;
   initrd?: string;
-  /** Kernel command line from the spec; console and panic settings are added. */
+  /** Kernel command line from the spec; console and panic settings are added. Not used with `media`. */
   cmdline: string;
+  /** Boot a medium kjx built through its boot loader instead of `-kernel` (media.ts in src/image). */
+  media?: VmMedia;
+  /**
+   * Firmware: SeaBIOS (QEMU's default), qboot (a minimal BIOS that only loads
+   * `-kernel`; the default for a direct kernel boot on q35 and pc), or UEFI from an
+   * OVMF image (see firmware.ts). Media boots default to SeaBIOS, microvm to its own.
+   */
+  firmware?: { kind: 'bios' } | { kind: 'qboot' } | { kind: 'uefi'; path: string };
   /** Where the serial console goes: our stdio pipe, or a log file. */
-  console: { kind: 'stdio' } | { kind: 'file'; path: string };
+  console:
+    | {
+        kind: 'stdio' /** QEMU's mux: Ctrl-A X quits, Ctrl-A C the monitor (interactive use) */;
+        mux?: boolean;
+      }
+    | { kind: 'file'; path: string };
   qmpSocket?: string;
+  /**
+   * virtio-serial ports, each connected to a unix socket the host listens on
+   * (QEMU connects as a client at start-up, so no byte is written before we listen).
+   */
+  ports?: { name: string; socket: string }[];
   /** User-mode networking with these forwards (always bound to 127.0.0.1). */
   net?: { forwards: PortForward[] };
 }
 
-/** Kernel command line: the spec's, with the serial console and panic=-1 guaranteed. */
+/**
+ * A boot medium: the ISO as a CD-ROM (AHCI), or a disk image (the ISO too: it is
+ * isohybrid) on virtio-blk, which SeaBIOS and OVMF both boot from.
+ */
+export interface VmMedia {
+  kind: 'cdrom' | 'disk';
+  path: string;
+  format: 'raw' | 'qcow2' | 'vmdk';
+  /** Attach read-only (a CD always is). */
+  readonly?: boolean;
+}
+
+export const DEFAULT_MACHINE = 'q35';
+
+/** qboot, from QEMU's data directory (Debian: qemu-system-data). */
+export const QBOOT_ROM = 'qboot.rom';
+
+/**
+ * Kernel parameters added for a faster boot unless the spec's command line sets the
+ * same parameter. `cryptomgr.notests`: the kernel's crypto self-tests take ~0.3 s
+ * under TCG; they guard against broken cipher implementations, which FIPS mode
+ * requires checking, and a kjx VM is no FIPS system (`cryptomgr.notests=0` in the
+ * spec brings them back).
+ */
+export const BOOT_SPEED_CMDLINE = ['cryptomgr.notests'];
+
+/**
+ * Kernel command line: the spec's, with the serial console and panic=-1 guaranteed,
+ * and the BOOT_SPEED_CMDLINE parameters the spec does not set itself.
+ */
 export function kernelCmdline(c: VmConfig): string {
   const parts = c.cmdline.split(/\s+/).filter(Boolean);
   if (!parts.some((p) => p.startsWith('console='))) parts.push('console=ttyS0');
   const rest = parts.filter((p) => !p.startsWith('panic='));
+  const key = (p: string) => p.split('=')[0];
+  for (const knob of BOOT_SPEED_CMDLINE) if (!rest.some((p) => key(p) === key(knob))) rest.push(knob);
   rest.push('panic=-1');
   return rest.join(' ');
 }
 
+/** Device names on the machine's virtio transport: PCI on q35 and pc, MMIO on microvm. */
+function virtio(machine: string, device: 'blk' | 'net' | 'rng' | 'serial'): string {
+  return `virtio-${device}-${machine === 'microvm' ? 'device' : 'pci'}`;
+}
+
+function mediaArgs(m: VmMedia, machine: string): string[] {
+  // commas in a -drive value are doubled
+  const file = `file=${m.path.replace(/,/g, ',,')}`;
+  if (m.kind === 'cdrom') {
+    return [
+      '-drive',
+      `${file},if=none,id=boot0,media=cdrom,readonly=on,format=${m.format}`,
+      '-device',
+      'ide-cd,drive=boot0,bootindex=0',
+    ];
+  }
+  const ro = m.readonly ? ',readonly=on' : '';
+  return [
+    '-drive',
+    `${file},if=none,id=boot0,format=${m.format}${ro}`,
+    '-device',
+    `${virtio(machine, 'blk')},drive=boot0,bootindex=0`,
+  ];
+}
+
 export function qemuArgv(c: VmConfig): string[] {
   const argv = [c.qemu ?? 'qemu-system-x86_64'];
-  const machine = c.machine ?? 'q35';
+  const machine = c.machine ?? DEFAULT_MACHINE;
+  if (machine === 'microvm' && c.media?.kind === 'cdrom') {
+    throw new KjxError('USAGE', 'the microvm machine has no CD-ROM drive', {
+      hint: 'boot the ISO as a disk, or use the q35 machine',
+    });
+  }
   argv.push('-nodefaults', '-no-reboot', '-no-user-config', '-display', 'none');
-  argv.push('-machine', `${machine},accel=${c.accel}`);
+  // microvm without an RTC: the kernel spends a second looking for a clock
+  argv.push('-machine', `${machine},accel=${c.accel}${machine === 'microvm' ? ',rtc=on' : ''}`);
   if (c.accel === 'kvm') argv.push('-cpu', 'host');
   else argv.push('-cpu', 'max');
   argv.push('-m', String(c.memoryMiB), '-smp', String(c.cpus));
-  argv.push('-kernel', c.kernel);
-  if (c.initrd) argv.push('-initrd', c.initrd);
-  argv.push('-append', kernelCmdline(c));
-  if (c.console.kind === 'stdio')
+  const firmware = c.firmware ?? (c.media || machine === 'microvm' ? undefined : { kind: 'qboot' });
+  if (firmware?.kind === 'uefi') argv.push('-bios', firmware.path);
+  else if (firmware?.kind === 'qboot') argv.push('-bios', QBOOT_ROM);
+  if (c.media) argv.push(...mediaArgs(c.media, machine));
+  else {
+    argv.push('-kernel', c.kernel);
+    if (c.initrd) argv.push('-initrd', c.initrd);
+    argv.push('-append', kernelCmdline(c));
+  }
+  if (c.console.kind === 'stdio' && c.console.mux) {
+    argv.push(
+      '-chardev',
+      'stdio,id=con0,mux=on,signal=off',
+      '-serial',
+      'chardev:con0',
+      '-mon',
+      'chardev=con0,mode=readline',
+    );
+  } else if (c.console.kind === 'stdio') {
     argv.push('-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0');
-  else argv.push('-chardev', `file,id=con0,path=${c.console.path}`, '-serial', 'chardev:con0');
+  } else argv.push('-chardev', `file,id=con0,path=${c.console.path}`, '-serial', 'chardev:con0');
   if (c.qmpSocket) argv.push('-qmp', `unix:${c.qmpSocket},server=on,wait=off`);
+  if (c.ports?.length) {
+    argv.push('-device', `${virtio(machine, 'serial')},id=vser0`);
+    c.ports.forEach((p, i) => {
+      argv.push('-chardev', `socket,id=port${i},path=${p.socket}`);
+      argv.push('-device', `virtserialport,bus=vser0.0,chardev=port${i},name=${p.name}`);
+    });
+  }
   if (c.net) {
     const fwd = c.net.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
-    argv.push('-netdev', `user,id=net0${fwd}`, '-device', 'virtio-net-pci,netdev=net0,romfile=');
+    // romfile= : no iPXE option ROM to load (and no time spent on it) for a -kernel boot
+    const rom = machine === 'microvm' ? '' : ',romfile=';
+    argv.push('-netdev', `user,id=net0${fwd}`, '-device', `${virtio(machine, 'net')},netdev=net0${rom}`);
   }
-  argv.push('-device', 'virtio-rng-pci');
+  argv.push('-device', virtio(machine, 'rng'));
   return argv;
 }

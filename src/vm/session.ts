@@ -1,9 +1,10 @@
 /**
- * One QEMU process with its serial console on a pipe: start it, follow console
- * lines and guest markers, type into the console, and always end it — on stop, on
- * error, and when our own process exits. A kernel panic line ends the wait at once.
+ * One QEMU process with its serial console on a pipe: start it, follow console lines
+ * and guest markers (with host arrival times), notice kernel panics, type into the
+ * console, and always end it: on stop, on error, and when our own process exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { type Marker, parseMarker } from '../guest/markers.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
@@ -23,40 +24,85 @@ function installExitHook(): void {
   });
 }
 
+/** A marker and when it arrived (ms on the host's monotonic clock, `performance.now()`). */
+export interface TimedMarker extends Marker {
+  at: number;
+}
+
+export interface SessionOptions {
+  /** Append everything the console prints to this file. */
+  consoleLog?: string;
+  /** Called for each complete console line. */
+  onLine?(line: string, at: number): void;
+}
+
 export interface Session {
   pid: number;
   argv: string[];
+  /** `performance.now()` when QEMU was spawned. */
+  startedAt: number;
   /** Everything the console printed so far. */
   console(): string;
+  /** Everything QEMU printed on its stderr so far. */
+  stderr(): string;
+  /** Markers seen so far, in order. */
+  markers(): TimedMarker[];
+  /** `performance.now()` of the last console output. */
+  lastOutputAt(): number;
+  /** The first panic/oops line, once one was printed (with the lines before it). */
+  panic: Promise<{ line: string; excerpt: string }>;
   /** Resolve when a marker with this event arrives (or reject on panic, exit, timeout). */
-  waitForMarker(event: string, timeoutMs: number): Promise<Marker>;
+  waitForMarker(event: string, timeoutMs: number): Promise<TimedMarker>;
   /** Resolve when a console line matches (or reject on panic, exit, timeout). */
   waitForLine(re: RegExp, timeoutMs: number): Promise<string>;
   /** Type into the serial console. */
   write(text: string): void;
-  /** Resolves with QEMU's exit code when it has exited. */
+  /** Resolves with QEMU's exit code (null when killed by a signal) once it has exited. */
   exited: Promise<number | null>;
   /** End QEMU: SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-export function startVm(config: VmConfig): Session {
-  const argv = qemuArgv({ ...config, console: { kind: 'stdio' } });
+export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
+  const argv = qemuArgv({
+    ...config,
+    console: config.console.kind === 'stdio' ? config.console : { kind: 'stdio' },
+  });
   installExitHook();
+  if (opts.consoleLog) writeFileSync(opts.consoleLog, '');
+  const startedAt = performance.now();
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   let err = '';
   let pending = '';
+  let lastOutput = startedAt;
+  const markers: TimedMarker[] = [];
   const lineWaiters = new Set<(line: string | null, why?: Error) => void>();
+  let onPanic!: (p: { line: string; excerpt: string }) => void;
+  const panic = new Promise<{ line: string; excerpt: string }>((resolve) => {
+    onPanic = resolve;
+  });
+  let panicked = false;
+
   child.stdout!.on('data', (b: Buffer) => {
     const s = b.toString('utf8');
+    const now = performance.now();
+    lastOutput = now;
     out += s;
+    if (opts.consoleLog) appendFileSync(opts.consoleLog, s);
     pending += s;
     let nl = pending.indexOf('\n');
     while (nl >= 0) {
       const line = pending.slice(0, nl).replace(/\r$/, '');
       pending = pending.slice(nl + 1);
+      const m = parseMarker(line);
+      if (m) markers.push({ ...m, at: now });
+      if (!panicked && PANIC_PATTERNS.some((p) => p.test(line))) {
+        panicked = true;
+        onPanic({ line: line.trim(), excerpt: tail(out, 30) });
+      }
+      opts.onLine?.(line, now);
       for (const w of [...lineWaiters]) w(line);
       nl = pending.indexOf('\n');
     }
@@ -73,18 +119,21 @@ export function startVm(config: VmConfig): Session {
     });
     child.on('error', (e) => {
       live.delete(child);
+      err += `${e.message}\n`;
       for (const w of [...lineWaiters]) w(null, e);
       resolve(null);
     });
   });
 
-  const waitFor = <T>(match: (line: string) => T | undefined, what: string, timeoutMs: number): Promise<T> =>
+  const waitFor = <T>(
+    match: (line: string) => T | undefined,
+    what: string,
+    timeoutMs: number,
+    past?: () => T | undefined,
+  ): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      // the line may already be in the log
-      for (const line of out.split('\n')) {
-        const m = match(line.replace(/\r$/, ''));
-        if (m !== undefined) return resolve(m);
-      }
+      const already = past?.();
+      if (already !== undefined) return resolve(already);
       const done = (): void => {
         clearTimeout(timer);
         lineWaiters.delete(onLine);
@@ -93,7 +142,7 @@ export function startVm(config: VmConfig): Session {
         if (line === null) {
           done();
           reject(
-            new KjxError('SUBPROCESS', `QEMU exited before ${what}${why ? ` (${why.message})` : ''}`, {
+            new KjxError('VM_START', `QEMU exited before ${what}${why ? ` (${why.message})` : ''}`, {
               details: [`stderr: ${tail(err)}`, `console: ${tail(out, 20)}`],
               hint: err.trim() ? tail(err, 5) : 'see the console output above',
             }),
@@ -103,7 +152,7 @@ export function startVm(config: VmConfig): Session {
         if (PANIC_PATTERNS.some((p) => p.test(line))) {
           done();
           reject(
-            new KjxError('SUBPROCESS', `guest kernel failed before ${what}: ${line.trim()}`, {
+            new KjxError('GUEST_PANIC', `guest kernel failed before ${what}: ${line.trim()}`, {
               details: [tail(out, 30)],
             }),
           );
@@ -118,7 +167,7 @@ export function startVm(config: VmConfig): Session {
       const timer = setTimeout(() => {
         done();
         reject(
-          new KjxError('SUBPROCESS', `timed out after ${timeoutMs} ms waiting for ${what}`, {
+          new KjxError('VM_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}`, {
             details: [tail(out, 30)],
           }),
         );
@@ -129,18 +178,33 @@ export function startVm(config: VmConfig): Session {
   return {
     pid: child.pid ?? -1,
     argv,
+    startedAt,
     console: () => out,
+    stderr: () => err,
+    markers: () => [...markers],
+    lastOutputAt: () => lastOutput,
+    panic,
     waitForMarker: (event, timeoutMs) =>
       waitFor(
         (line) => {
           const m = parseMarker(line);
-          return m && m.event === event ? m : undefined;
+          return m && m.event === event ? { ...m, at: performance.now() } : undefined;
         },
         `the guest marker "${event}"`,
         timeoutMs,
+        () => markers.find((m) => m.event === event),
       ),
     waitForLine: (re, timeoutMs) =>
-      waitFor((line) => (re.test(line) ? line : undefined), `a console line matching ${re}`, timeoutMs),
+      waitFor(
+        (line) => (re.test(line) ? line : undefined),
+        `a console line matching ${re}`,
+        timeoutMs,
+        () =>
+          out
+            .split('\n')
+            .map((l) => l.replace(/\r$/, ''))
+            .find((l) => re.test(l)),
+      ),
     write: (text) => {
       child.stdin!.write(text);
     },

@@ -113,6 +113,8 @@ describe('kjx build of the default spec', () => {
     cleanup.push(ws2);
     cpSync(join(ws, 'kjx.yaml'), join(ws2, 'kjx.yaml'));
     cpSync(join(ws, 'kjx.lock'), join(ws2, 'kjx.lock'));
+    // the project SSH key is an input like the lock: its public half is authorized in the image
+    cpSync(join(ws, '.kjx', 'ssh'), join(ws2, '.kjx', 'ssh'), { recursive: true });
     const cache = coldCacheWithDebs();
     cleanup.push(cache);
     const r = spawnSync(process.execPath, [join(other, 'bin', 'kjx.js'), 'build', '-o', 'out'], {

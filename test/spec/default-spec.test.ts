@@ -21,8 +21,12 @@ test('the commented examples in the template are valid', () => {
   // (instead of package) and sourceDateEpoch.
   const text = DEFAULT_SPEC_YAML.replace('packages: []', 'packages:')
     .replace('files: []', 'files:')
+    .replace('sysctls: {}', 'sysctls:')
+    .replace('users: []', 'users:')
+    .replace('services: {}', 'services:')
+    .replace('tasks: []', 'tasks:')
     .replace('  package: linux-image-cloud-amd64\n', '')
-    .replace(/^#( {2}[- ] .*)$/gm, '$1')
+    .replace(/^#( {2}[- a-z].*)$/gm, '$1')
     .replace(/^ {2}# (image|modulesDir): (\S+).*$/gm, '  $1: $2')
     .replace('# sourceDateEpoch:', 'sourceDateEpoch:');
   const spec = parseSpec(text, '/srv/kjx.yaml');
@@ -30,4 +34,12 @@ test('the commented examples in the template are valid', () => {
   assert.equal(spec.packages.length, 4);
   assert.equal(spec.files.length, 4);
   assert.equal(spec.sourceDateEpoch, 1700000000);
+  assert.deepEqual(spec.sysctls, { 'net.ipv4.ip_forward': '1', 'kernel.perf_event_paranoid': '-1' });
+  assert.deepEqual(Object.keys(spec.network), ['eth0', 'eth1']);
+  assert.equal(spec.network.eth1?.kind, 'static');
+  assert.equal(spec.users.length, 1);
+  assert.deepEqual(Object.keys(spec.services), ['tracer', 'workload']);
+  assert.equal(spec.services.tracer?.ready.kind, 'signal');
+  assert.deepEqual(spec.services.workload?.needs, ['tracer']);
+  assert.equal(spec.tasks.length, 2);
 });

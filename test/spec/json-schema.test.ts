@@ -27,7 +27,11 @@ function walk(node: unknown, path: string, problems: string[]): void {
   }
   if (node === null || typeof node !== 'object') return;
   const obj = node as Record<string, unknown>;
-  if (obj.type === 'object' && obj.additionalProperties !== false) problems.push(`${path}: not closed`);
+  // closed: no unknown keys (additionalProperties false), or every key typed (a mapping
+  // of names to one shape, like services or network: additionalProperties is a schema)
+  const ap = obj.additionalProperties;
+  if (obj.type === 'object' && ap !== false && (typeof ap !== 'object' || ap === null))
+    problems.push(`${path}: not closed`);
   if (obj.properties && typeof obj.properties === 'object') {
     for (const [key, prop] of Object.entries(obj.properties as Record<string, Record<string, unknown>>)) {
       if (typeof prop.description !== 'string') problems.push(`${path}.${key}: no description`);

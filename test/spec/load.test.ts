@@ -216,7 +216,7 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'components: [busybox, runit, dropbar]\n',
       'SPEC_INVALID',
-      'kjx.yaml:1:30: components[2]: expected one of busybox, runit, dropbear, got "dropbar" (did you mean "dropbear"?)',
+      'kjx.yaml:1:30: components[2]: expected one of busybox, busybox-static, runit, dropbear, got "dropbar" (did you mean "dropbear"?)',
     );
   });
 

@@ -5,6 +5,7 @@ import { parseSpec } from '../../src/spec/load.js';
 import {
   COMPONENTS,
   COMPRESSIONS,
+  DEFAULT_COMPONENTS,
   DEFAULT_MODULES,
   defaultSpec,
   OUTPUTS,
@@ -24,21 +25,36 @@ test('defaults', () => {
       kind: 'package',
       package: 'linux-image-cloud-amd64',
       cmdline: 'console=ttyS0 quiet',
-      modules: ['virtio_net', 'virtio_blk', 'virtio_console', 'virtio_rng', 'vmw_vsock_virtio_transport'],
+      modules: [
+        'virtio_pci',
+        'virtio_net',
+        'virtio_blk',
+        'virtio_console',
+        'virtio_rng',
+        'vmw_vsock_virtio_transport',
+      ],
     },
     components: ['busybox', 'runit', 'dropbear'],
     packages: [],
     files: [],
     outputs: ['initramfs'],
+    disk: { size: 1024 * 1024 * 1024 },
     compression: 'gzip',
+    sysctls: {},
+    network: { eth0: { kind: 'dhcp' } },
+    users: [],
+    ssh: { enabled: true, port: 22, hostKeys: ['ed25519'], hostKeyFiles: [], rootLogin: true },
+    services: {},
+    tasks: [],
+    console: 'shell',
     specDir: '.',
   });
   assert.equal('sourceDateEpoch' in defaultSpec(), false);
 });
 
 test('the name lists are the enums', () => {
-  assert.deepEqual(COMPONENTS, ['busybox', 'runit', 'dropbear']);
-  assert.deepEqual(OUTPUTS, ['initramfs']);
+  assert.deepEqual(COMPONENTS, ['busybox', 'busybox-static', 'runit', 'dropbear']);
+  assert.deepEqual(OUTPUTS, ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar']);
   assert.deepEqual(COMPRESSIONS, ['gzip', 'zstd', 'xz', 'none']);
 });
 
@@ -47,7 +63,7 @@ test('defaults are fresh values: changing one spec does not change the next', ()
   a.components.pop();
   a.kernel.modules.push('e1000');
   const b = defaultSpec();
-  assert.deepEqual(b.components, [...COMPONENTS]);
+  assert.deepEqual(b.components, [...DEFAULT_COMPONENTS]);
   assert.deepEqual(b.kernel.modules, [...DEFAULT_MODULES]);
 });
 

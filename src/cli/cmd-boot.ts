@@ -1,0 +1,104 @@
+/**
+ * `kjx boot [-f spec] [--detach] [--name N] [--timing]`: boot the image with an
+ * interactive serial console (Ctrl-A X quits QEMU, Ctrl-A C its monitor), or in the
+ * background with a state directory (`--detach`) for `kjx ps/exec/ssh/stop`.
+ */
+import type { Command } from 'commander';
+import { KjxError } from '../util/errors.js';
+import type { VmConfig } from '../vm/qemu-args.js';
+import { builtImage, numberOption, resolveAccel } from './vm-options.js';
+
+export function registerBoot(program: Command): void {
+  program
+    .command('boot')
+    .description('boot the image: interactive console (Ctrl-A X quits), or --detach into the background')
+    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+    .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
+    .option('-d, --detach', 'run in the background; use kjx ps, exec, ssh and stop')
+    .option('-n, --name <name>', 'name of the detached VM', 'kjx')
+    .option('--timeout <seconds>', 'with --detach: how long to wait for the guest to be ready', '300')
+    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .option('-m, --memory <MiB>', 'guest memory', '512')
+    .option('--cpus <n>', 'guest CPUs', '1')
+    .option('--timing', 'print the boot phases once the guest is ready')
+    .option('--json', 'with --detach: print the VM record as JSON')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
+      const img = await builtImage(String(o.file), String(o.out));
+      const accel = await resolveAccel(String(o.accel), img.kernel);
+      const vm = {
+        accel: accel.accel,
+        memoryMiB: numberOption('memory', o.memory, 64),
+        cpus: numberOption('cpus', o.cpus, 1),
+        kernel: img.kernel,
+        initrd: img.initrd,
+        cmdline: img.cmdline,
+      };
+      if (o.detach) {
+        const { bootDetached } = await import('../vm/detach.js');
+        const t0 = performance.now();
+        const rec = await bootDetached({
+          name: String(o.name),
+          vm,
+          spec: img.specPath,
+          timeoutS: numberOption('timeout', o.timeout, 1),
+          buildId: img.buildId,
+        });
+        if (o.json) console.log(JSON.stringify(rec, null, 2));
+        else {
+          console.log(
+            `${rec.name}: running (pid ${rec.pid}, ${accel.accel}), ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+          );
+          console.log(`  ssh port 127.0.0.1:${rec.ports.ssh}; console log ${rec.consoleLog}`);
+          console.log(
+            `  next: kjx exec ${rec.name} -- uname -a | kjx ssh ${rec.name} | kjx stop ${rec.name}`,
+          );
+        }
+        return;
+      }
+      await interactive(vm, !!o.timing);
+    });
+}
+
+async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean): Promise<void> {
+  const { startVm } = await import('../vm/session.js');
+  const { phasesOf } = await import('../vm/run.js');
+  const { formatPhases } = await import('./cmd-run.js');
+  const { freePort } = await import('../vm/detach.js');
+  const ssh = await freePort();
+  const s = startVm({
+    ...vm,
+    console: { kind: 'stdio', mux: true },
+    net: { forwards: [{ host: ssh, guest: 22 }] },
+  });
+  process.stderr.write(`kjx: booting (${vm.accel}); ssh on 127.0.0.1:${ssh}; press Ctrl-A X to quit\n`);
+  const tty = process.stdin.isTTY;
+  if (tty) process.stdin.setRawMode(true);
+  process.stdin.on('data', (b) => s.write(b.toString('binary')));
+  process.stdin.resume();
+  let shown = 0;
+  const pump = setInterval(() => {
+    const out = s.console();
+    if (out.length > shown) {
+      process.stdout.write(out.slice(shown));
+      shown = out.length;
+    }
+  }, 20);
+  if (timing) {
+    void s.waitForMarker('ready', 600_000).then(
+      () =>
+        process.stderr.write(
+          `\r\n${formatPhases(phasesOf({ startedAt: s.startedAt, markers: s.markers() })).replace(/\n/g, '\r\n')}\r\n`,
+        ),
+      () => {},
+    );
+  }
+  const code = await s.exited;
+  clearInterval(pump);
+  process.stdout.write(s.console().slice(shown));
+  if (tty) process.stdin.setRawMode(false);
+  process.stdin.pause();
+  if (code !== 0 && code !== null) {
+    throw new KjxError('VM_START', `QEMU exited with status ${code}`, { details: [s.stderr()] });
+  }
+}

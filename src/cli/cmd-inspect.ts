@@ -1,0 +1,151 @@
+/**
+ * `kjx inspect ARTIFACT [PATH] [--json]`: the files of an initramfs, ISO, disk
+ * image (raw, qcow2, vmdk), rootfs tar or manifest — type, mode, owner, size,
+ * link target — without mounting and without root. With PATH: a file's content
+ * on stdout (symlinks followed inside the image), a directory's listing.
+ */
+import type { Command } from 'commander';
+import type { LoadedArtifact } from '../image/read-artifact.js';
+import { type FileFacts, factsFromManifest, factsFromTree, octalMode } from '../image/tree-diff.js';
+import { normalizePath, resolveInTree, type Tree } from '../rootfs/tree.js';
+import { KjxError } from '../util/errors.js';
+
+const TYPE_CHAR: Record<string, string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  hardlink: 'h',
+  char: 'c',
+  block: 'b',
+  fifo: 'p',
+};
+
+/** `ls -l` style permissions: "-rw-r--r--", with setuid/setgid/sticky. */
+export function lsMode(type: string, mode: number): string {
+  const rwx = (bits: number, special: boolean, ch: string): string =>
+    `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${bits & 1 ? (special ? ch : 'x') : special ? ch.toUpperCase() : '-'}`;
+  return (
+    (TYPE_CHAR[type] ?? '?') +
+    rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, 's') +
+    rwx((mode >> 3) & 7, (mode & 0o2000) !== 0, 's') +
+    rwx(mode & 7, (mode & 0o1000) !== 0, 't')
+  );
+}
+
+/** uid -> name and gid -> name from the image's own /etc/passwd and /etc/group. */
+export function idNames(tree: Tree | undefined): { users: Map<number, string>; groups: Map<number, string> } {
+  const read = (path: string): Map<number, string> => {
+    const m = new Map<number, string>();
+    const e = tree?.get(path);
+    if (e?.type !== 'file') return m;
+    for (const line of e.data.toString('utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (name && id !== undefined && /^\d+$/.test(id) && !m.has(Number(id))) m.set(Number(id), name);
+    }
+    return m;
+  };
+  return { users: read('/etc/passwd'), groups: read('/etc/group') };
+}
+
+interface Row extends FileFacts {
+  user?: string;
+  group?: string;
+}
+
+function rows(a: LoadedArtifact): Row[] {
+  const facts = a.tree ? factsFromTree(a.tree) : factsFromManifest(a.manifestFiles ?? []);
+  const { users, groups } = idNames(a.tree);
+  return [...facts.values()].map((f) => {
+    const r: Row = { ...f };
+    const u = users.get(f.uid);
+    const g = groups.get(f.gid);
+    if (u !== undefined) r.user = u;
+    if (g !== undefined) r.group = g;
+    return r;
+  });
+}
+
+export function renderRows(list: Row[]): string {
+  const cols = list.map((r) => [
+    lsMode(r.type, r.mode),
+    r.user ?? String(r.uid),
+    r.group ?? String(r.gid),
+    r.device ? r.device.replace(':', ', ') : String(r.size),
+    r.path + (r.type === 'symlink' ? ` -> ${r.target}` : r.type === 'hardlink' ? ` link to ${r.target}` : ''),
+  ]);
+  const w = [0, 1, 2, 3].map((i) => Math.max(0, ...cols.map((c) => c[i]!.length)));
+  return cols
+    .map((c) => `${c[0]} ${c[1]!.padEnd(w[1]!)} ${c[2]!.padEnd(w[2]!)} ${c[3]!.padStart(w[3]!)} ${c[4]}`)
+    .join('\n');
+}
+
+function jsonRow(r: Row): Record<string, unknown> {
+  return { ...r, mode: octalMode(r.mode) };
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description(
+      'list the files of an artifact (initramfs, ISO, raw/qcow2/vmdk disk, tar, manifest), or print one file',
+    )
+    .argument('<artifact>', 'artifact file, manifest.json or build output directory')
+    .argument('[path]', 'a path inside the image: print the file, or list the directory')
+    .option('--json', 'print JSON')
+    .action(async (artifact: string, path: string | undefined, o: { json?: boolean }) => {
+      // read-artifact pulls in the decompressors: load it only when the command runs
+      const { loadArtifact } = await import('../image/read-artifact.js');
+      const a = await loadArtifact(artifact);
+      const all = rows(a);
+      if (path === undefined) {
+        if (o.json) {
+          const out = {
+            artifact: a.path,
+            format: a.format,
+            compression: a.compression,
+            buildId: a.buildId,
+            details: a.details,
+            entries: all.map(jsonRow),
+          };
+          process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        } else process.stdout.write(`${renderRows(all)}\n`);
+        return;
+      }
+      let p: string;
+      try {
+        p = normalizePath(path.startsWith('/') ? path : `/${path}`);
+      } catch {
+        throw new KjxError('USAGE', `"${path}" is not a path inside the image`);
+      }
+      const own = all.find((r) => r.path === p);
+      if (!own) {
+        throw new KjxError('USAGE', `${p} is not in ${artifact}`, {
+          hint: `\`kjx inspect ${artifact}\` lists what is there`,
+        });
+      }
+      // follow symlinks (and hard links) inside the image to the file they name
+      let target = a.tree ? resolveInTree(a.tree, p)?.entry : undefined;
+      if (target?.type === 'hardlink') target = a.tree?.get(target.target);
+      if (target?.type === 'dir' || own.type === 'dir') {
+        const prefix = p === '/' ? '/' : `${p}/`;
+        const below = all.filter((r) => r.path === p || r.path.startsWith(prefix));
+        if (o.json) process.stdout.write(`${JSON.stringify(below.map(jsonRow), null, 2)}\n`);
+        else process.stdout.write(`${renderRows(below)}\n`);
+        return;
+      }
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(jsonRow(own), null, 2)}\n`);
+        return;
+      }
+      if (target?.type === 'file') {
+        process.stdout.write(target.data);
+        return;
+      }
+      if (!a.tree) {
+        throw new KjxError('USAGE', `${artifact} is a manifest: it lists files but holds no contents`, {
+          hint: 'inspect the initramfs, ISO, disk image or tar instead',
+        });
+      }
+      process.stdout.write(`${renderRows([own])}\n`);
+    });
+}

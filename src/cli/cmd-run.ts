@@ -1,0 +1,130 @@
+/**
+ * `kjx run [-f spec] [--timeout S] [--timing] [--json] [--mount HOST:GUEST] -- CMD ARGS...`
+ * Boots an ephemeral VM from the built image, runs CMD, streams its stdout and stderr,
+ * and exits with CMD's own status (or 123 panic, 124 timeout, 125 VM failure).
+ */
+import { PassThrough } from 'node:stream';
+import type { Command } from 'commander';
+import { KjxError } from '../util/errors.js';
+import type { Phases, RunResult } from '../vm/run.js';
+import { EXIT } from './exit-codes.js';
+import { builtImage, numberOption, resolveAccel } from './vm-options.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function formatPhases(p: Phases): string {
+  const rows: [string, number | undefined][] = [
+    ['kernel start', p.kernelStart],
+    ['init exec', p.initExec],
+    ['stage 2', p.stage2],
+    ['services ready', p.ready],
+    ['command done', p.commandDone],
+    ['QEMU exit', p.qemuExit],
+  ];
+  const lines = ['boot phases (seconds since QEMU start):'];
+  let prev = 0;
+  for (const [name, t] of rows) {
+    if (t === undefined) continue;
+    lines.push(`  ${name.padEnd(15)} ${t.toFixed(3).padStart(8)}  (+${(t - prev).toFixed(3)})`);
+    prev = t;
+  }
+  return lines.join('\n');
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('boot an ephemeral VM, run one command in it and exit with its status')
+    .argument('<command...>', 'the command and its arguments (put them after --)')
+    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+    .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
+    .option('--timeout <seconds>', 'wall-clock limit for boot + command', '600')
+    .option('--silence <seconds>', 'kill the VM after this long without any output (0 = never)', '120')
+    .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
+    .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
+    .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
+    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .option('-m, --memory <MiB>', 'guest memory', '512')
+    .option('--cpus <n>', 'guest CPUs', '1')
+    .option('--timing', 'print the boot phases on stderr')
+    .option('--json', 'print one JSON result on stdout (the command output is inside it)')
+    .action(async (argv: string[], o: Record<string, string | string[] | boolean | undefined>) => {
+      const num = (name: string, min: number) => numberOption(name, o[name], min);
+      const env: Record<string, string> = {};
+      for (const kv of o.env as string[]) {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new KjxError('USAGE', `--env ${kv}: expected KEY=VALUE`);
+        env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+      const { parseMount } = await import('../vm/payload.js');
+      const mounts = (o.mount as string[]).map(parseMount);
+      const timeoutS = num('timeout', 1);
+      const silenceS = num('silence', 0);
+      const memoryMiB = num('memory', 64);
+      const cpus = num('cpus', 1);
+
+      const img = await builtImage(String(o.file), String(o.out));
+      const accel = await resolveAccel(String(o.accel), img.kernel);
+
+      const { newRunDir } = await import('../vm/state.js');
+      const { runInVm } = await import('../vm/run.js');
+      const json = !!o.json;
+      const outBuf: Buffer[] = [];
+      const errBuf: Buffer[] = [];
+      const stdout = json ? new PassThrough().on('data', (b: Buffer) => outBuf.push(b)) : process.stdout;
+      const stderr = json ? new PassThrough().on('data', (b: Buffer) => errBuf.push(b)) : process.stderr;
+      const stateDir = newRunDir();
+      const r: RunResult = await runInVm({
+        artifacts: img,
+        command: { argv, env, cwd: String(o.cwd) },
+        mounts,
+        stateDir,
+        accel: accel.accel,
+        memoryMiB,
+        cpus,
+        timeoutS,
+        silenceS,
+        stdout,
+        stderr,
+      });
+      const code =
+        r.outcome === 'exited'
+          ? (r.status ?? EXIT.vmFailed)
+          : r.outcome === 'panic'
+            ? EXIT.panic
+            : r.outcome === 'vm-failed'
+              ? EXIT.vmFailed
+              : EXIT.timeout;
+      if (json) {
+        process.stdout.write(
+          `${JSON.stringify(
+            {
+              ...r,
+              exitCode: code,
+              accelReason: accel.reason,
+              stdout: Buffer.concat(outBuf).toString('utf8'),
+              stderr: Buffer.concat(errBuf).toString('utf8'),
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        if (r.outcome !== 'exited') {
+          const what = {
+            panic: 'guest kernel panic',
+            timeout: 'timeout',
+            silence: 'timeout (silence)',
+            'vm-failed': 'VM failure',
+          }[r.outcome];
+          console.error(`kjx: ${what}: ${r.message}`);
+          if (r.excerpt)
+            console.error(
+              `--- console (last lines; full log: ${stateDir}/console.log) ---\n${r.excerpt}\n---`,
+            );
+        }
+        if (o.timing) console.error(`${formatPhases(r.phases)}\naccel: ${accel.accel} (${accel.reason})`);
+      }
+      process.exitCode = code;
+    });
+}

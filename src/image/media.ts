@@ -1,0 +1,153 @@
+/**
+ * The bootable media and the rootfs tarball of one build: ISO, raw/qcow2/vmdk
+ * disks and tar, from the merged Tree, the kernel and the initramfs the 'write'
+ * stage made. Each artifact is written to a temporary name in the output
+ * directory and renamed when whole, like every other artifact.
+ *
+ * Every boot medium boots the same kernel and initramfs with the spec's command
+ * line (plus console=ttyS0 when it names no console); a disk adds the root
+ * switch (src/guest/root-switch.ts) so its ext4 root is the guest's root.
+ */
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootSwitchCmdline } from '../guest/root-switch.js';
+import type { Tree } from '../rootfs/tree.js';
+import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
+import { uuidFrom } from '../util/uuid.js';
+import { convertDisk, fixVmdkDescriptor, rootUuid, writeDisk } from './disk.js';
+import { grubConfig, grubImages, markerPath, mediaCmdline } from './grub.js';
+import { isoVolumeId, writeIso } from './iso.js';
+import { writeTar } from './tar-writer.js';
+
+export const MEDIA_FORMATS = ['iso', 'raw', 'qcow2', 'vmdk', 'tar'] as const;
+export type MediaFormat = (typeof MEDIA_FORMATS)[number];
+export const DISK_FORMATS: readonly MediaFormat[] = ['raw', 'qcow2', 'vmdk'];
+/** Formats with a boot loader (they need the GRUB packages). */
+export const BOOT_FORMATS: readonly MediaFormat[] = ['iso', 'raw', 'qcow2', 'vmdk'];
+
+/** File name of each format's artifact. */
+export function mediaFileName(name: string, format: MediaFormat): string {
+  return `${name}.${format === 'raw' ? 'img' : format}`;
+}
+
+export interface MediaInputs {
+  name: string;
+  version: string;
+  buildId: string;
+  epoch: number;
+  formats: MediaFormat[];
+  tree: Tree;
+  vmlinuz: Buffer;
+  initramfs: Buffer;
+  initramfsName: string;
+  /** The spec's kernel command line. */
+  cmdline: string;
+  /** Size of disk images in bytes. */
+  diskSize: number;
+  /** .deb bytes of the GRUB packages (grub.ts GRUB_PACKAGES), when a boot format is asked for. */
+  grubDebs: Map<string, Buffer>;
+  outDir: string;
+  /** Scratch directory, removed by the caller. */
+  workDir: string;
+  progress?: (text: string) => void;
+}
+
+export interface MediaArtifact {
+  format: MediaFormat;
+  name: string;
+  path: string;
+}
+
+/** Write the asked-for formats; returns them in MEDIA_FORMATS order. */
+export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
+  const out: MediaArtifact[] = [];
+  const want = (f: MediaFormat) => m.formats.includes(f);
+  const finish = (format: MediaFormat, tmp: string): void => {
+    const name = mediaFileName(m.name, format);
+    const path = join(m.outDir, name);
+    renameSync(tmp, path);
+    out.push({ format, name, path });
+  };
+  const temps: string[] = [];
+  const temp = (format: MediaFormat): string => {
+    const t = tempNameFor(join(m.outDir, mediaFileName(m.name, format)));
+    temps.push(t);
+    return t;
+  };
+  mkdirSync(m.outDir, { recursive: true });
+  try {
+    const boot = m.formats.some((f) => BOOT_FORMATS.includes(f));
+    const marker = markerPath(m.buildId);
+    const grub = boot ? await grubImages(m.grubDebs, marker, m.workDir) : undefined;
+    const bootFiles = (extraCmdline: string[]): Map<string, Buffer> =>
+      new Map([
+        ['/boot/vmlinuz', m.vmlinuz],
+        [`/boot/${m.initramfsName}`, m.initramfs],
+        [
+          '/boot/grub/grub.cfg',
+          Buffer.from(
+            grubConfig({
+              title: `${m.name} ${m.version} (build ${m.buildId})`,
+              kernel: '/boot/vmlinuz',
+              initrd: `/boot/${m.initramfsName}`,
+              cmdline: mediaCmdline(m.cmdline, extraCmdline),
+            }),
+          ),
+        ],
+        [marker, Buffer.from(`${m.buildId}\n`)],
+      ]);
+
+    if (want('iso')) {
+      m.progress?.('ISO image');
+      const tmp = temp('iso');
+      await writeIso({
+        out: tmp,
+        workDir: join(m.workDir, 'iso'),
+        volumeId: isoVolumeId(m.name, m.version),
+        epoch: m.epoch,
+        grub: grub!,
+        files: bootFiles([]),
+        serial: Number.parseInt(uuidFrom(`${m.buildId}:efi-image-serial`).slice(0, 8), 16),
+      });
+      finish('iso', tmp);
+    }
+
+    const disks = m.formats.filter((f) => DISK_FORMATS.includes(f));
+    if (disks.length > 0) {
+      m.progress?.(`disk image (${disks.join(', ')})`);
+      const raw = temp('raw');
+      await writeDisk({
+        out: raw,
+        workDir: join(m.workDir, 'disk'),
+        size: m.diskSize,
+        tree: m.tree,
+        epoch: m.epoch,
+        seed: m.buildId,
+        grub: grub!,
+        espFiles: bootFiles(rootSwitchCmdline(rootUuid(m.buildId))),
+      });
+      for (const f of ['qcow2', 'vmdk'] as const) {
+        if (!want(f)) continue;
+        const tmp = temp(f);
+        await convertDisk(raw, tmp, f);
+        if (f === 'vmdk') {
+          const cid = Number.parseInt(uuidFrom(`${m.buildId}:vmdk-cid`).slice(0, 8), 16);
+          fixVmdkDescriptor(tmp, mediaFileName(m.name, 'vmdk'), cid);
+        }
+        finish(f, tmp);
+      }
+      if (want('raw')) finish('raw', raw);
+    }
+
+    if (want('tar')) {
+      m.progress?.('rootfs tar');
+      const path = join(m.outDir, mediaFileName(m.name, 'tar'));
+      writeFileAtomic(path, writeTar(m.tree, { epoch: m.epoch }));
+      out.push({ format: 'tar', name: mediaFileName(m.name, 'tar'), path });
+    }
+  } finally {
+    for (const t of temps) rmSync(t, { force: true });
+  }
+  const order = (a: MediaArtifact) => MEDIA_FORMATS.indexOf(a.format);
+  return out.sort((a, b) => order(a) - order(b));
+}

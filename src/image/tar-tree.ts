@@ -1,0 +1,48 @@
+/**
+ * A Tree from the entries of a rootfs tarball (as `parseTar` reads them), for
+ * `kjx inspect` and `kjx diff`. Names are normalized ("./etc/passwd" and
+ * "etc/passwd" are "/etc/passwd"); hard link targets become absolute paths. A
+ * name that climbs above the root is ARTIFACT_INVALID; nothing is extracted.
+ */
+import { type EntrySource, newTree, normalizePath, type Tree } from '../rootfs/tree.js';
+import type { TarEntry } from '../sources/tar.js';
+import { KjxError } from '../util/errors.js';
+
+export function tarToTree(entries: TarEntry[], name: string, source: EntrySource): Tree {
+  const tree = newTree();
+  const norm = (p: string, what: string): string => {
+    try {
+      return normalizePath(p);
+    } catch (cause) {
+      throw new KjxError('ARTIFACT_INVALID', `${name}: ${what} ${JSON.stringify(p)} climbs above the root`, {
+        cause,
+      });
+    }
+  };
+  for (const e of entries) {
+    const path = norm(e.name, 'entry');
+    const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, source };
+    switch (e.type) {
+      case 'file':
+        tree.set(path, { ...base, type: 'file', data: e.data });
+        break;
+      case 'dir':
+        tree.set(path, { ...base, type: 'dir' });
+        break;
+      case 'symlink':
+        tree.set(path, { ...base, type: 'symlink', target: e.linkname });
+        break;
+      case 'hardlink':
+        tree.set(path, { ...base, type: 'hardlink', target: norm(e.linkname, 'hard link target') });
+        break;
+      case 'char':
+      case 'block':
+        tree.set(path, { ...base, type: e.type, major: e.devmajor, minor: e.devminor });
+        break;
+      case 'fifo':
+        tree.set(path, { ...base, type: 'fifo' });
+        break;
+    }
+  }
+  return tree;
+}

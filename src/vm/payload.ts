@@ -1,0 +1,76 @@
+/**
+ * The run payload: a small cpio archive appended to the image's initramfs at boot
+ * time, holding the run hook, the command script and `--mount`ed host files. The
+ * kernel unpacks concatenated archives in order, so nothing is rebuilt.
+ */
+import { statSync } from 'node:fs';
+import {
+  RUN_CMD_PATH,
+  RUN_HOOK_PATH,
+  type RunCommand,
+  runCommandScript,
+  runHook,
+} from '../guest/run-hook.js';
+import { writeCpio } from '../image/cpio.js';
+import { addEntry, type EntrySource, ensureParents, mk, newTree, normalizePath } from '../rootfs/tree.js';
+import { readHostDir, readHostFile } from '../sources/host-files.js';
+import { KjxError } from '../util/errors.js';
+
+export interface Mount {
+  host: string;
+  guest: string;
+}
+
+/** Parse `HOST:GUEST` (GUEST absolute). */
+export function parseMount(s: string): Mount {
+  const at = s.lastIndexOf(':');
+  const host = s.slice(0, at);
+  const guest = s.slice(at + 1);
+  if (at <= 0 || !guest.startsWith('/')) {
+    throw new KjxError('USAGE', `--mount ${s}: expected HOST:GUEST with an absolute guest path`, {
+      hint: 'for example --mount ./data:/data',
+    });
+  }
+  return { host, guest: normalizePath(guest) };
+}
+
+/**
+ * Build the payload archive (uncompressed newc; it is small). `imagePaths` are the
+ * paths the image already has: the payload leaves those directories out, because
+ * the kernel applies an archive's mode and owner to a directory that exists.
+ */
+export function runPayload(cmd: RunCommand, mounts: Mount[], imagePaths: Set<string>): Buffer {
+  const src: EntrySource = { kind: 'generated', by: 'kjx run' };
+  const tree = newTree();
+  addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
+  addEntry(tree, mk.file(RUN_CMD_PATH, runCommandScript(cmd), src, 0o755));
+  for (const m of mounts) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(m.host);
+    } catch {
+      throw new KjxError('INPUT_NOT_FOUND', `--mount: ${m.host} does not exist`);
+    }
+    if (st.isDirectory())
+      for (const e of readHostDir(m.host, m.guest, m.host).values()) addEntry(tree, { ...e, override: true });
+    else
+      addEntry(tree, {
+        ...mk.file(
+          m.guest,
+          readHostFile(m.host, '--mount'),
+          { kind: 'input', ref: m.host },
+          st.mode & 0o7777,
+        ),
+        override: true,
+      });
+  }
+  ensureParents(tree, src);
+  for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
+  return writeCpio(tree, { epoch: Math.floor(Date.now() / 1000) });
+}
+
+/** The initrd QEMU gets: the image's, zero-padded to 4 bytes, then the payload. */
+export function appendPayload(initrd: Buffer, payload: Buffer): Buffer {
+  const pad = (4 - (initrd.length % 4)) % 4;
+  return Buffer.concat([initrd, Buffer.alloc(pad), payload]);
+}

@@ -1,0 +1,211 @@
+/**
+ * The generated guest system: runit's stages, poweroff through runit, accounts
+ * without passwords, networking lines, identity; every script parses as sh.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { networkLines } from '../../src/guest/network.js';
+import { bootReadyScript, powerScript, stage1Script, stage3Script } from '../../src/guest/stages.js';
+import { guestSystem } from '../../src/guest/system.js';
+import { accounts, groupFile, passwdFile, shadowFile, shellsFile } from '../../src/guest/users.js';
+import type { FileEntry, Tree } from '../../src/rootfs/tree.js';
+import { parseSpec } from '../../src/spec/load.js';
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMbRchLS+2HwsJIVseQl+Emdzd0wsYMSTiFJtRBJtjHq me@host';
+
+const SPEC = `
+name: lab
+version: 1.2.3
+hostname: lab1
+sysctls:
+  net.ipv4.ip_forward: 1
+  net/ipv4/conf/eth0.100/rp_filter: 0
+network:
+  eth0: dhcp
+  eth1: {address: 10.0.3.2/24, gateway: 10.0.3.1, dns: [10.0.3.1, 1.1.1.1]}
+users:
+  - name: dev
+    shell: /bin/ash
+services:
+  tracer: {run: tracer, ready: signal}
+  workload: {run: workload, needs: [tracer]}
+  web: {run: web, needs: [workload]}
+tasks:
+  - {name: prep, run: "mkdir -p /srv"}
+  - {name: warm, run: "warm || true", required: false}
+`;
+
+function system() {
+  const spec = parseSpec(SPEC, '/srv/kjx.yaml');
+  return {
+    spec,
+    ...guestSystem({
+      spec,
+      buildId: 'abc123def456',
+      modules: ['virtio_pci', 'virtio_net'],
+      ssh: {
+        authorizedKeys: new Map([
+          ['dev', [KEY]],
+          ['root', [KEY]],
+        ]),
+        hostKeys: [],
+      },
+    }),
+  };
+}
+const text = (t: Tree, p: string) => (t.get(p) as FileEntry).data.toString('utf8');
+
+describe('runit stages', () => {
+  const { tree, overrides, spec } = system();
+
+  test('/init hands over to runit; stages 1, 2, 3 and ctrlaltdel are executable', () => {
+    assert.match(text(tree, '/init'), /^echo "@@kjx:init"\nexec \/sbin\/runit$/m);
+    for (const p of ['/init', '/etc/runit/1', '/etc/runit/2', '/etc/runit/3', '/etc/runit/ctrlaltdel'])
+      assert.equal(tree.get(p)?.mode, 0o755, p);
+  });
+
+  test('stage 1: kernel filesystems, runit flags, modules, hostname, sysctls, network, then tasks in order', () => {
+    const s1 = text(tree, '/etc/runit/1');
+    const order = [
+      'mount -t proc',
+      'mount -a',
+      ': >/run/runit.stopit',
+      'chmod 000 /run/runit.stopit /run/runit.reboot',
+      'mkfifo -m 600 /run/kjx/tick',
+      'hostname -F /etc/hostname',
+      'modprobe -a $(cat /etc/kjx/modules)',
+      'echo 1 2>/dev/null >/proc/sys/net/ipv4/ip_forward',
+      'echo 0 2>/dev/null >/proc/sys/net/ipv4/conf/eth0.100/rp_filter',
+      'ip link set lo up',
+      "kjx_task prep 1 'mkdir -p /srv'",
+      "kjx_task warm 0 'warm || true'",
+    ];
+    let at = 0;
+    for (const line of order) {
+      const i = s1.indexOf(line, at);
+      assert.ok(i >= 0, `"${line}" missing or out of order`);
+      at = i;
+    }
+    assert.match(s1, /exit 100/, 'a failed required task ends the boot');
+    for (const [type, dir] of [
+      ['tracefs', '/sys/kernel/tracing'],
+      ['debugfs', '/sys/kernel/debug'],
+      ['securityfs', '/sys/kernel/security'],
+      ['cgroup2', '/sys/fs/cgroup'],
+      ['devpts', '/dev/pts'],
+      ['tmpfs', '/run'],
+      ['tmpfs', '/tmp'],
+    ])
+      assert.match(text(tree, '/etc/fstab'), new RegExp(`^${type}\\t${dir}\\t${type}\\t`, 'm'));
+    assert.equal(
+      stage1Script({ spec: { ...spec, tasks: [] }, services: [], superviseDirs: [] }).includes('kjx_task'),
+      false,
+    );
+  });
+
+  test('stage 2 prints the stage2 marker and execs runsvdir; boot-ready waits for all, then the run hook', () => {
+    const s2 = text(tree, '/etc/runit/2');
+    assert.match(s2, /echo "@@kjx:stage2 uptime=\$up"/);
+    assert.match(s2, /^exec env - PATH="\$PATH" runsvdir -P \/etc\/service /m);
+    const ready = text(tree, '/usr/lib/kjx/boot-ready');
+    assert.match(ready, /for s in tracer ssh console workload web; do/);
+    assert.match(ready, /@@kjx:ready build=abc123def456 kernel=\$\(uname -r\)/);
+    assert.match(ready, /\[ -x \/usr\/lib\/kjx\/run-hook \] && exec \/usr\/lib\/kjx\/run-hook/);
+    assert.match(bootReadyScript({ buildId: 'x', services: ['a'], timeout: 7 }), /\+ 7\)\)/);
+  });
+
+  test('stage 3 stops dependents first, level by level, then ends runsv and the rest', () => {
+    const s3 = text(tree, '/etc/runit/3');
+    const web = s3.indexOf('force-stop /etc/service/web');
+    const wl = s3.indexOf('force-stop /etc/service/workload');
+    const base = s3.indexOf('force-stop /etc/service/tracer /etc/service/ssh /etc/service/console');
+    assert.ok(web > 0 && web < wl && wl < base, s3);
+    assert.ok(s3.indexOf('sv exit') > base);
+    assert.match(stage3Script([['a'], ['b c']]), /force-stop '\/etc\/service\/b c'/);
+  });
+
+  test('poweroff, reboot and halt go through runit, replacing the busybox applets', () => {
+    for (const a of ['poweroff', 'reboot', 'halt'])
+      for (const d of ['/sbin', '/bin']) {
+        const e = overrides.get(`${d}/${a}`);
+        assert.equal(e?.type, 'file');
+        assert.equal(e.override, true);
+      }
+    assert.match(powerScript('poweroff'), /chmod 100 \/run\/runit\.stopit/);
+    assert.match(powerScript('poweroff'), /chmod 000 \/run\/runit\.reboot/);
+    assert.match(powerScript('reboot'), /chmod 100 \/run\/runit\.reboot/);
+    assert.match(powerScript('halt'), /exec busybox halt -f/);
+    assert.match(powerScript('poweroff'), /^kill -s CONT 1$/m);
+  });
+
+  test('every generated script parses as sh', () => {
+    for (const t of [tree, overrides])
+      for (const [path, e] of t) {
+        if (e.type !== 'file' || !e.data.subarray(0, 9).equals(Buffer.from('#!/bin/sh'))) continue;
+        const r = spawnSync('sh', ['-n'], { input: e.data, encoding: 'utf8' });
+        assert.equal(r.status, 0, `${path}: ${r.stderr}`);
+      }
+  });
+});
+
+describe('accounts', () => {
+  const { tree, spec } = system();
+
+  test('root, the spec users and nobody; nobody has a password, none is empty', () => {
+    const users = accounts(spec);
+    assert.deepEqual(
+      users.map((u) => u.name),
+      ['root', 'dev', 'nobody'],
+    );
+    assert.equal(
+      passwdFile(users),
+      'root:x:0:0:root:/root:/bin/sh\ndev:x:1000:1000:dev:/home/dev:/bin/ash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    );
+    for (const line of shadowFile(users).trim().split('\n')) assert.equal(line.split(':')[1], '*', line);
+    for (const line of passwdFile(users).trim().split('\n')) assert.equal(line.split(':')[1], 'x', line);
+    assert.equal(groupFile(users), 'root:x:0:\ntty:x:5:\ndev:x:1000:\nnogroup:x:65534:\n');
+    assert.equal(shellsFile(users), '/bin/sh\n/bin/ash\n');
+    assert.equal(tree.get('/etc/shadow')?.mode, 0o600);
+  });
+
+  test('homes and authorized_keys belong to their user, private modes', () => {
+    const home = tree.get('/home/dev');
+    assert.deepEqual([home?.type, home?.mode, home?.uid, home?.gid], ['dir', 0o700, 1000, 1000]);
+    const ssh = tree.get('/home/dev/.ssh');
+    assert.deepEqual([ssh?.mode, ssh?.uid], [0o700, 1000]);
+    const keys = tree.get('/home/dev/.ssh/authorized_keys');
+    assert.deepEqual([keys?.mode, keys?.uid, keys?.gid], [0o600, 1000, 1000]);
+    assert.equal(text(tree, '/home/dev/.ssh/authorized_keys'), `${KEY}\n`);
+    assert.equal(text(tree, '/root/.ssh/authorized_keys'), `${KEY}\n`);
+  });
+});
+
+describe('network and identity', () => {
+  const { tree, spec } = system();
+
+  test('dhcp runs udhcpc with our script; static sets address, route and resolv.conf', () => {
+    const lines = networkLines(spec).join('\n');
+    assert.match(lines, /udhcpc -i eth0 -s \/usr\/lib\/kjx\/udhcpc\.script -q -n /);
+    assert.match(lines, /ip -4 addr add 10\.0\.3\.2\/24 dev eth1/);
+    assert.match(lines, /ip -4 route add default via 10\.0\.3\.1 dev eth1/);
+    assert.match(
+      lines,
+      /echo "nameserver 10\.0\.3\.1" >>\/run\/resolv\.conf\n.*echo "nameserver 1\.1\.1\.1" >>\/run\/resolv\.conf/,
+    );
+    assert.equal(tree.get('/etc/resolv.conf')?.type, 'symlink');
+    assert.match(
+      text(tree, '/usr/lib/kjx/udhcpc.script'),
+      /ip -4 addr add "\$ip\/\$\{mask:-24\}" dev "\$interface"/,
+    );
+  });
+
+  test('os-release, hostname, hosts, banner', () => {
+    const os = text(tree, '/etc/os-release');
+    for (const l of ['NAME="kjx"', 'ID=kjx', 'VERSION="1.2.3"', 'BUILD_ID="abc123def456"', 'IMAGE_ID="lab"'])
+      assert.ok(os.split('\n').includes(l), l);
+    assert.equal(text(tree, '/etc/hostname'), 'lab1\n');
+    assert.match(text(tree, '/etc/hosts'), /^127\.0\.1\.1\tlab1$/m);
+    assert.match(text(tree, '/etc/kjx/banner'), /lab 1\.2\.3 \(build abc123def456\)/);
+  });
+});

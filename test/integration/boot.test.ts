@@ -1,0 +1,75 @@
+/**
+ * Detached VMs against real QEMU (TCG): `kjx boot --detach`, `kjx ps`, `kjx stop`,
+ * names that collide, and no QEMU left behind (checked by pid).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('kjx boot --detach, ps, stop', () => {
+  let ws: string;
+  let state: string;
+  const kjx = (args: string[]) => runKjx(args, { cwd: ws, env: { KJX_STATE_DIR: state } });
+
+  before(() => {
+    ws = workspace('boot');
+    state = mkdtempSync(join(tmpdir(), 'kjx-state-'));
+    const r = kjx(['build']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => {
+    kjx(['stop', '--all', '--timeout', '1']);
+    removeAll(ws, state);
+  });
+
+  test('boot --detach, ps lists it, a second VM with the same name is refused, stop ends it', () => {
+    const b = kjx(['boot', '--detach', '--name', 'a', '--accel', 'tcg', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const rec = JSON.parse(b.stdout);
+    assert.equal(rec.name, 'a');
+    assert.ok(alive(rec.pid), 'QEMU is not running');
+    assert.match(rec.buildId, /^[0-9a-f]{12}$/);
+
+    const ps = kjx(['ps', '--json']);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.deepEqual(
+      JSON.parse(ps.stdout).map((v: { name: string }) => v.name),
+      ['a'],
+    );
+    const text = kjx(['ps']);
+    assert.match(text.stdout, /^a\s+\d+\s+tcg\s+127\.0\.0\.1:\d+/m);
+
+    const dup = kjx(['boot', '--detach', '--name', 'a', '--accel', 'tcg']);
+    assert.equal(dup.code, 2);
+    assert.match(dup.stderr, /already running/);
+
+    const t0 = Date.now();
+    const s = kjx(['stop', 'a']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.ok((Date.now() - t0) / 1000 < 15, 'stop took too long');
+    assert.equal(alive(rec.pid), false, `QEMU ${rec.pid} still running`);
+    assert.match(kjx(['ps']).stdout, /no running VMs/);
+  });
+
+  test('stop and exec of an unknown VM name say which ones run', () => {
+    const s = kjx(['stop', 'ghost']);
+    assert.equal(s.code, 2);
+    assert.match(s.stderr, /no running VM named "ghost"/);
+    assert.equal(kjx(['stop']).code, 2);
+    const bad = kjx(['boot', '--detach', '--name', 'Bad Name!']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not valid/);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The tracer-before-workload handshake (examples/tracer-then-workload.yaml) in real
+ * QEMU (TCG): the workload starts strictly after the tracer reported ready; killing
+ * the tracer's process stops the workload within 2 s; the tracer comes back first
+ * and the workload follows; at poweroff, finish runs in reverse dependency order.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseMarker } from '../../src/guest/markers.js';
+import { type Session, startVm } from '../../src/vm/session.js';
+import { REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { freePort, sshExec } from '../helpers/ssh.js';
+
+/** svlogd -tt stamps ("2024-01-01_12:00:00.12345") as comparable numbers, with the line. */
+function logLines(text: string): { at: number; line: string }[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const m = /^(\d{4}-\d\d-\d\d)_(\d\d:\d\d:\d\d\.\d+) (.*)$/.exec(l);
+      assert.ok(m, `not an svlogd -tt line: ${l}`);
+      return { at: Date.parse(`${m[1]}T${m[2]}Z`), line: m[3]! };
+    });
+}
+
+/** Service markers on the console: [name, state, uptime]. */
+function serviceMarkers(console: string): [string, string, number][] {
+  return console
+    .split('\n')
+    .map(parseMarker)
+    .filter((m) => m?.event === 'service')
+    .map((m) => [m!.fields.name!, m!.fields.state!, Number(m!.fields.t)]);
+}
+
+describe('tracer before workload', () => {
+  let ws: string;
+  let vm: Session | undefined;
+  let port: number;
+  let key: Buffer;
+
+  before(async () => {
+    ws = workspace('guest-handshake', '');
+    cpSync(join(REPO, 'examples', 'tracer-then-workload.yaml'), join(ws, 'kjx.yaml'));
+    const r = runKjx(['build'], { cwd: ws });
+    assert.equal(r.code, 0, `kjx build failed:\n${r.stderr}`);
+    key = readFileSync(join(ws, '.kjx', 'ssh', 'id_ed25519'));
+    port = await freePort();
+    vm = startVm({
+      accel: 'tcg',
+      memoryMiB: 512,
+      cpus: 1,
+      kernel: join(ws, 'dist', 'vmlinuz'),
+      initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
+      cmdline: 'console=ttyS0 quiet',
+      console: { kind: 'stdio' },
+      net: { forwards: [{ host: port, guest: 22 }] },
+    });
+    const ready = await vm.waitForMarker('ready', 120_000);
+    assert.equal(ready.fields.notready, undefined);
+  });
+  after(async () => {
+    await vm?.stop();
+    removeAll(ws);
+  });
+
+  const ssh = async (command: string) => {
+    const r = await sshExec({ port, username: 'root', privateKey: key }, command);
+    assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  test('the workload started strictly after the tracer reported ready (log timestamps)', async () => {
+    const tracer = logLines(await ssh('cat /var/log/tracer/current'));
+    const workload = logLines(await ssh('cat /var/log/workload/current'));
+    const active = tracer.find((l) => l.line === 'tracer: monitoring active');
+    const ready = tracer.find((l) => /^kjx: ready t=/.test(l.line));
+    const started = workload.find((l) => /^kjx: starting t=/.test(l.line));
+    const program = workload.find((l) => l.line === 'workload: started');
+    assert.ok(active && ready && started && program, 'log lines missing');
+    assert.ok(active.at <= ready.at);
+    assert.ok(
+      ready.at < started.at,
+      `workload starting (${started.at}) is not after tracer ready (${ready.at})`,
+    );
+    assert.ok(started.at <= program.at);
+    // the same order in guest uptime, printed by kjx in the lines themselves
+    const t = (l: { line: string }) => Number(/t=([0-9.]+)$/.exec(l.line)![1]);
+    assert.ok(t(ready) <= t(started));
+    assert.ok(
+      workload.some((l) => l.line === 'kjx: waiting for tracer' || /^kjx: ready: tracer/.test(l.line)),
+    );
+    // and the tracer saw the workload's first exec
+    assert.ok(
+      tracer.some((l) => /sched_process_exec: filename=\/usr\/local\/bin\/kjx-workload/.test(l.line)),
+    );
+    const markers = serviceMarkers(vm!.console());
+    const idx = (name: string, state: string) => markers.findIndex(([n, s]) => n === name && s === state);
+    assert.ok(idx('tracer', 'ready') >= 0 && idx('tracer', 'ready') < idx('workload', 'up'));
+  });
+
+  test('sv status: tracer and workload run, each with its log', async () => {
+    const out = await ssh('sv status /etc/service/tracer /etc/service/workload');
+    assert.match(out, /^run: \/etc\/service\/tracer: \(pid \d+\) \d+s; run: log: /m);
+    assert.match(out, /^run: \/etc\/service\/workload: \(pid \d+\) \d+s; run: log: /m);
+  });
+
+  test('killing the tracer stops the workload within 2 s; the tracer comes back, then the workload', async () => {
+    // measured inside the guest, so SSH latency does not count
+    const out = await ssh(
+      [
+        'read tp </run/kjx/svc/tracer/child',
+        'read wp </run/kjx/svc/workload/pid',
+        'read t0 _ </proc/uptime',
+        'kill -9 "$tp"',
+        'n=0; while kill -0 "$wp" 2>/dev/null && [ $n -lt 100 ]; do usleep 50000; n=$((n + 1)); done',
+        'read t1 _ </proc/uptime',
+        'kill -0 "$wp" 2>/dev/null && echo "workload $wp still running"',
+        'echo "$t0 $t1"',
+      ].join('\n'),
+    );
+    const [t0, t1] = out.trim().split('\n').at(-1)!.split(' ').map(Number);
+    assert.doesNotMatch(out, /still running/);
+    assert.ok(t1! - t0! < 2, `workload stopped ${(t1! - t0!).toFixed(2)} s after the tracer was killed`);
+
+    // both back, in order
+    let again: [string, string, number][] = [];
+    for (let i = 0; i < 100; i++) {
+      again = serviceMarkers(vm!.console()).filter(([, , t]) => t >= t0!);
+      if (again.some(([n, s]) => n === 'workload' && s === 'ready')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const seq = again.map(([n, s]) => `${n}:${s}`);
+    assert.deepEqual(seq, [
+      'tracer:down',
+      'workload:down',
+      'tracer:up',
+      'tracer:ready',
+      'workload:up',
+      'workload:ready',
+    ]);
+    const when = (k: string) => again[seq.indexOf(k)]![2];
+    assert.ok(when('workload:down') - t0! < 2);
+    assert.ok(when('tracer:ready') <= when('workload:up'));
+    const wl = await ssh('cat /var/log/workload/current');
+    assert.match(wl, /kjx: stopped because tracer stopped; starts again once tracer is ready/);
+    assert.match(await ssh('sv status /etc/service/workload'), /^run: /);
+  });
+
+  test('poweroff: QEMU ends within 10 s, finish ran for the workload before the tracer', async () => {
+    const before = vm!.console().length;
+    await sshExec({ port, username: 'root', privateKey: key }, 'poweroff').catch(() => undefined);
+    const code = await Promise.race([
+      vm!.exited,
+      new Promise<'late'>((r) => setTimeout(() => r('late'), 10_000)),
+    ]);
+    assert.notEqual(code, 'late', 'QEMU still running 10 s after poweroff');
+    const downs = serviceMarkers(vm!.console().slice(before))
+      .filter(([, s]) => s === 'down')
+      .map(([n]) => n);
+    assert.ok(downs.includes('tracer') && downs.includes('workload'), downs.join(' '));
+    assert.ok(downs.indexOf('workload') < downs.indexOf('tracer'), `finish order: ${downs.join(', ')}`);
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * `kjx run` against real QEMU (TCG): exit statuses that tell the truth, separate
+ * stdout and stderr, panic and hang detection, parallel runs, and no QEMU left
+ * behind — checked by pid.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { KJX, kjxEnv, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+
+const made: string[] = [];
+after(() => removeAll(...made));
+
+/** Running, and not a zombie waiting for a reaper (the process is gone, only its entry is left). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Every QEMU pid recorded under a state dir's runs/. */
+function qemuPids(stateDir: string): number[] {
+  const runs = join(stateDir, 'runs');
+  if (!existsSync(runs)) return [];
+  return readdirSync(runs)
+    .map((d) => join(runs, d, 'qemu.pid'))
+    .filter(existsSync)
+    .map((p) => Number(readFileSync(p, 'utf8')));
+}
+
+describe('kjx run', () => {
+  let ws: string;
+  let state: string;
+  const run = (args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) =>
+    runKjx(['run', '--accel', 'tcg', ...args], {
+      cwd: opts.cwd ?? ws,
+      env: { KJX_STATE_DIR: state },
+      timeoutMs: opts.timeoutMs ?? 180_000,
+    });
+
+  before(() => {
+    ws = workspace('run');
+    state = mkdtempSync(join(tmpdir(), 'kjx-state-'));
+    made.push(ws, state);
+    const r = runKjx(['build'], { cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("streams stdout and stderr apart and exits with the command's status", () => {
+    const r = run(['--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, 'out\n');
+    assert.match(r.stderr, /^err$/m);
+    assert.doesNotMatch(r.stdout, /err/);
+    const t = run(['--', 'true']);
+    assert.equal(t.code, 0, t.stderr);
+    for (const pid of qemuPids(state)) assert.equal(alive(pid), false, `QEMU ${pid} still running`);
+  });
+
+  test('--env, --cwd, --mount reach the guest without a rebuild; --json and --timing report', () => {
+    const host = mkdtempSync(join(tmpdir(), 'kjx-mount-'));
+    made.push(host);
+    writeFileSync(join(host, 'data.txt'), 'from the host\n');
+    const before = readFileSync(join(ws, 'dist', 'initramfs.cpio.gz'));
+    const r = run([
+      '--json',
+      '--timing',
+      '--mount',
+      `${host}:/mnt/host`,
+      '-e',
+      'GREETING=hello world',
+      '-C',
+      '/mnt/host',
+      '--',
+      'sh',
+      '-c',
+      'echo "$GREETING"; cat data.txt; pwd',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.outcome, 'exited');
+    assert.equal(res.status, 0);
+    assert.equal(res.stdout, 'hello world\nfrom the host\n/mnt/host\n');
+    assert.ok(res.phases.ready > res.phases.initExec, 'phases in order');
+    assert.ok(res.phases.commandDone >= res.phases.ready);
+    assert.ok(readFileSync(join(ws, 'dist', 'initramfs.cpio.gz')).equals(before), 'the image was rebuilt');
+  });
+
+  test('4 parallel runs all succeed with their own output', async () => {
+    const runs = [0, 1, 2, 3].map(
+      (i) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          const c = spawn(
+            process.execPath,
+            [KJX, 'run', '--accel', 'tcg', '--', 'sh', '-c', `echo run-${i}; exit ${i}`],
+            {
+              cwd: ws,
+              env: kjxEnv({ cwd: ws, env: { KJX_STATE_DIR: state } }),
+            },
+          );
+          let out = '';
+          c.stdout.on('data', (b) => {
+            out += b;
+          });
+          c.on('exit', (code) => resolve({ code, out }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => {
+      assert.equal(r.code, i);
+      assert.equal(r.out, `run-${i}\n`);
+    });
+  });
+
+  test('a guest whose init panics ends at once with the panic status and line', () => {
+    const bad = workspace(
+      'panic',
+      'files:\n  - path: /init\n    content: "#!/bin/sh\\necho dying\\nexit 3\\n"\n    mode: "0755"\n    override: true\n',
+    );
+    made.push(bad);
+    const t0 = Date.now();
+    const r = run(['--', 'true'], { cwd: bad });
+    const took = (Date.now() - t0) / 1000;
+    assert.equal(r.code, 123, r.stderr);
+    assert.match(r.stderr, /Kernel panic - not syncing/);
+    assert.ok(took < 60, `took ${took}s`);
+    for (const pid of qemuPids(state)) assert.equal(alive(pid), false, `QEMU ${pid} still running`);
+  });
+
+  test('a guest that hangs is killed at --timeout with a clear message', () => {
+    const hang = workspace(
+      'hang',
+      'files:\n  - path: /init\n    content: "#!/bin/sh\\necho hanging\\nwhile :; do sleep 1; done\\n"\n    mode: "0755"\n    override: true\n',
+    );
+    made.push(hang);
+    const r = run(['--timeout', '20', '--', 'true'], { cwd: hang });
+    assert.equal(r.code, 124, r.stderr);
+    assert.match(r.stderr, /did not finish within --timeout 20s/);
+    assert.match(r.stderr, /hanging/, 'the console excerpt is shown');
+    const s = run(['--silence', '3', '--', 'true'], { cwd: hang });
+    assert.equal(s.code, 124, s.stderr);
+    assert.match(s.stderr, /no output from the guest for 3s/);
+    for (const pid of qemuPids(state)) assert.equal(alive(pid), false, `QEMU ${pid} still running`);
+  });
+
+  test('SIGINT and SIGTERM to kjx run leave no QEMU behind', async () => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const own = mkdtempSync(join(tmpdir(), 'kjx-state-sig-'));
+      made.push(own);
+      const c = spawn(process.execPath, [KJX, 'run', '--accel', 'tcg', '--', 'sleep', '600'], {
+        cwd: ws,
+        env: kjxEnv({ cwd: ws, env: { KJX_STATE_DIR: own } }),
+        stdio: 'ignore',
+      });
+      const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
+      let pids: number[] = [];
+      for (let i = 0; i < 300 && pids.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        pids = qemuPids(own);
+      }
+      assert.equal(pids.length, 1, 'QEMU did not start');
+      assert.ok(alive(pids[0]!));
+      c.kill(sig);
+      const code = await exited;
+      assert.equal(code, sig === 'SIGINT' ? 130 : 143);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(alive(pids[0]!), false, `QEMU ${pids[0]} outlived kjx after ${sig}`);
+    }
+  });
+
+  test('bad usage: no command, bad --mount, bad number', () => {
+    assert.equal(run([]).code, 2);
+    const m = run(['--mount', 'nocolon', '--', 'true']);
+    assert.equal(m.code, 2);
+    assert.match(m.stderr, /HOST:GUEST/);
+    const n = run(['--timeout', 'soon', '--', 'true']);
+    assert.equal(n.code, 2);
+    assert.match(n.stderr, /--timeout must be a number/);
+  });
+});

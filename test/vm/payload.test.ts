@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { RUN_CMD_PATH, RUN_HOOK_PATH, runCommandScript, shQuote } from '../../src/guest/run-hook.js';
+import { cpioToTree, readCpio } from '../../src/image/cpio.js';
+import { KjxError } from '../../src/util/errors.js';
+import { appendPayload, parseMount, runPayload } from '../../src/vm/payload.js';
+
+test('shQuote survives quotes, spaces and $', () => {
+  assert.equal(shQuote(`it's $HOME`), `'it'\\''s $HOME'`);
+});
+
+test('the command script exports env, changes directory and execs the argv exactly', () => {
+  const s = runCommandScript({
+    argv: ['sh', '-c', 'echo "$A"; exit 7'],
+    env: { B: '2', A: 'x y' },
+    cwd: '/tmp',
+  });
+  assert.equal(
+    s,
+    `#!/bin/sh\n# the command given to kjx run\nexport A='x y'\nexport B='2'\ncd '/tmp' || exit 127\nexec 'sh' '-c' 'echo "$A"; exit 7'\n`,
+  );
+});
+
+test('the payload holds hook, command and mounts, and leaves existing directories alone', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kjx-payload-'));
+  try {
+    writeFileSync(join(dir, 'a.txt'), 'A');
+    const cpio = runPayload(
+      { argv: ['true'], env: {} },
+      [{ host: dir, guest: '/tmp/in' }],
+      new Set(['/', '/tmp', '/usr', '/usr/lib']),
+    );
+    const tree = cpioToTree(readCpio(cpio, 'payload'));
+    assert.equal(tree.get(RUN_HOOK_PATH)?.mode, 0o755);
+    assert.equal(tree.get(RUN_CMD_PATH)?.type, 'file');
+    const a = tree.get('/tmp/in/a.txt');
+    assert.ok(a?.type === 'file' && a.data.toString() === 'A');
+    // /tmp (1777 in the image) must not be in the payload, or the kernel would chmod it
+    assert.equal(tree.has('/tmp'), false);
+    assert.equal(tree.has('/usr/lib'), false);
+    assert.equal(tree.get('/usr/lib/kjx')?.type, 'dir');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the payload goes after the image at a 4-byte boundary', () => {
+  const out = appendPayload(Buffer.from('abcde'), Buffer.from('PAY'));
+  assert.equal(out.toString('latin1'), 'abcde\0\0\0PAY');
+});
+
+test('--mount needs HOST:GUEST with an absolute guest path', () => {
+  assert.deepEqual(parseMount('./d:/data/'), { host: './d', guest: '/data' });
+  assert.deepEqual(parseMount('/a:b:/c'), { host: '/a:b', guest: '/c' });
+  for (const bad of ['nocolon', ':/x', 'a:relative']) assert.throws(() => parseMount(bad), KjxError);
+});

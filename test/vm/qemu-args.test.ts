@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { kernelCmdline, qemuArgv, type VmConfig } from '../../src/vm/qemu-args.js';
+
+const base: VmConfig = {
+  accel: 'tcg',
+  memoryMiB: 256,
+  cpus: 2,
+  kernel: '/k',
+  initrd: '/i',
+  cmdline: 'quiet panic=10',
+  console: { kind: 'stdio' },
+};
+
+const after = (argv: string[], flag: string): string[] =>
+  argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
+
+test('always -nodefaults, -no-reboot and panic=-1 (replacing a spec panic=)', () => {
+  const argv = qemuArgv(base);
+  assert.ok(argv.includes('-nodefaults'));
+  assert.ok(argv.includes('-no-reboot'));
+  const append = after(argv, '-append')[0]!;
+  assert.match(append, /(^| )panic=-1( |$)/);
+  assert.doesNotMatch(append, /panic=10/);
+  assert.match(append, /console=ttyS0/);
+  assert.equal(kernelCmdline({ ...base, cmdline: 'console=hvc0' }), 'console=hvc0 cryptomgr.notests panic=-1');
+});
+
+test('forwarded ports bind to 127.0.0.1 only', () => {
+  const argv = qemuArgv({
+    ...base,
+    net: {
+      forwards: [
+        { host: 2222, guest: 22 },
+        { host: 8080, guest: 80 },
+      ],
+    },
+  });
+  const netdev = after(argv, '-netdev')[0]!;
+  assert.equal(netdev, 'user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80');
+  for (const m of netdev.matchAll(/hostfwd=tcp:([^:]*):/g)) assert.equal(m[1], '127.0.0.1');
+});
+
+test('virtio-serial ports connect to host sockets by name; QMP is a server socket', () => {
+  const argv = qemuArgv({
+    ...base,
+    qmpSocket: '/s/qmp.sock',
+    ports: [{ name: 'kjx.stdout', socket: '/s/out.sock' }],
+  });
+  assert.deepEqual(after(argv, '-qmp'), ['unix:/s/qmp.sock,server=on,wait=off']);
+  assert.ok(after(argv, '-chardev').includes('socket,id=port0,path=/s/out.sock'));
+  assert.ok(after(argv, '-device').includes('virtserialport,bus=vser0.0,chardev=port0,name=kjx.stdout'));
+});
+
+test('interactive console multiplexes the monitor; file console for detached VMs', () => {
+  const mux = qemuArgv({ ...base, console: { kind: 'stdio', mux: true } });
+  assert.ok(after(mux, '-chardev').some((c) => c.startsWith('stdio,') && c.includes('mux=on')));
+  assert.ok(after(mux, '-mon').length === 1);
+  const file = qemuArgv({ ...base, console: { kind: 'file', path: '/s/console.log' } });
+  assert.ok(after(file, '-chardev').includes('file,id=con0,path=/s/console.log'));
+});
+
+test('accelerator and sizes reach the argv', () => {
+  const argv = qemuArgv({ ...base, accel: 'kvm' });
+  assert.ok(after(argv, '-machine')[0]!.includes('accel=kvm'));
+  assert.deepEqual(after(argv, '-m'), ['256']);
+  assert.deepEqual(after(argv, '-smp'), ['2']);
+});
+
+// boot speed: docs/boot-time.md has the measurements behind these defaults
+
+test('a direct kernel boot on q35 (the default) or pc uses qboot; -bios names it', () => {
+  assert.deepEqual(after(qemuArgv(base), '-bios'), ['qboot.rom']);
+  assert.match(after(qemuArgv(base), '-machine')[0]!, /^q35,/);
+  assert.deepEqual(after(qemuArgv({ ...base, machine: 'pc' }), '-bios'), ['qboot.rom']);
+  // SeaBIOS when asked, and for media (qboot boots nothing but -kernel)
+  assert.deepEqual(after(qemuArgv({ ...base, firmware: { kind: 'bios' } }), '-bios'), []);
+  const iso = qemuArgv({ ...base, media: { kind: 'disk', path: '/d/kjx.iso', format: 'raw' } });
+  assert.deepEqual(after(iso, '-bios'), []);
+});
+
+test('the kernel skips its crypto self-tests unless the spec says otherwise', () => {
+  assert.match(kernelCmdline(base), /(^| )cryptomgr\.notests( |$)/);
+  const kept = kernelCmdline({ ...base, cmdline: 'cryptomgr.notests=0' });
+  assert.match(kept, /cryptomgr\.notests=0/);
+  assert.equal(kept.match(/cryptomgr\.notests/g)?.length, 1);
+});
+
+test('microvm: an RTC, virtio on MMIO, no option ROM setting, its own firmware, no CD-ROM', () => {
+  const argv = qemuArgv({
+    ...base,
+    machine: 'microvm',
+    ports: [{ name: 'kjx.stdout', socket: '/s/out.sock' }],
+    net: { forwards: [{ host: 2222, guest: 22 }] },
+  });
+  assert.equal(after(argv, '-machine')[0], 'microvm,accel=tcg,rtc=on');
+  const devices = after(argv, '-device');
+  assert.ok(devices.includes('virtio-rng-device'));
+  assert.ok(devices.includes('virtio-serial-device,id=vser0'));
+  assert.ok(devices.includes('virtio-net-device,netdev=net0'));
+  assert.ok(!devices.some((d) => d.includes('-pci')), devices.join(' '));
+  assert.deepEqual(after(argv, '-bios'), []);
+  const disk = qemuArgv({ ...base, machine: 'microvm', media: { kind: 'disk', path: '/d/x.img', format: 'raw' } });
+  assert.ok(after(disk, '-device').includes('virtio-blk-device,drive=boot0,bootindex=0'));
+  assert.throws(
+    () => qemuArgv({ ...base, machine: 'microvm', media: { kind: 'cdrom', path: '/d/x.iso', format: 'raw' } }),
+    /no CD-ROM/,
+  );
+});
+
+test('q35 and pc keep virtio on PCI and the NIC without its option ROM', () => {
+  for (const machine of ['q35', 'pc'] as const) {
+    const devices = after(qemuArgv({ ...base, machine, net: { forwards: [] } }), '-device');
+    assert.ok(devices.includes('virtio-rng-pci'));
+    assert.ok(devices.includes('virtio-net-pci,netdev=net0,romfile='));
+  }
+});
