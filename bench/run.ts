@@ -5,9 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { benchBoot } from './boot.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
 
-const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild };
+const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild, boot: benchBoot };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};
 for (const [name, fn] of Object.entries(groups)) {

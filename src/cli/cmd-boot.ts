@@ -3,6 +3,8 @@
  * interactive serial console (Ctrl-A X quits QEMU, Ctrl-A C its monitor), or in the
  * background with a state directory (`--detach`) for `kjx ps/exec/ssh/stop`.
  */
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { VmConfig } from '../vm/qemu-args.js';
@@ -36,6 +38,8 @@ export function registerBoot(program: Command): void {
       };
       if (o.detach) {
         const { bootDetached } = await import('../vm/detach.js');
+        const { projectKeyPath } = await import('../guest/ssh-keys.js');
+        const key = projectKeyPath(dirname(img.specPath));
         const t0 = performance.now();
         const rec = await bootDetached({
           name: String(o.name),
@@ -43,6 +47,7 @@ export function registerBoot(program: Command): void {
           spec: img.specPath,
           timeoutS: numberOption('timeout', o.timeout, 1),
           buildId: img.buildId,
+          ...(existsSync(key) ? { identity: key } : {}),
         });
         if (o.json) console.log(JSON.stringify(rec, null, 2));
         else {

@@ -24,6 +24,8 @@ export const EXIT = {
   timeout: 124,
   /** `kjx run`/`boot`: the VM failed to start or died before the command finished (QEMU's stderr is shown). */
   vmFailed: 125,
+  /** `kjx exec`/`ssh`: could not log in, or the host key did not match the pinned one (as ssh does). */
+  ssh: 255,
   /** Interrupted by SIGINT / SIGTERM (128 + signal number, as shells do). */
   sigint: 130,
   sigterm: 143,
@@ -53,6 +55,11 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.timeout;
     case 'VM_START':
       return EXIT.vmFailed;
+    case 'SSH_FAILED':
+      return EXIT.ssh;
+    case 'KEY_INVALID':
+    case 'DISK_TOO_SMALL':
+      return EXIT.spec;
     default:
       return EXIT.content;
   }

@@ -8,6 +8,7 @@ import { registerBoot } from './cmd-boot.js';
 import { registerBuild } from './cmd-build.js';
 import { registerDiff } from './cmd-diff.js';
 import { registerDoctor } from './cmd-doctor.js';
+import { registerExec } from './cmd-exec.js';
 import { registerInit } from './cmd-init.js';
 import { registerInspect } from './cmd-inspect.js';
 import { registerPs } from './cmd-ps.js';
@@ -48,6 +49,7 @@ export function makeProgram(): Command {
   registerBoot(program);
   registerPs(program);
   registerStop(program);
+  registerExec(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

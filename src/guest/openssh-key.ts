@@ -9,7 +9,9 @@
  *   check, uint32 check, string type, string public(32), string secret(64 =
  *   seed ‖ public), string comment, padding 1,2,3… to a multiple of 8; armored as
  *   "-----BEGIN OPENSSH PRIVATE KEY-----" with base64 in 70-column lines;
- * - fingerprints as `ssh-keygen -l` prints them: SHA256 of the blob, base64 without "=".
+ * - fingerprints as `ssh-keygen -l` prints them: SHA256 of the blob, base64 without "=";
+ * - dropbear's own private key file (dropbear 2022.83 reads only that for host keys,
+ *   signkey.c / ed25519.c): string "ssh-ed25519", string(seed ‖ public), raw bytes.
  */
 import { createHash } from 'node:crypto';
 import { KjxError } from '../util/errors.js';
@@ -133,4 +135,17 @@ export function decodePrivateKey(text: string, what: string): Ed25519Key {
   if (publicKey.length !== 32 || secret.length !== 64) p.fail('bad key lengths');
   const comment = p.string().toString('utf8');
   return { seed: Buffer.from(secret.subarray(0, 32)), publicKey, comment };
+}
+
+/** The same key as a dropbear host key file (what `dropbearkey -t ed25519` writes). */
+export function dropbearPrivateKey(key: Ed25519Key): Buffer {
+  return Buffer.concat([sshString(TYPE), sshString(Buffer.concat([key.seed, key.publicKey]))]);
+}
+
+/** Is this (plausibly) a dropbear private key file: a key type name in SSH framing first? */
+export function looksLikeDropbearKey(data: Buffer): boolean {
+  if (data.length < 8) return false;
+  const n = data.readUInt32BE(0);
+  if (n < 7 || n > 32 || 4 + n > data.length) return false;
+  return /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521))$/.test(data.toString('latin1', 4, 4 + n));
 }

@@ -19,6 +19,7 @@
  * SIGUSR1, so a program that signals its parent gets a wrapper shell as parent.
  */
 import { HEALTHY_AFTER, READY_POLL, SERVICE_DIR, STATE_DIR } from './layout.js';
+import { MARKER_PREFIX } from './markers.js';
 import { script } from './shell.js';
 
 export function serviceLib(): string {
@@ -37,7 +38,7 @@ export function serviceLib(): string {
     '}',
     '',
     '# A console marker (docs/guest-protocol.md): @@kjx:service name= state= t=',
-    'kjx_marker() { kjx_now; echo "@@kjx:service name=$1 state=$2 t=$kjx_t" >/dev/console; }',
+    `kjx_marker() { kjx_now; echo "${MARKER_PREFIX}service name=$1 state=$2 t=$kjx_t" >/dev/console; }`,
     '',
     "# A line in the service's own log (run's and finish's stdout go to svlogd).",
     'kjx_log() { kjx_now; echo "kjx: $* t=$kjx_t"; }',
@@ -125,9 +126,15 @@ export function serviceLib(): string {
     'kjx_forward() {',
     '  if [ -n "$kjx_child" ]; then kill -s "$1" "$kjx_child" 2>/dev/null; else exit 143; fi',
     '}',
+    '# kjx_wait_child NAME [DIR]: a wrapper running as the service user writes only',
+    "# into DIR, its own directory; kjx's files stay root's.",
     'kjx_wait_child() {',
-    '  echo "$kjx_child" >"$KJX_STATE/svc/$1/child"',
-    '  echo "$kjx_child" >"$KJX_STATE/svc/$1/pgid"',
+    '  if [ -n "$2" ]; then',
+    '    echo "$kjx_child" >"$2/child"',
+    '  else',
+    '    echo "$kjx_child" >"$KJX_STATE/svc/$1/child"',
+    '    echo "$kjx_child" >"$KJX_STATE/svc/$1/pgid"',
+    '  fi',
     '  while :; do',
     '    wait "$kjx_child"',
     '    kjx_rc=$?',
@@ -145,7 +152,8 @@ export function serviceLib(): string {
     '  kjx_dir=$KJX_STATE/svc/$kjx_n',
     '  if read -r kjx_p 2>/dev/null <"$kjx_dir/poller"; then kill -s KILL "$kjx_p" 2>/dev/null; fi',
     '  kjx_rm "$KJX_STATE/ready/$kjx_n" "$kjx_dir/poller"',
-    '  if read -r kjx_p 2>/dev/null <"$kjx_dir/pgid" && [ -n "$kjx_p" ]; then',
+    '  # (never group 1 or below: `kill -1` would be everything)',
+    '  if read -r kjx_p 2>/dev/null <"$kjx_dir/pgid" && [ "$kjx_p" -gt 1 ] 2>/dev/null; then',
     '    if kill -0 -"$kjx_p" 2>/dev/null; then',
     '      kill -s TERM -"$kjx_p" 2>/dev/null',
     '      kjx_sleep 0.2',

@@ -103,6 +103,22 @@ export function programWords(run: string): string {
   return `/bin/sh -c ${shQuote(run)}`;
 }
 
+/**
+ * The wrapper of `ready: signal`: trap USR1 (`onReady`), forward stop signals to
+ * the program, start it in the background and wait for it; exit with its status.
+ */
+function signalWrapper(name: string, onReady: string, program: string, dir?: string): string[] {
+  return [
+    'kjx_child=',
+    `trap ${shQuote(onReady)} USR1`,
+    ...['TERM', 'INT', 'HUP', 'QUIT', 'USR2'].map((sig) => `trap 'kjx_forward ${sig}' ${sig}`),
+    'export KJX_NOTIFY_PID=$$',
+    `${program} &`,
+    'kjx_child=$!',
+    `kjx_wait_child ${shQuote(name)}${dir ? ` ${dir}` : ''}`,
+  ];
+}
+
 function runScript(spec: Spec, svc: GuestService): string {
   const s = svc.spec;
   const name = shQuote(svc.name);
@@ -119,16 +135,21 @@ function runScript(spec: Spec, svc: GuestService): string {
   // chpst -P: the program leads its own process group, which finish cleans up
   const program =
     svc.execLine ?? `chpst -P ${s.user === 'root' ? '' : `-u ${shQuote(s.user)} `}${programWords(s.run)}`;
-  if (s.ready.kind === 'signal') {
+  if (s.ready.kind === 'signal' && (s.user === 'root' || svc.execLine)) {
     // runsv dies on SIGUSR1: this shell stays the program's parent and traps it.
+    lines.push(...signalWrapper(svc.name, `kjx_set_ready ${name} $$`, program.replace(/^exec /, '')));
+  } else if (s.ready.kind === 'signal') {
+    // A program running as USER may not signal a root shell: the wrapper runs as
+    // USER too, in the process group kjx_begin recorded, and leaves a file in a
+    // directory of its own, which a root poller turns into readiness.
+    const dir = `"$KJX_STATE/svc/${svc.name}/user"`;
+    const wrapper = signalWrapper(svc.name, `echo $$ >${dir}/signalled`, programWords(s.run), dir);
     lines.push(
-      'kjx_child=',
-      `trap 'kjx_set_ready ${name} $$' USR1`,
-      ...['TERM', 'INT', 'HUP', 'QUIT', 'USR2'].map((sig) => `trap 'kjx_forward ${sig}' ${sig}`),
-      'export KJX_NOTIFY_PID=$$',
-      `${program.replace(/^exec /, '')} &`,
-      'kjx_child=$!',
-      `kjx_wait_child ${name}`,
+      `[ -d ${dir} ] || mkdir ${dir}`,
+      `chown ${shQuote(s.user)} ${dir}`,
+      `kjx_rm ${dir}/signalled ${dir}/child`,
+      `kjx_poll_ready ${name} file ${dir}/signalled`,
+      `exec chpst -P -u ${shQuote(s.user)} /bin/sh -c ${shQuote([`. ${SV_LIB}`, ...wrapper].join('\n'))}`,
     );
   } else {
     lines.push(...readinessLines(svc.name, s.ready));

@@ -15,7 +15,14 @@ import { readHostFile } from '../sources/host-files.js';
 import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
-import { decodePrivateKey, type Ed25519Key, encodePrivateKey, publicKeyLine } from './openssh-key.js';
+import {
+  decodePrivateKey,
+  dropbearPrivateKey,
+  type Ed25519Key,
+  encodePrivateKey,
+  looksLikeDropbearKey,
+  publicKeyLine,
+} from './openssh-key.js';
 
 /** Where the project key pair lives, relative to the directory of kjx.yaml. */
 export const PROJECT_KEY_DIR = join('.kjx', 'ssh');
@@ -47,6 +54,20 @@ export function parseKeyFile(text: string, what: string): string[] {
       hint: 'give .pub files ("ssh-ed25519 AAAA... comment")',
     });
   return lines;
+}
+
+/**
+ * A host key file as dropbear needs it: dropbear's own format as it is, an
+ * unencrypted OpenSSH ed25519 key (what `ssh-keygen -t ed25519 -N ''` writes)
+ * converted; anything else is refused.
+ */
+export function hostKeyForDropbear(data: Buffer, what: string): Buffer {
+  if (data.toString('latin1', 0, 40).startsWith('-----BEGIN OPENSSH PRIVATE KEY-----'))
+    return dropbearPrivateKey(decodePrivateKey(data.toString('utf8'), what));
+  if (looksLikeDropbearKey(data)) return data;
+  throw new KjxError('KEY_INVALID', `${what}: not a host private key dropbear can use`, {
+    hint: 'give a dropbear key (dropbearkey -t ed25519 -f FILE) or an unencrypted OpenSSH ed25519 key (ssh-keygen -t ed25519 -N "")',
+  });
 }
 
 export interface ProjectKey {
@@ -83,6 +104,9 @@ export function ensureProjectKey(specDir: string, comment: string): ProjectKey {
   };
   try {
     mkdirSync(join(specDir, '.kjx'), { recursive: true });
+    // keep the private key out of version control without touching the project's .gitignore
+    const ignore = join(specDir, '.kjx', '.gitignore');
+    if (!existsSync(ignore)) writeFileAtomic(ignore, '# kjx state, including the project SSH key: never commit it\n*\n');
     mkdirSync(join(specDir, PROJECT_KEY_DIR), { recursive: true, mode: 0o700 });
     const publicLine = publicKeyLine(key.publicKey, comment);
     // private first: a build killed in between finds it and rewrites nothing
@@ -126,9 +150,10 @@ export function sshInputs(spec: Spec): SshInputs {
   });
   const out: SshInputs = { authorizedKeys, hostKeys: [] };
   if (!spec.ssh.enabled) return out;
-  out.hostKeys = spec.ssh.hostKeyFiles.map((f, i) =>
-    readHostFile(f.path, `ssh.hostKeyFiles[${i}]: ${f.pathRef}`),
-  );
+  out.hostKeys = spec.ssh.hostKeyFiles.map((f, i) => {
+    const what = `ssh.hostKeyFiles[${i}]: ${f.pathRef}`;
+    return hostKeyForDropbear(readHostFile(f.path, what), what);
+  });
   if (authorizedKeys.size === 0) {
     const to = spec.ssh.rootLogin ? 'root' : spec.users.find((u) => u.name !== 'root')?.name;
     if (to !== undefined) {

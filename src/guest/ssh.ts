@@ -10,6 +10,7 @@
  * OpenSSH SHA256 fingerprint without its "SHA256:" prefix, so the host can pin it.
  */
 import { DEFAULT_READY_TIMEOUT, type HostKeyType, SSH_SERVICE, type SshSpec } from '../spec/schema.js';
+import { MARKER_PREFIX } from './markers.js';
 import type { GuestService } from './services.js';
 import { shQuote } from './shell.js';
 
@@ -55,7 +56,7 @@ export function hostKeyLines(ssh: SshSpec): string[] {
     '    SHA256:*) kjx_fp=${kjx_w#SHA256:} ;;',
     '    esac',
     '  done',
-    '  echo "@@kjx:hostkey type=$kjx_type sha256=$kjx_fp" >/dev/console',
+    `  echo "${MARKER_PREFIX}hostkey type=$kjx_type sha256=$kjx_fp" >/dev/console`,
     '  kjx_log "host key $kjx_type SHA256:$kjx_fp"',
     '}',
     `[ -d ${DROPBEAR_DIR} ] || mkdir -p ${DROPBEAR_DIR}`,

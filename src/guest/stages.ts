@@ -24,13 +24,14 @@ import {
   STATE_DIR,
   SV_LIB,
 } from './layout.js';
+import { MARKER_PREFIX } from './markers.js';
 import { networkLines } from './network.js';
 import { script, shQuote } from './shell.js';
 
 /** The kernel's /init: a marker, then runit. */
 export function initScript(): string {
   return script('/init, run by the kernel as PID 1: hands over to runit', [
-    'echo "@@kjx:init"',
+    `echo "${MARKER_PREFIX}init"`,
     'exec /sbin/runit',
   ]);
 }
@@ -114,7 +115,7 @@ export function stage1Script({ spec, services, superviseDirs }: Stage1Inputs): s
       '  echo "kjx: task $1"',
       '  /bin/sh -c "$3" </dev/null',
       '  kjx_rc=$?',
-      '  echo "@@kjx:task name=$1 status=$kjx_rc"',
+      `  echo "${MARKER_PREFIX}task name=$1 status=$kjx_rc"`,
       '  [ "$kjx_rc" = 0 ] && return 0',
       '  if [ "$2" = 1 ]; then',
       '    echo "kjx: boot task $1 failed with status $kjx_rc; stopping the boot (stage 3, power off)"',
@@ -135,7 +136,7 @@ export function stage2Script(): string {
   return script('runit stage 2: supervise the services', [
     `export PATH=${GUEST_PATH}`,
     'read -r up _ </proc/uptime',
-    'echo "@@kjx:stage2 uptime=$up"',
+    `echo "${MARKER_PREFIX}stage2 uptime=$up"`,
     'echo "kjx: stage 2 after $up s"',
     '# detached (double fork): reports readiness, then runs the kjx run hook if there is one',
     `( ${BOOT_READY} </dev/null >/dev/console 2>&1 & )`,
@@ -169,7 +170,7 @@ export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs)
     'done',
     `[ -z "$kjx_notready" ] || echo "kjx: warning: not ready after ${timeout} s: $kjx_notready"`,
     'kjx_now',
-    `echo "@@kjx:ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
+    `echo "${MARKER_PREFIX}ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
     '# `kjx run` adds the hook at boot time (docs/guest-protocol.md)',
     `[ -x ${RUN_HOOK} ] && exec ${RUN_HOOK}`,
     'exit 0',

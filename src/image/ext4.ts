@@ -136,7 +136,7 @@ function stage(tree: Tree, dir: string): void {
         break;
       case 'hardlink': {
         const t = tree.get(e.target);
-        if (!t || t.type !== 'file') {
+        if (t?.type !== 'file') {
           throw new KjxError(
             'TREE_INVALID',
             `${e.path}: hard link to ${t ? `a ${t.type}` : 'a missing entry'} ${e.target} cannot go into ext4 here`,

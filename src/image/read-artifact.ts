@@ -275,7 +275,9 @@ async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<Loade
     const raw = join(dir, 'disk.raw');
     try {
       // qemu-img convert reads a damaged image as zeros; check says what is wrong (3: only leaks)
-      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', '-f', format, path], { okCodes: [3] });
+      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', '-f', format, path], {
+        okCodes: [3],
+      });
       await run(`reading the ${format} image`, 'qemu-img', ['convert', '-f', format, '-O', 'raw', path, raw]);
     } catch (e) {
       if (isKjxError(e) && e.code === 'SUBPROCESS') {

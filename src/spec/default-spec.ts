@@ -106,7 +106,8 @@ ssh:
   # Host key types generated at first boot; each fingerprint is printed on the
   # console as "@@kjx:hostkey type=... sha256=...".
   hostKeys: [ed25519]
-  # ...or host key files (dropbear format) to use instead; they land in the image.
+  # ...or host private key files to use instead (dropbear format, or an unencrypted
+  # OpenSSH ed25519 key from ssh-keygen); they land in the image.
   hostKeyFiles: []
   rootLogin: true
 

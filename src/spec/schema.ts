@@ -234,7 +234,7 @@ export interface SshSpec {
   port: number;
   /** Host key types generated at first boot. */
   hostKeys: HostKeyType[];
-  /** Host keys given instead (dropbear format); they land in the image. */
+  /** Host keys given instead (dropbear, or OpenSSH ed25519 converted); they land in the image. */
   hostKeyFiles: HostKeyFile[];
   /** root may log in (by key; passwords are never accepted). */
   rootLogin: boolean;
@@ -960,7 +960,11 @@ const sshObject = z
         'Host key types generated at first boot; each fingerprint is printed on the console as `@@kjx:hostkey`.',
       ),
     hostKeyFiles: z
-      .array(hostPath.describe('A dropbear host key file on the host (dropbearkey format).'))
+      .array(
+        hostPath.describe(
+          'A host private key file: dropbear format, or an unencrypted OpenSSH ed25519 key (converted).',
+        ),
+      )
       .prefault(() => [])
       .describe(
         'Host keys to use instead of generating them (relative to kjx.yaml). They land in the image.',

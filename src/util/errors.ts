@@ -31,7 +31,8 @@ export type ErrorCode =
   | 'ARTIFACT_UNKNOWN' // `kjx inspect`/`diff`: a file of no format kjx reads
   | 'ARTIFACT_INVALID' // an ISO, disk image, partition table, file system or tar that is truncated or corrupt
   | 'DISK_TOO_SMALL' // the root file system does not fit in `disk.size`
-  | 'KEY_INVALID'; // an SSH key file (authorized keys, host key, the project key) cannot be used
+  | 'KEY_INVALID' // an SSH key file (authorized keys, host key, the project key) cannot be used
+  | 'SSH_FAILED'; // kjx exec / kjx ssh could not log in or the host key did not match
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

@@ -20,8 +20,8 @@ import { delimiter, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run, tail } from '../util/exec.js';
-import { sha256File } from '../util/hash-file.js';
 import { hashValue } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
 import type { VmConfig } from './qemu-args.js';
 import { startVm } from './session.js';
 
@@ -117,7 +117,13 @@ export async function chooseAccel(requested: AccelRequest, opts: ChooseAccelOpti
   if (!verdict) {
     cached = false;
     const p = await probeKvm(qemuPath, opts.kernel, opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
-    verdict = { format: CACHE_FORMAT, key, accel: p.ok ? 'kvm' : 'tcg', reason: p.reason, probedAt: new Date().toISOString() };
+    verdict = {
+      format: CACHE_FORMAT,
+      key,
+      accel: p.ok ? 'kvm' : 'tcg',
+      reason: p.reason,
+      probedAt: new Date().toISOString(),
+    };
     writeFileAtomic(file, `${JSON.stringify(verdict, null, 2)}\n`);
   }
   if (requested === 'kvm' && verdict.accel !== 'kvm') throw kvmUnavailable(verdict.reason);
@@ -154,7 +160,12 @@ export function kvmAccess(device: string): { ok: true } | { ok: false; why: stri
 
 /** A command name looked up on PATH, or a path made absolute; HOST_TOOL_MISSING if neither is executable. */
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string {
-  const candidates = name.includes('/') ? [resolve(name)] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
+  const candidates = name.includes('/')
+    ? [resolve(name)]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, name));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -199,7 +210,11 @@ function readVerdict(file: string, key: VerdictKey): CachedVerdict | undefined {
 }
 
 /** Boot the kernel under KVM until its first console line, for at most `timeoutMs`. */
-async function probeKvm(qemu: string, kernel: string, timeoutMs: number): Promise<{ ok: boolean; reason: string }> {
+async function probeKvm(
+  qemu: string,
+  kernel: string,
+  timeoutMs: number,
+): Promise<{ ok: boolean; reason: string }> {
   const config: VmConfig = {
     qemu,
     accel: 'kvm',
@@ -223,11 +238,12 @@ async function probeKvm(qemu: string, kernel: string, timeoutMs: number): Promis
     );
     const r = await Promise.race([timedOut, seen]);
     const ms = Math.round(performance.now() - t0);
-    if (r.kind === 'line') return { ok: true, reason: `a KVM test boot printed its first kernel line after ${ms} ms` };
+    if (r.kind === 'line')
+      return { ok: true, reason: `a KVM test boot printed its first kernel line after ${ms} ms` };
     if (r.kind === 'timeout') {
       return {
         ok: false,
-        reason: `a KVM test boot printed nothing within ${timeoutMs} ms (KVM opens but does not run guests, as under nested virtualization without nested KVM)`,
+        reason: `a KVM test boot printed no kernel line within ${timeoutMs} ms (KVM opens but does not run guests, as under nested virtualization without working nested KVM)`,
       };
     }
     // a panic line is kernel output too: the guest ran

@@ -3,14 +3,16 @@
  * and signs with, and we read back; fingerprints are what `ssh-keygen -l` shows.
  */
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import ssh2 from 'ssh2';
 import {
   decodePrivateKey,
+  dropbearPrivateKey,
   encodePrivateKey,
   fingerprint,
+  looksLikeDropbearKey,
   publicKeyBlob,
   publicKeyLine,
 } from '../../src/guest/openssh-key.js';
@@ -93,4 +95,28 @@ test('damaged or foreign files are KEY_INVALID errors that name the file', () =>
       (e) => isKjxError(e) && e.code === 'KEY_INVALID' && e.message.startsWith('/p/.kjx/ssh/id_ed25519: '),
     );
   }
+});
+
+test('dropbear host key format: the same bytes dropbearkey wrote for the same key', () => {
+  // written by Debian's `dropbearkey -t ed25519` (2022.83); a throwaway key
+  const fromDropbear = Buffer.from(
+    '0000000b7373682d656432353531390000004064f263691572b4f63b8d9bfbcf258579ec6062402b2b4b1a14afd465d99d53f436feb98803be241423c67b2b8b4107a9012f5468019c9de8a45c7e2557895099',
+    'hex',
+  );
+  const seed = fromDropbear.subarray(19, 51);
+  const publicKey = fromDropbear.subarray(51);
+  // the layout really is seed then public: the seed derives that public key
+  const derived = createPublicKey(
+    createPrivateKey({
+      key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: publicKey.toString('base64url') },
+      format: 'jwk',
+    }),
+  ).export({ format: 'jwk' }).x;
+  assert.equal(derived, publicKey.toString('base64url'));
+  // an OpenSSH file of that key converts to exactly dropbear's bytes
+  const pem = encodePrivateKey({ seed, publicKey, comment: 'x' }, 3);
+  assert.ok(dropbearPrivateKey(decodePrivateKey(pem, 'k')).equals(fromDropbear));
+  assert.ok(looksLikeDropbearKey(fromDropbear));
+  assert.equal(looksLikeDropbearKey(Buffer.from(pem)), false);
+  assert.equal(looksLikeDropbearKey(Buffer.from('ssh-ed25519 AAAA')), false);
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { ROOT_MODULES, rootSwitchCmdline, rootSwitchFiles, rootSwitchScript, SWITCH_ROOT } from '../../src/guest/root-switch.js';
+import {
+  ROOT_MODULES,
+  rootSwitchCmdline,
+  rootSwitchFiles,
+  rootSwitchScript,
+  SWITCH_ROOT,
+} from '../../src/guest/root-switch.js';
 
 test('the kernel command line runs the script instead of /init and names the root', () => {
   assert.deepEqual(rootSwitchCmdline('0a0b0c0d-1111-4222-8333-444455556666'), [

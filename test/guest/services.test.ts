@@ -199,3 +199,20 @@ test("programWords: plain command lines are exec'd as they are, anything else th
   for (const run of ['a && b', 'echo $HOME', 'FOO=1 prog', "prog 'quoted'", 'a | b', 'prog *'])
     assert.equal(programWords(run), `/bin/sh -c '${run.replace(/'/g, `'\\''`)}'`, run);
 });
+
+test('signal readiness as a non-root user: the wrapper runs as that user and writes only its own directory', () => {
+  const spec = parseSpec(
+    'users:\n  - name: dev\nservices:\n  t:\n    run: tracer --x\n    ready: signal\n    user: dev\n',
+    '/srv/kjx.yaml',
+  );
+  const services = guestServices(spec);
+  const run = text(serviceTree(spec, services), '/etc/sv/t/run');
+  assert.match(run, /^chown dev "\$KJX_STATE\/svc\/t\/user"$/m);
+  assert.match(run, /^kjx_poll_ready t file "\$KJX_STATE\/svc\/t\/user"\/signalled$/m);
+  assert.match(run, /^exec chpst -P -u dev \/bin\/sh -c '/m);
+  assert.match(run, /trap '\\''echo \$\$ >"\$KJX_STATE\/svc\/t\/user"\/signalled'\\'' USR1/);
+  assert.match(run, /kjx_wait_child t "\$KJX_STATE\/svc\/t\/user"'$/m);
+  assert.doesNotMatch(run, /chown dev "\$KJX_STATE\/svc\/t"$/m, 'the state directory itself stays root\'s');
+  const r = spawnSync('sh', ['-n'], { input: run, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});

@@ -8,7 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ensureProjectKey, parseKeyFile, projectKeyPath, sshInputs } from '../../src/guest/ssh-keys.js';
+import {
+  ensureProjectKey,
+  hostKeyForDropbear,
+  parseKeyFile,
+  projectKeyPath,
+  sshInputs,
+} from '../../src/guest/ssh-keys.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { isKjxError } from '../../src/util/errors.js';
 
@@ -34,6 +40,7 @@ test('the project key is created once, in .kjx/ssh, private 0600 in a 0700 direc
   assert.equal(statSync(join(dir, '.kjx', 'ssh')).mode & 0o777, 0o700);
   assert.equal(readFileSync(`${a.path}.pub`, 'utf8'), `${a.publicLine}\n`);
   assert.match(a.publicLine, /^ssh-ed25519 \S+ kjx-test$/);
+  assert.match(readFileSync(join(dir, '.kjx', '.gitignore'), 'utf8'), /^\*$/m, 'git ignores .kjx');
   const b = ensureProjectKey(dir, 'ignored');
   assert.deepEqual(b, { ...a, created: false });
   // the .pub copy is a convenience: without it the private key still answers
@@ -88,5 +95,20 @@ test('a missing key file names the field and the path as written', () => {
       isKjxError(e) &&
       e.code === 'INPUT_NOT_FOUND' &&
       /users\[0\]\.authorizedKeys\[0\]: \.\/nope\.pub/.test(e.message),
+  );
+});
+
+test('host key files: OpenSSH ed25519 converted for dropbear, dropbear keys kept, anything else refused', () => {
+  const dir = project('');
+  const k = ensureProjectKey(dir, 'h');
+  const pem = readFileSync(k.path);
+  const converted = hostKeyForDropbear(pem, 'hk');
+  assert.equal(converted.readUInt32BE(0), 11);
+  assert.equal(converted.toString('latin1', 4, 15), 'ssh-ed25519');
+  assert.equal(converted.length, 83);
+  assert.ok(hostKeyForDropbear(converted, 'hk').equals(converted));
+  assert.throws(
+    () => hostKeyForDropbear(Buffer.from(`${KEY}\n`), 'ssh.hostKeyFiles[0]: k.pub'),
+    (e) => isKjxError(e) && e.code === 'KEY_INVALID' && /^ssh\.hostKeyFiles\[0\]: k\.pub: /.test(e.message),
   );
 });

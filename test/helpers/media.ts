@@ -4,15 +4,17 @@
  * user (uid 65534 when the tests run as root), and sha256 of artifacts.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coldCacheWithDebs, KJX, type KjxResult, runKjx, SHARED_CACHE } from './kjx.js';
 
 /** Prefix that runs a command as nobody when we are root (setpriv, util-linux). */
 export function asNobody(): string[] {
-  return process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
+  return process.getuid?.() === 0
+    ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']
+    : [];
 }
 
 /** A world-writable base directory holding a project made by `kjx init`, with outputs and disk size set. */
@@ -26,7 +28,8 @@ export function mediaProject(name: string, outputs: string[], diskSize = '256M',
   const yaml = readFileSync(join(ws, 'kjx.yaml'), 'utf8')
     .replace(/^outputs: \[initramfs\]$/m, `outputs: [${outputs.join(', ')}]`)
     .replace(/^ {2}size: 1G$/m, `  size: ${diskSize}`);
-  if (!yaml.includes(`outputs: [${outputs.join(', ')}]`)) throw new Error('the init template has no outputs line');
+  if (!yaml.includes(`outputs: [${outputs.join(', ')}]`))
+    throw new Error('the init template has no outputs line');
   writeFileSync(join(ws, 'kjx.yaml'), yaml + extra);
   spawnSync('chmod', ['-R', 'a+rwX', base]);
   return ws;

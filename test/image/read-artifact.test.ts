@@ -5,11 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { writeCpio } from '../../src/image/cpio.js';
 import { writeExt4 } from '../../src/image/ext4.js';
 import { type GptLayout, PART_TYPES, writeGpt } from '../../src/image/gpt.js';
@@ -126,7 +136,11 @@ describe('loadArtifact', () => {
 
   test('a disk reports its partitions and root file system', async () => {
     const a = await loadArtifact(join(dir, 'disk.qcow2'));
-    const d = a.details as { partitionTable: string; root: { label: string; partition: number }; imageFormat: string };
+    const d = a.details as {
+      partitionTable: string;
+      root: { label: string; partition: number };
+      imageFormat: string;
+    };
     assert.equal(d.partitionTable, 'gpt');
     assert.deepEqual([d.root.label, d.root.partition], ['kjx-root', 1]);
     assert.equal(d.imageFormat, 'qcow2');
@@ -178,6 +192,9 @@ describe('loadArtifact', () => {
     const bad = join(dir, 'bad.qcow2');
     const q = readFileSync(join(dir, 'disk.qcow2'));
     writeFileSync(bad, q.subarray(0, 1024));
-    await assert.rejects(loadArtifact(bad), expectErr('ARTIFACT_INVALID', /qemu-img cannot read it as qcow2/));
+    await assert.rejects(
+      loadArtifact(bad),
+      expectErr('ARTIFACT_INVALID', /qemu-img cannot read it as qcow2/),
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeChange, diffFacts, factsFromManifest, factsFromTree } from '../../src/image/tree-diff.js';
 import { manifestFiles } from '../../src/image/manifest.js';
+import { describeChange, diffFacts, factsFromManifest, factsFromTree } from '../../src/image/tree-diff.js';
 import { type EntrySource, mk, newTree, type Tree, type TreeEntry } from '../../src/rootfs/tree.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
@@ -55,7 +55,10 @@ test('a type change is reported alone', () => {
   const b = treeOf(base());
   b.set('/etc/hostname', mk.dir('/etc/hostname', SRC));
   const r = diffFacts(factsFromTree(treeOf(base())), factsFromTree(b));
-  assert.deepEqual(r.entries.map((e) => e.changes), [['type']]);
+  assert.deepEqual(
+    r.entries.map((e) => e.changes),
+    [['type']],
+  );
 });
 
 test('a content change that is only the build id is counted apart', () => {
@@ -70,11 +73,29 @@ test('a content change that is only the build id is counted apart', () => {
 test('hard links compare equal whichever name the tree made the file', () => {
   const one = treeOf([
     mk.file('/bin/busybox', 'BB', SRC, 0o755),
-    { type: 'hardlink', path: '/bin/ash', target: '/bin/busybox', mode: 0o755, uid: 0, gid: 0, mtime: 0, source: SRC },
+    {
+      type: 'hardlink',
+      path: '/bin/ash',
+      target: '/bin/busybox',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      source: SRC,
+    },
   ]);
   const two = treeOf([
     mk.file('/bin/ash', 'BB', SRC, 0o755),
-    { type: 'hardlink', path: '/bin/busybox', target: '/bin/ash', mode: 0o755, uid: 0, gid: 0, mtime: 0, source: SRC },
+    {
+      type: 'hardlink',
+      path: '/bin/busybox',
+      target: '/bin/ash',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      source: SRC,
+    },
   ]);
   assert.deepEqual(diffFacts(factsFromTree(one), factsFromTree(two)).entries, []);
 });

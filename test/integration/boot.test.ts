@@ -3,7 +3,7 @@
  * names that collide, and no QEMU left behind (checked by pid).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -55,10 +55,34 @@ describe('kjx boot --detach, ps, stop', () => {
     assert.equal(dup.code, 2);
     assert.match(dup.stderr, /already running/);
 
+    // exec and ssh: key login over the forwarded port, host key pinned from the console
+    const ex = kjx(['exec', 'a', '--', 'uname', '-r']);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.match(ex.stdout.trim(), /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
+    const id = kjx(['ssh', 'a', '--', 'id']);
+    assert.equal(id.code, 0, id.stderr);
+    assert.match(id.stdout, /^uid=0\(root\)/);
+    const status = kjx(['exec', 'a', '--', 'sh', '-c', 'echo to-stderr >&2; exit 9']);
+    assert.equal(status.code, 9);
+    assert.match(status.stderr, /to-stderr/);
+    assert.ok(rec.hostKeys.length > 0, 'no host key pinned');
+
+    // a host key that does not match the pinned one is refused
+    const recPath = join(state, 'vms', 'a', 'vm.json');
+    const saved = readFileSync(recPath, 'utf8');
+    const forged = JSON.parse(saved);
+    forged.hostKeys = [{ type: 'ed25519', sha256: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }];
+    writeFileSync(recPath, JSON.stringify(forged));
+    const refused = kjx(['exec', 'a', '--', 'true']);
+    assert.equal(refused.code, 255);
+    assert.match(refused.stderr, /not the pinned/);
+    writeFileSync(recPath, saved);
+
     const t0 = Date.now();
     const s = kjx(['stop', 'a']);
     assert.equal(s.code, 0, s.stderr);
-    assert.ok((Date.now() - t0) / 1000 < 15, 'stop took too long');
+    assert.ok((Date.now() - t0) / 1000 < 10, 'stop took too long');
+    assert.match(s.stdout, /stopped \(powerdown\)/, 'the guest did not power off cleanly');
     assert.equal(alive(rec.pid), false, `QEMU ${rec.pid} still running`);
     assert.match(kjx(['ps']).stdout, /no running VMs/);
   });

@@ -9,7 +9,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { encodePrivateKey, publicKeyLine } from '../../src/guest/openssh-key.js';
+import {
+  encodePrivateKey,
+  fingerprint,
+  publicKeyBlob,
+  publicKeyLine,
+} from '../../src/guest/openssh-key.js';
 import { type Session, startVm } from '../../src/vm/session.js';
 import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec } from '../helpers/ssh.js';
@@ -21,6 +26,8 @@ network:
     address: 10.0.2.15/24
     gateway: 10.0.2.2
     dns: [10.0.2.3, 10.0.2.4]
+ssh:
+  hostKeyFiles: [./host_ed25519]
 sysctls:
   net.ipv4.ip_forward: 1
   kernel.domainname: kjx.test
@@ -34,6 +41,19 @@ services:
     ready: {port: 8080, timeout: 30}
     user: dev
     env: {GREETING: hello world}
+  notifier:
+    run: /usr/local/bin/notifier
+    ready: {signal: true, timeout: 30}
+    user: dev
+    needs: [web]
+files:
+  - path: /usr/local/bin/notifier
+    mode: "0755"
+    content: |
+      #!/bin/sh
+      echo "notifier: running as $(id -un)"
+      kill -USR1 "$PPID"
+      exec sleep 100000
 tasks:
   - name: www
     run: mkdir -p /srv/www && echo "served by kjx" >/srv/www/index.html && chown -R dev /srv/www
@@ -42,14 +62,18 @@ tasks:
     required: false
 `;
 
-function keyPair(comment: string): { line: string; pem: string } {
+function keyPair(comment: string): { line: string; pem: string; fingerprint: string } {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const key = {
     seed: Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'),
     publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'),
     comment,
   };
-  return { line: publicKeyLine(key.publicKey, comment), pem: encodePrivateKey(key, 7) };
+  return {
+    line: publicKeyLine(key.publicKey, comment),
+    pem: encodePrivateKey(key, 7),
+    fingerprint: fingerprint(publicKeyBlob(key.publicKey)),
+  };
 }
 
 function boot(ws: string, port?: number): Session {
@@ -70,10 +94,13 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
   let vm: Session | undefined;
   let port: number;
   const dev = keyPair('dev@test');
+  const host = keyPair('host@test');
 
   before(async () => {
     ws = workspace('guest-config', SPEC);
     writeFileSync(join(ws, 'dev.pub'), `${dev.line}\n`);
+    // an OpenSSH-format host key (as ssh-keygen writes it); kjx converts it for dropbear
+    writeFileSync(join(ws, 'host_ed25519'), host.pem, { mode: 0o600 });
     const r = runKjx(['build'], { cwd: ws });
     assert.equal(r.code, 0, `kjx build failed:\n${r.stderr}`);
     port = await freePort();
@@ -96,6 +123,13 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
     assert.equal(existsSync(join(ws, '.kjx', 'ssh')), false);
     assert.equal((await asDev('id')).trim(), 'uid=1500(dev) gid=1500(dev) groups=1500(dev)');
     await assert.rejects(sshExec({ port, username: 'root', privateKey: dev.pem }, 'true'), /authentication/);
+  });
+
+  test('the host key given in the spec is the one dropbear presents and the console prints', async () => {
+    const marker = await vm!.waitForMarker('hostkey', 1000);
+    assert.deepEqual(marker.fields, { type: 'ed25519', sha256: host.fingerprint });
+    const r = await sshExec({ port, username: 'dev', privateKey: dev.pem, hostKey: host.fingerprint }, 'true');
+    assert.equal(r.hostKey, host.fingerprint);
   });
 
   test('static addressing: address, default route and both name servers; no DHCP ran', async () => {
@@ -122,6 +156,18 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
     assert.ok(www >= 0 && opt > www, 'task markers in order');
     assert.match(con, /kjx: warning: boot task optional failed with status 3 \(not required, going on\)/);
     assert.ok(opt < con.indexOf('@@kjx:stage2'));
+  });
+
+  test('ready: signal works for a service running as dev (its wrapper runs as dev too)', async () => {
+    const out = await asDev(
+      'read c </run/kjx/svc/notifier/user/child; stat -c %U /proc/$c; cat /proc/$c/comm; cat /var/log/notifier/current',
+    );
+    assert.match(out, /^dev\nsleep\n/);
+    assert.match(out, /notifier: running as dev/);
+    assert.match(out, /kjx: ready t=/);
+    const con = vm!.console();
+    assert.ok(con.indexOf('@@kjx:service name=web state=ready') < con.indexOf('@@kjx:service name=notifier state=up'));
+    assert.match(con, /@@kjx:service name=notifier state=ready/);
   });
 
   test('the service runs as dev with its environment, and was ready once its port listened', async () => {

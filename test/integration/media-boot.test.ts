@@ -53,7 +53,9 @@ describe('booting the media (TCG)', () => {
     try {
       const ready = await vm.waitForMarker('ready', BOOT_MS);
       assert.equal(ready.fields.build, buildId);
-      t.diagnostic(`${media.format} ${media.kind} ${firmware}: ready ${((ready.at - vm.startedAt) / 1000).toFixed(1)} s after QEMU started`);
+      t.diagnostic(
+        `${media.format} ${media.kind} ${firmware}: ready ${((ready.at - vm.startedAt) / 1000).toFixed(1)} s after QEMU started`,
+      );
       return vm.console();
     } finally {
       await vm.stop();
@@ -95,7 +97,10 @@ describe('booting the media (TCG)', () => {
     test(`${format} disk with ${firmware === 'bios' ? 'SeaBIOS' : 'OVMF (UEFI)'}: root switched to the ext4 partition`, async (t) => {
       const out = await boot(t, { kind: 'disk', path: copy(name), format }, firmware);
       assert.match(out, /@@kjx:root status=ok dev=\/dev\/vda3/);
-      assert.ok(out.indexOf('@@kjx:root status=ok') < out.indexOf('@@kjx:init'), 'the switch comes before init');
+      assert.ok(
+        out.indexOf('@@kjx:root status=ok') < out.indexOf('@@kjx:init'),
+        'the switch comes before init',
+      );
     });
   }
 });

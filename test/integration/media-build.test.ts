@@ -79,12 +79,23 @@ describe('media outputs built as an ordinary user', () => {
     const parts = j.partitiontable.partitions as { start: number; size: number; type: string }[];
     assert.deepEqual(
       parts.map((p) => p.type),
-      ['21686148-6449-6E6F-744E-656564454649', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709'],
+      [
+        '21686148-6449-6E6F-744E-656564454649',
+        'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+        '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709',
+      ],
     );
     const root = parts[2]!;
     const fs = join(dirname(ws), 'root.ext4');
     cleanup.push(fs);
-    const dd = spawnSync('dd', [`if=${dist('kjx.img')}`, `of=${fs}`, 'bs=512', `skip=${root.start}`, `count=${root.size}`, 'status=none']);
+    const dd = spawnSync('dd', [
+      `if=${dist('kjx.img')}`,
+      `of=${fs}`,
+      'bs=512',
+      `skip=${root.start}`,
+      `count=${root.size}`,
+      'status=none',
+    ]);
     assert.equal(dd.status, 0);
     const fsck = spawnSync('e2fsck', ['-fn', fs], { encoding: 'utf8' });
     assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
@@ -101,7 +112,10 @@ describe('media outputs built as an ordinary user', () => {
         [at('/etc/passwd')?.type, at('/etc/passwd')?.mode, at('/etc/passwd')?.user, at('/etc/passwd')?.group],
         ['file', '0644', 'root', 'root'],
       );
-      assert.deepEqual([at('/dev/console')?.type, at('/dev/console')?.device, at('/dev/console')?.uid], ['char', '5:1', 0]);
+      assert.deepEqual(
+        [at('/dev/console')?.type, at('/dev/console')?.device, at('/dev/console')?.uid],
+        ['char', '5:1', 0],
+      );
       assert.equal(at('/sbin/runit')?.type, 'file');
       assert.equal(at('/tmp')?.mode, '01777');
       const notRoot = j.entries.filter((e) => e.uid !== 0 || e.gid !== 0).map((e) => e.path);
@@ -125,14 +139,21 @@ describe('media outputs built as an ordinary user', () => {
     cleanup.push(r.cache);
     assert.equal(r.code, 0, r.stderr);
     for (const a of ['kjx.iso', 'kjx.tar', 'kjx.img', 'kjx.qcow2', 'kjx.vmdk']) {
-      assert.equal(await sha256Of(join(again, 'out', a)), await sha256Of(dist(a)), `${a} differs between builds`);
+      assert.equal(
+        await sha256Of(join(again, 'out', a)),
+        await sha256Of(dist(a)),
+        `${a} differs between builds`,
+      );
     }
   });
 
   test('kjx diff of two builds that differ by one files: entry shows exactly that change, in every format', () => {
     const other = copyProject(ws, 'media-motd');
     cleanup.push(dirname(other));
-    writeFileSync(join(other, 'kjx.yaml'), readFileSync(join(other, 'kjx.yaml'), 'utf8').replace(/^files: \[\]$/m, '') + MOTD);
+    writeFileSync(
+      join(other, 'kjx.yaml'),
+      readFileSync(join(other, 'kjx.yaml'), 'utf8').replace(/^files: \[\]$/m, '') + MOTD,
+    );
     const r = buildAs(other, { nobody: true });
     cleanup.push(r.cache);
     assert.equal(r.code, 0, r.stderr);

@@ -40,22 +40,40 @@ describe('a disk image keeps what the guest writes', () => {
     media: { kind: 'disk', path: disk, format: 'qcow2' },
   });
 
+  /** `p`, or 'timeout' after `ms` (the timer does not outlive the race). */
+  async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), ms);
+    });
+    try {
+      return await Promise.race([p, t]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Type a command on the console and wait for the line it prints last. */
   async function sh(vm: Session, command: string, done: string): Promise<void> {
     vm.write(`${command}; echo ${done}-$((40 + 2))\n`);
     await vm.waitForLine(new RegExp(`^${done}-42\\r?$`), 60_000);
   }
 
-  test('write, reboot, read back', async () => {
+  test('write, reboot, read back', async (t) => {
+    const t0 = performance.now();
+    const mark = (what: string) =>
+      t.diagnostic(`${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const token = `kjx-persist-${randomBytes(6).toString('hex')}`;
     const first = startVm(config());
     try {
       await first.waitForMarker('ready', 240_000);
+      mark('first boot ready');
       await sh(first, `echo ${token} > /root/persist.txt && sync`, 'WRITTEN');
       first.write('reboot\n');
       // runit runs stage 3 and reboots; -no-reboot turns that into QEMU exiting
-      const code = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('timeout'), 90_000))]);
+      const code = await within(first.exited, 90_000);
       assert.notEqual(code, 'timeout', `the guest did not reboot:\n${first.console().slice(-2000)}`);
+      mark('rebooted');
     } finally {
       await first.stop();
     }
@@ -63,10 +81,12 @@ describe('a disk image keeps what the guest writes', () => {
     const second = startVm(config());
     try {
       await second.waitForMarker('ready', 240_000);
+      mark('second boot ready');
       await sh(second, 'cat /root/persist.txt', 'READ');
       assert.match(second.console(), new RegExp(`^${token}\\r?$`, 'm'), 'the file written before the reboot');
       second.write('poweroff\n');
-      await Promise.race([second.exited, new Promise((r) => setTimeout(r, 90_000))]);
+      await within(second.exited, 90_000);
+      mark('powered off');
     } finally {
       await second.stop();
     }

@@ -5,20 +5,32 @@
  * The KVM device is a path the test controls.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { chooseAccel, findExecutable, kvmAccess } from '../../src/vm/accel.js';
 import { KjxError } from '../../src/util/errors.js';
+import { chooseAccel, findExecutable, kvmAccess } from '../../src/vm/accel.js';
 
-type Behaviour = 'boots' | 'silent' | 'fails';
+type Behaviour = 'boots' | 'silent' | 'setup-only' | 'fails';
 
 const SCRIPTS: Record<Behaviour, string> = {
   // what a kernel prints first under earlyprintk, then QEMU keeps running
   boots: 'echo "[    0.000000] Linux version 6.1.0-fake (test) #1 SMP"\nexec sleep 60',
   // KVM opens but the guest never runs: QEMU lives on, the console stays empty
   silent: 'exec sleep 60',
+  // seen on this project's CI host with a non-host CPU model: the kernel's real-mode
+  // setup code prints through the BIOS, then the kernel proper never runs
+  'setup-only': 'echo "Probing EDD (edd=off to disable)... ok"\nexec sleep 60',
   fails: 'echo "qemu-system-x86_64: failed to initialize kvm: Permission denied" >&2\nexit 1',
 };
 
@@ -60,7 +72,8 @@ function fixture(behaviour: Behaviour, version = '7.2.0'): Fixture {
   const kvm = join(dir, 'kvm');
   writeFileSync(kvm, ''); // a KVM device that opens read-write
   const cache = join(dir, 'cache');
-  const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
+  const lines = (f: string) =>
+    existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
   return {
     dir,
     qemu,
@@ -150,7 +163,7 @@ describe('chooseAccel', () => {
     const c = await chooseAccel('auto', opts(f, { probeTimeoutMs: 500 }));
     const ms = performance.now() - t;
     assert.equal(c.accel, 'tcg');
-    assert.match(c.reason, /printed nothing within 500 ms/);
+    assert.match(c.reason, /printed no kernel line within 500 ms/);
     assert.ok(ms < 500 + 3000, `the probe took ${ms} ms`);
     assert.equal(f.pids().length, 1);
     assertGone(f.pids());
@@ -159,6 +172,14 @@ describe('chooseAccel', () => {
     assert.equal(again.accel, 'tcg');
     assert.equal(again.cached, true);
     assert.equal(f.pids().length, 1);
+  });
+
+  test('output from before the kernel proper (BIOS, real-mode setup) is not a running guest', async () => {
+    const f = fixture('setup-only');
+    const c = await chooseAccel('auto', opts(f, { probeTimeoutMs: 500 }));
+    assert.equal(c.accel, 'tcg');
+    assert.match(c.reason, /printed no kernel line within 500 ms/);
+    assertGone(f.pids());
   });
 
   test('auto where QEMU fails with KVM: tcg, with QEMU’s own words', async () => {
@@ -192,7 +213,8 @@ describe('chooseAccel', () => {
     const f = fixture('silent');
     await assert.rejects(
       chooseAccel('kvm', opts(f, { probeTimeoutMs: 400 })),
-      (e: unknown) => e instanceof KjxError && /printed nothing/.test(e.message) && /--accel tcg/.test(e.hint ?? ''),
+      (e: unknown) =>
+        e instanceof KjxError && /printed no kernel line/.test(e.message) && /--accel tcg/.test(e.hint ?? ''),
     );
     assertGone(f.pids());
     // the cached "no" answers the next explicit request at once, with the same error
@@ -247,7 +269,8 @@ describe('chooseAccel', () => {
     const f = fixture('boots');
     await assert.rejects(
       chooseAccel('auto', { ...opts(f), kernel: join(f.dir, 'missing-vmlinuz') }),
-      (e: unknown) => e instanceof KjxError && e.code === 'INPUT_NOT_FOUND' && /missing-vmlinuz/.test(e.message),
+      (e: unknown) =>
+        e instanceof KjxError && e.code === 'INPUT_NOT_FOUND' && /missing-vmlinuz/.test(e.message),
     );
   });
 });

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { KjxError } from '../../src/util/errors.js';
 import { findOvmf } from '../../src/vm/firmware.js';
 import { qemuArgv, type VmConfig } from '../../src/vm/qemu-args.js';
-import { KjxError } from '../../src/util/errors.js';
 
 const base: VmConfig = {
   accel: 'tcg',
@@ -23,7 +23,9 @@ function after(argv: string[], flag: string): string[] {
 
 test('an ISO as a CD-ROM: read-only, first in the boot order, no -kernel', () => {
   const argv = qemuArgv({ ...base, media: { kind: 'cdrom', path: '/d/kjx.iso', format: 'raw' } });
-  assert.deepEqual(after(argv, '-drive'), ['file=/d/kjx.iso,if=none,id=boot0,media=cdrom,readonly=on,format=raw']);
+  assert.deepEqual(after(argv, '-drive'), [
+    'file=/d/kjx.iso,if=none,id=boot0,media=cdrom,readonly=on,format=raw',
+  ]);
   assert.deepEqual(after(argv, '-device').slice(0, 1), ['ide-cd,drive=boot0,bootindex=0']);
   for (const f of ['-kernel', '-initrd', '-append', '-bios']) assert.ok(!argv.includes(f), f);
 });
@@ -40,7 +42,10 @@ test('a qcow2 disk on virtio-blk with UEFI firmware', () => {
 });
 
 test('a read-only raw disk (the isohybrid ISO booted as a disk)', () => {
-  const argv = qemuArgv({ ...base, media: { kind: 'disk', path: '/d/kjx.iso', format: 'raw', readonly: true } });
+  const argv = qemuArgv({
+    ...base,
+    media: { kind: 'disk', path: '/d/kjx.iso', format: 'raw', readonly: true },
+  });
   assert.deepEqual(after(argv, '-drive'), ['file=/d/kjx.iso,if=none,id=boot0,format=raw,readonly=on']);
 });
 
@@ -58,7 +63,8 @@ test('findOvmf: the first firmware file that exists, or HOST_TOOL_MISSING naming
     assert.equal(findOvmf([join(dir, 'missing.fd'), fd]), fd);
     assert.throws(
       () => findOvmf([join(dir, 'missing.fd')]),
-      (e: unknown) => e instanceof KjxError && e.code === 'HOST_TOOL_MISSING' && /apt-get install ovmf/.test(e.hint ?? ''),
+      (e: unknown) =>
+        e instanceof KjxError && e.code === 'HOST_TOOL_MISSING' && /apt-get install ovmf/.test(e.hint ?? ''),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,10 @@ test('always -nodefaults, -no-reboot and panic=-1 (replacing a spec panic=)', ()
   assert.match(append, /(^| )panic=-1( |$)/);
   assert.doesNotMatch(append, /panic=10/);
   assert.match(append, /console=ttyS0/);
-  assert.equal(kernelCmdline({ ...base, cmdline: 'console=hvc0' }), 'console=hvc0 cryptomgr.notests panic=-1');
+  assert.equal(
+    kernelCmdline({ ...base, cmdline: 'console=hvc0' }),
+    'console=hvc0 cryptomgr.notests noreplace-smp panic=-1',
+  );
 });
 
 test('forwarded ports bind to 127.0.0.1 only', () => {
@@ -79,11 +82,16 @@ test('a direct kernel boot on q35 (the default) or pc uses qboot; -bios names it
   assert.deepEqual(after(iso, '-bios'), []);
 });
 
-test('the kernel skips its crypto self-tests unless the spec says otherwise', () => {
-  assert.match(kernelCmdline(base), /(^| )cryptomgr\.notests( |$)/);
+test('boot-speed kernel parameters are added unless the spec sets them itself', () => {
+  assert.match(kernelCmdline(base), /(^| )cryptomgr\.notests noreplace-smp panic=-1$/);
   const kept = kernelCmdline({ ...base, cmdline: 'cryptomgr.notests=0' });
   assert.match(kept, /cryptomgr\.notests=0/);
   assert.equal(kept.match(/cryptomgr\.notests/g)?.length, 1);
+});
+
+test('TCG gets an x86-64-v2 qemu64 (no AVX, no 5-level paging), KVM the host CPU', () => {
+  assert.deepEqual(after(qemuArgv(base), '-cpu'), ['qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt']);
+  assert.deepEqual(after(qemuArgv({ ...base, accel: 'kvm' }), '-cpu'), ['host']);
 });
 
 test('microvm: an RTC, virtio on MMIO, no option ROM setting, its own firmware, no CD-ROM', () => {
@@ -100,10 +108,15 @@ test('microvm: an RTC, virtio on MMIO, no option ROM setting, its own firmware, 
   assert.ok(devices.includes('virtio-net-device,netdev=net0'));
   assert.ok(!devices.some((d) => d.includes('-pci')), devices.join(' '));
   assert.deepEqual(after(argv, '-bios'), []);
-  const disk = qemuArgv({ ...base, machine: 'microvm', media: { kind: 'disk', path: '/d/x.img', format: 'raw' } });
+  const disk = qemuArgv({
+    ...base,
+    machine: 'microvm',
+    media: { kind: 'disk', path: '/d/x.img', format: 'raw' },
+  });
   assert.ok(after(disk, '-device').includes('virtio-blk-device,drive=boot0,bootindex=0'));
   assert.throws(
-    () => qemuArgv({ ...base, machine: 'microvm', media: { kind: 'cdrom', path: '/d/x.iso', format: 'raw' } }),
+    () =>
+      qemuArgv({ ...base, machine: 'microvm', media: { kind: 'cdrom', path: '/d/x.iso', format: 'raw' } }),
     /no CD-ROM/,
   );
 });
