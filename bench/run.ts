@@ -2,13 +2,14 @@
  * `npm run bench`: runs every benchmark group and writes bench/results.json.
  * Numbers are medians; each line says its target and whether this run met it.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchBoot } from './boot.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
+import { benchRun } from './run.bench.js';
 
-const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild, boot: benchBoot };
+const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild, boot: benchBoot, run: benchRun };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};
 for (const [name, fn] of Object.entries(groups)) {
@@ -22,10 +23,13 @@ for (const [name, fn] of Object.entries(groups)) {
     );
   }
 }
+// a partial run (`npm run bench boot`) keeps the other groups' last results
+const file = join(import.meta.dirname, 'results.json');
+const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')).results as Record<string, BenchLine[]>) : {};
 const out = {
   date: new Date().toISOString(),
   host: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  results,
+  results: { ...previous, ...results },
 };
-writeFileSync(join(import.meta.dirname, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 console.error('bench: wrote bench/results.json');

@@ -22,7 +22,12 @@ export function registerExec(program: Command): void {
     .option('-i, --identity <file>', 'private key (default: the project key kjx made)')
     .action(async (name: string, argv: string[], o: { user: string; identity?: string }) => {
       const { sshExec } = await import('../vm/ssh-client.js');
-      process.exitCode = await sshExec(await target(name, o.identity), argv, { stdout: process.stdout, stderr: process.stderr }, o.user);
+      process.exitCode = await sshExec(
+        await target(name, o.identity),
+        argv,
+        { stdout: process.stdout, stderr: process.stderr },
+        o.user,
+      );
     });
   program
     .command('ssh')

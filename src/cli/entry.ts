@@ -8,5 +8,10 @@ const onSignal = (sig: NodeJS.Signals, code: number) => () => {
 };
 process.once('SIGINT', onSignal('SIGINT', EXIT.sigint));
 process.once('SIGTERM', onSignal('SIGTERM', EXIT.sigterm));
+// `kjx inspect IMAGE | head`: a reader that stops early is not an error
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(EXIT.ok);
+  throw e;
+});
 
 process.exitCode = await main(process.argv);

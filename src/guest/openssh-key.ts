@@ -147,5 +147,7 @@ export function looksLikeDropbearKey(data: Buffer): boolean {
   if (data.length < 8) return false;
   const n = data.readUInt32BE(0);
   if (n < 7 || n > 32 || 4 + n > data.length) return false;
-  return /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521))$/.test(data.toString('latin1', 4, 4 + n));
+  return /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521))$/.test(
+    data.toString('latin1', 4, 4 + n),
+  );
 }

@@ -14,6 +14,7 @@ import {
 } from '../spec/schema.js';
 import { type DependencyGraph, dependencyLevels, dependentsOf, longestChain } from '../util/graph.js';
 import { FINISH_TIMEOUT, logDir, SERVICE_DIR, SUPERVISE_DIR, SV_DIR, SV_LIB } from './layout.js';
+import { acpidService, powerButtonOn } from './power-button.js';
 import { checkScript, readinessLines } from './readiness.js';
 import { script, shQuote } from './shell.js';
 import { sshService } from './ssh.js';
@@ -53,11 +54,12 @@ function consoleService(): GuestService {
   };
 }
 
-/** Every service of the image: the spec's in file order, then ssh and console when on. */
+/** Every service of the image: the spec's in file order, then ssh, console and acpid when on. */
 export function guestServices(spec: Spec): GuestService[] {
   const out: GuestService[] = Object.entries(spec.services).map(([name, s]) => ({ name, spec: s }));
   if (spec.ssh.enabled) out.push(sshService(spec.ssh));
   if (spec.console === 'shell') out.push(consoleService());
+  if (powerButtonOn(spec)) out.push(acpidService());
   return out;
 }
 

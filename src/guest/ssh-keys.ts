@@ -106,7 +106,8 @@ export function ensureProjectKey(specDir: string, comment: string): ProjectKey {
     mkdirSync(join(specDir, '.kjx'), { recursive: true });
     // keep the private key out of version control without touching the project's .gitignore
     const ignore = join(specDir, '.kjx', '.gitignore');
-    if (!existsSync(ignore)) writeFileAtomic(ignore, '# kjx state, including the project SSH key: never commit it\n*\n');
+    if (!existsSync(ignore))
+      writeFileAtomic(ignore, '# kjx state, including the project SSH key: never commit it\n*\n');
     mkdirSync(join(specDir, PROJECT_KEY_DIR), { recursive: true, mode: 0o700 });
     const publicLine = publicKeyLine(key.publicKey, comment);
     // private first: a build killed in between finds it and rewrites nothing

@@ -10,6 +10,7 @@ import { baseFiles } from './base-files.js';
 import { identityTree } from './identity.js';
 import { BOOT_READY, READY_POLL, SV_LIB } from './layout.js';
 import { networkTree } from './network.js';
+import { powerButtonOn, powerButtonTree } from './power-button.js';
 import { readyPollScript } from './readiness.js';
 import { serviceLib } from './service-lib.js';
 import {
@@ -103,6 +104,7 @@ export function guestSystem({ spec, buildId, modules, ssh }: GuestSystemInputs):
     identityTree(spec, buildId),
     usersTree(spec, ssh.authorizedKeys),
     networkTree(),
+    ...(powerButtonOn(spec) ? [powerButtonTree()] : []),
     serviceTree(spec, services),
     runit,
   ]);

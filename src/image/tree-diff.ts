@@ -72,7 +72,32 @@ export function factsFromManifest(files: ManifestFile[]): FactsIndex {
     if (m.device !== undefined) f.device = m.device;
     out.set(m.path, f);
   }
-  return out;
+  // hard links in the same canonical form as factsFromTree's
+  const groups = new Map<string, string[]>();
+  for (const f of out.values()) {
+    if (f.type !== 'hardlink') continue;
+    let h: FileFacts | undefined = f;
+    for (let hops = 0; h?.type === 'hardlink' && hops < 64; hops++) h = out.get(h.target ?? '');
+    if (!h || h.type === 'hardlink') continue;
+    groups.set(h.path, [...(groups.get(h.path) ?? [h.path]), f.path]);
+  }
+  for (const [holder, names] of groups) {
+    const h = out.get(holder)!;
+    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    out.set(names[0]!, { ...h, path: names[0]! });
+    for (const p of names.slice(1)) {
+      out.set(p, {
+        path: p,
+        type: 'hardlink',
+        mode: h.mode,
+        uid: h.uid,
+        gid: h.gid,
+        size: 0,
+        target: names[0]!,
+      });
+    }
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 export type ChangeKind = 'type' | 'content' | 'mode' | 'owner' | 'target' | 'device';

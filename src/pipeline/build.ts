@@ -10,6 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { guestKernelModules } from '../guest/power-button.js';
 import { sshInputs } from '../guest/ssh-keys.js';
 import { guestSystem } from '../guest/system.js';
 import { accountIds } from '../guest/users.js';
@@ -220,7 +221,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
             : null,
         };
   // disk images add the drivers their root switch needs
-  const kernelModules = mediaKernelModules(spec);
+  const kernelModules = [...new Set([...mediaKernelModules(spec), ...guestKernelModules(spec)])];
   const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: kernelModules });
   const filesKey = hashValue(userFilesKey(spec.files));
   // the keys read from the host (and the project key, created here when the spec gives none)

@@ -24,9 +24,13 @@ function wantsDisk(spec: Spec): boolean {
   return mediaFormats(spec).some((f) => DISK_FORMATS.includes(f));
 }
 
-/** The spec's kernel modules, plus the root switch's drivers when a disk image is built. */
+/**
+ * The spec's kernel modules, plus the root switch's drivers when a disk image is
+ * built from a Debian kernel package (which has them all). A kernel from the host
+ * keeps its list as given: it needs ext4 and its disk driver built in, or listed.
+ */
 export function mediaKernelModules(spec: Spec): string[] {
-  if (!wantsDisk(spec)) return spec.kernel.modules;
+  if (!wantsDisk(spec) || spec.kernel.kind !== 'package') return spec.kernel.modules;
   return [...spec.kernel.modules, ...ROOT_MODULES.filter((m) => !spec.kernel.modules.includes(m))];
 }
 

@@ -148,6 +148,8 @@ export type KernelSpec = PackageKernelSpec | ImageKernelSpec;
 /** Services kjx adds itself; a spec service may not take their names while they are on. */
 export const SSH_SERVICE = 'ssh';
 export const CONSOLE_SERVICE = 'console';
+/** Handles the ACPI power button (src/guest/power-button.ts). */
+export const ACPID_SERVICE = 'acpid';
 
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -992,6 +994,7 @@ const sshObject = z
 function checkGuestSystem(
   s: {
     components: Component[];
+    kernel: KernelSpec;
     ssh: { enabled?: boolean | undefined };
     console: ConsoleMode;
     services: Record<string, ServiceSpec>;
@@ -1006,7 +1009,13 @@ function checkGuestSystem(
       path: ['ssh', 'enabled'],
       message: 'the SSH server is the dropbear component: add dropbear to components, or set enabled: false',
     });
-  const builtins = [...(sshOn ? [SSH_SERVICE] : []), ...(s.console === 'shell' ? [CONSOLE_SERVICE] : [])];
+  // the power button service: with a Debian kernel, or when evdev is asked for (src/guest/power-button.ts)
+  const acpidOn = s.kernel.kind === 'package' || s.kernel.modules.includes('evdev');
+  const builtins = [
+    ...(sshOn ? [SSH_SERVICE] : []),
+    ...(s.console === 'shell' ? [CONSOLE_SERVICE] : []),
+    ...(acpidOn ? [ACPID_SERVICE] : []),
+  ];
   const names = [...Object.keys(s.services), ...builtins];
   const users = ['root', ...s.users.map((u) => u.name)];
   for (const [name, svc] of Object.entries(s.services)) {
@@ -1017,7 +1026,9 @@ function checkGuestSystem(
         message:
           name === SSH_SERVICE
             ? '"ssh" is the built-in SSH service; rename this one, or set ssh.enabled: false'
-            : '"console" is the built-in console shell; rename this one, or set console: none',
+            : name === CONSOLE_SERVICE
+              ? '"console" is the built-in console shell; rename this one, or set console: none'
+              : '"acpid" is the built-in power button service; rename this one',
       });
     if (!SERVICE_NAME_RE.test(name))
       ctx.addIssue({

@@ -5,10 +5,11 @@
  * with only what the config asks for.
  *
  * Boot speed (measured under TCG, docs/boot-time.md): a direct kernel boot uses
- * qboot instead of SeaBIOS, and the kernel skips its crypto self-tests. `microvm`
- * is supported (virtio devices on virtio-mmio, an RTC) but is not the default: under
- * TCG on a busy host its TSC calibration fails now and then, and with no HPET or PM
- * timer to fall back on the kernel hangs before its first line.
+ * qboot instead of SeaBIOS, the kernel gets BOOT_SPEED_CMDLINE, and TCG a CPU model
+ * without AVX and 5-level paging (TCG_CPU). `microvm` is supported (virtio devices
+ * on virtio-mmio, an RTC) but is not the default: under TCG on a busy host its TSC
+ * calibration fails now and then, and with no HPET or PM timer to fall back on the
+ * kernel hangs before its first line.
  */
 import { KjxError } from '../util/errors.js';
 

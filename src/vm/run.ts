@@ -100,11 +100,11 @@ export function phasesOf(s: { startedAt: number; markers: TimedMarker[]; exitedA
   const first = (e: string) => s.markers.find((m) => m.event === e);
   const p: Phases = {};
   const init = first('init');
-  if (init) {
-    p.initExec = sec(init.at);
-    const up = Number(init.fields.uptime);
-    if (Number.isFinite(up) && up > 0) p.kernelStart = Math.max(0, p.initExec - up);
-  }
+  if (init) p.initExec = sec(init.at);
+  // the guest's uptime at a marker dates the kernel's start on the host clock
+  // (the init marker comes before /proc is mounted, so a later one carries it)
+  const dated = s.markers.find((m) => Number(m.fields.uptime) > 0);
+  if (dated) p.kernelStart = Math.max(0, sec(dated.at) - Number(dated.fields.uptime));
   const stage2 = first('stage2');
   if (stage2) p.stage2 = sec(stage2.at);
   const ready = first('ready');

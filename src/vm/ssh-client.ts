@@ -74,7 +74,13 @@ export interface ExecIo {
 }
 
 /** Run a command (argv, quoted for the guest shell); resolves with its exit status. */
-export async function sshExec(rec: VmRecord, argv: string[], io: ExecIo, user = 'root', timeoutMs = 30_000): Promise<number> {
+export async function sshExec(
+  rec: VmRecord,
+  argv: string[],
+  io: ExecIo,
+  user = 'root',
+  timeoutMs = 30_000,
+): Promise<number> {
   const c = await connect(rec, user, timeoutMs);
   try {
     return await new Promise<number>((resolve, reject) => {
@@ -103,26 +109,33 @@ export async function sshShell(rec: VmRecord, user = 'root'): Promise<number> {
   const tty = stdin.isTTY;
   try {
     return await new Promise<number>((resolve, reject) => {
-      c.shell({ term: process.env.TERM ?? 'xterm', rows: process.stdout.rows ?? 24, cols: process.stdout.columns ?? 80 }, (err, ch) => {
-        if (err) return reject(new KjxError('SSH_FAILED', `shell on ${rec.name} failed: ${err.message}`));
-        if (tty) stdin.setRawMode(true);
-        stdin.pipe(ch);
-        ch.pipe(process.stdout);
-        ch.stderr.pipe(process.stderr);
-        const resize = () => ch.setWindow(process.stdout.rows ?? 24, process.stdout.columns ?? 80, 0, 0);
-        process.stdout.on('resize', resize);
-        let status = 0;
-        ch.on('exit', (code: number | null) => {
-          status = code ?? 255;
-        });
-        ch.on('close', () => {
-          process.stdout.off('resize', resize);
-          stdin.unpipe(ch);
-          if (tty) stdin.setRawMode(false);
-          stdin.pause();
-          resolve(status);
-        });
-      });
+      c.shell(
+        {
+          term: process.env.TERM ?? 'xterm',
+          rows: process.stdout.rows ?? 24,
+          cols: process.stdout.columns ?? 80,
+        },
+        (err, ch) => {
+          if (err) return reject(new KjxError('SSH_FAILED', `shell on ${rec.name} failed: ${err.message}`));
+          if (tty) stdin.setRawMode(true);
+          stdin.pipe(ch);
+          ch.pipe(process.stdout);
+          ch.stderr.pipe(process.stderr);
+          const resize = () => ch.setWindow(process.stdout.rows ?? 24, process.stdout.columns ?? 80, 0, 0);
+          process.stdout.on('resize', resize);
+          let status = 0;
+          ch.on('exit', (code: number | null) => {
+            status = code ?? 255;
+          });
+          ch.on('close', () => {
+            process.stdout.off('resize', resize);
+            stdin.unpipe(ch);
+            if (tty) stdin.setRawMode(false);
+            stdin.pause();
+            resolve(status);
+          });
+        },
+      );
     });
   } finally {
     c.end();

@@ -62,13 +62,13 @@ function text(tree: Tree, path: string): string {
 describe('service directories', () => {
   const { spec, services, tree } = build();
 
-  test('spec services in file order, then ssh and console; levels follow needs', () => {
+  test('spec services in file order, then ssh, console and acpid; levels follow needs', () => {
     assert.deepEqual(
       services.map((s) => s.name),
-      ['tracer', 'workload', 'web', 'sock', 'db', 'ssh', 'console'],
+      ['tracer', 'workload', 'web', 'sock', 'db', 'ssh', 'console', 'acpid'],
     );
     assert.deepEqual(serviceLevels(services), [
-      ['tracer', 'sock', 'db', 'ssh', 'console'],
+      ['tracer', 'sock', 'db', 'ssh', 'console', 'acpid'],
       ['workload'],
       ['web'],
     ]);
@@ -179,8 +179,21 @@ describe('service directories', () => {
     assert.match(run, /^exec <\/dev\/console >\/dev\/console 2>&1$/m);
     assert.match(run, /^exec setsid cttyhack \/bin\/sh -l$/m);
     assert.match(text(tree, '/etc/sv/console/control/t'), /kill -s KILL/);
-    const none = parseSpec('console: none\nssh: {enabled: false}\n', '/srv/kjx.yaml');
+    const none = parseSpec(
+      'console: none\nssh: {enabled: false}\nkernel: {image: ./bzImage, modules: []}\n',
+      '/srv/kjx.yaml',
+    );
     assert.deepEqual(guestServices(none), []);
+  });
+
+  test('acpid: busybox acpid for the ACPI power button, with a Debian kernel or when evdev is asked for', () => {
+    assert.equal(text(tree, '/etc/sv/acpid/run').includes('exec chpst -P acpid -d -c /etc/acpi'), true);
+    const local = (modules: string) =>
+      guestServices(parseSpec(`kernel: {image: ./bzImage, modules: [${modules}]}\n`, '/srv/kjx.yaml')).map(
+        (s) => s.name,
+      );
+    assert.deepEqual(local(''), ['ssh', 'console']);
+    assert.deepEqual(local('button, evdev'), ['ssh', 'console', 'acpid']);
   });
 
   test('every generated script is valid sh', () => {
@@ -212,7 +225,7 @@ test('signal readiness as a non-root user: the wrapper runs as that user and wri
   assert.match(run, /^exec chpst -P -u dev \/bin\/sh -c '/m);
   assert.match(run, /trap '\\''echo \$\$ >"\$KJX_STATE\/svc\/t\/user"\/signalled'\\'' USR1/);
   assert.match(run, /kjx_wait_child t "\$KJX_STATE\/svc\/t\/user"'$/m);
-  assert.doesNotMatch(run, /chown dev "\$KJX_STATE\/svc\/t"$/m, 'the state directory itself stays root\'s');
+  assert.doesNotMatch(run, /chown dev "\$KJX_STATE\/svc\/t"$/m, "the state directory itself stays root's");
   const r = spawnSync('sh', ['-n'], { input: run, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });

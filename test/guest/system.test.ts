@@ -109,7 +109,8 @@ describe('runit stages', () => {
     assert.match(s2, /echo "@@kjx:stage2 uptime=\$up"/);
     assert.match(s2, /^exec env - PATH="\$PATH" runsvdir -P \/etc\/service /m);
     const ready = text(tree, '/usr/lib/kjx/boot-ready');
-    assert.match(ready, /for s in tracer ssh console workload web; do/);
+    assert.match(ready, /for s in tracer ssh console acpid workload web; do/);
+    assert.match(text(tree, '/etc/acpi/PWRF/00000080'), /^exec \/sbin\/poweroff$/m);
     assert.match(ready, /@@kjx:ready build=abc123def456 kernel=\$\(uname -r\)/);
     assert.match(ready, /\[ -x \/usr\/lib\/kjx\/run-hook \] && exec \/usr\/lib\/kjx\/run-hook/);
     assert.match(bootReadyScript({ buildId: 'x', services: ['a'], timeout: 7 }), /\+ 7\)\)/);
@@ -119,7 +120,9 @@ describe('runit stages', () => {
     const s3 = text(tree, '/etc/runit/3');
     const web = s3.indexOf('force-stop /etc/service/web');
     const wl = s3.indexOf('force-stop /etc/service/workload');
-    const base = s3.indexOf('force-stop /etc/service/tracer /etc/service/ssh /etc/service/console');
+    const base = s3.indexOf(
+      'force-stop /etc/service/tracer /etc/service/ssh /etc/service/console /etc/service/acpid',
+    );
     assert.ok(web > 0 && web < wl && wl < base, s3);
     assert.ok(s3.indexOf('sv exit') > base);
     assert.match(stage3Script([['a'], ['b c']]), /force-stop '\/etc\/service\/b c'/);

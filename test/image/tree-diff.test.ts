@@ -100,7 +100,19 @@ test('hard links compare equal whichever name the tree made the file', () => {
   assert.deepEqual(diffFacts(factsFromTree(one), factsFromTree(two)).entries, []);
 });
 
-test('a manifest gives the same facts as the tree it describes', () => {
-  const t = treeOf(base());
+test('a manifest gives the same facts as the tree it describes, hard links included', () => {
+  const t = treeOf([
+    ...base(),
+    {
+      type: 'hardlink',
+      path: '/bin/ash',
+      target: '/bin/busybox',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      source: SRC,
+    },
+  ]);
   assert.deepEqual(factsFromManifest(manifestFiles(t)), factsFromTree(t));
 });

@@ -9,12 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  encodePrivateKey,
-  fingerprint,
-  publicKeyBlob,
-  publicKeyLine,
-} from '../../src/guest/openssh-key.js';
+import { encodePrivateKey, fingerprint, publicKeyBlob, publicKeyLine } from '../../src/guest/openssh-key.js';
 import { type Session, startVm } from '../../src/vm/session.js';
 import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec } from '../helpers/ssh.js';
@@ -128,7 +123,10 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
   test('the host key given in the spec is the one dropbear presents and the console prints', async () => {
     const marker = await vm!.waitForMarker('hostkey', 1000);
     assert.deepEqual(marker.fields, { type: 'ed25519', sha256: host.fingerprint });
-    const r = await sshExec({ port, username: 'dev', privateKey: dev.pem, hostKey: host.fingerprint }, 'true');
+    const r = await sshExec(
+      { port, username: 'dev', privateKey: dev.pem, hostKey: host.fingerprint },
+      'true',
+    );
     assert.equal(r.hostKey, host.fingerprint);
   });
 
@@ -166,7 +164,9 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
     assert.match(out, /notifier: running as dev/);
     assert.match(out, /kjx: ready t=/);
     const con = vm!.console();
-    assert.ok(con.indexOf('@@kjx:service name=web state=ready') < con.indexOf('@@kjx:service name=notifier state=up'));
+    assert.ok(
+      con.indexOf('@@kjx:service name=web state=ready') < con.indexOf('@@kjx:service name=notifier state=up'),
+    );
     assert.match(con, /@@kjx:service name=notifier state=ready/);
   });
 

@@ -95,11 +95,12 @@ describe('the default image over SSH', () => {
     assert.deepEqual(
       lines.map((l) => /^(\w+): \/etc\/service\/([^:]+):/.exec(l)?.slice(1)),
       [
+        ['run', 'acpid'],
         ['run', 'console'],
         ['run', 'ssh'],
       ],
     );
-    assert.match(lines[1]!, /; run: log: \(pid \d+\)/);
+    assert.match(lines[2]!, /; run: log: \(pid \d+\)/);
   });
 
   test('password and empty-password logins are refused; the server offers only publickey', async () => {

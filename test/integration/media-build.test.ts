@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeAll } from '../helpers/kjx.js';
+import { KJX, removeAll } from '../helpers/kjx.js';
 import { buildAs, copyProject, kjxAsNobody, mediaProject, sha256Of } from '../helpers/media.js';
 
 const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar'];
@@ -130,6 +130,22 @@ describe('media outputs built as an ordinary user', () => {
     const l = kjxAsNobody(['inspect', dist('kjx.iso')], ws);
     assert.match(l.stdout, /^-rw-r--r-- root +root +\d+ \/etc\/passwd$/m);
     assert.match(l.stdout, /^crw------- root +root +5, 1 \/dev\/console$/m);
+  });
+
+  test('kjx inspect piped into head: an early close of the pipe is no error', () => {
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `set -o pipefail; "${process.execPath}" "${KJX}" inspect "${dist('kjx.img')}" /bin/busybox | head -c 4`,
+      ],
+      {
+        encoding: 'latin1',
+      },
+    );
+    assert.equal(r.stdout, '\x7fELF');
+    assert.equal(r.stderr, '', 'nothing on stderr (an unhandled EPIPE crashed here once)');
+    assert.equal(r.status, 0);
   });
 
   test('the same project built again elsewhere (as root, another TZ, cold cache): byte-identical ISO, tar and disks', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { mediaKernelModules } from '../../src/pipeline/media-stage.js';
 import { lockMatches, readLock } from '../../src/plan/lock.js';
 import { bootRootsOf, resolvePlanPackages } from '../../src/plan/resolve.js';
 import type { AptIndex, AptPackage } from '../../src/sources/apt.js';
@@ -94,4 +95,15 @@ test('a spec without media writes a lock without the boot keys', async () => {
   await resolvePlanPackages({ spec, lockPath, updateLock: false, index: fakeIndex([]) });
   const text = readFileSync(lockPath, 'utf8');
   assert.doesNotMatch(text, /bootRoots|"boot"/);
+});
+
+test('disk outputs add the root switch drivers to a Debian kernel, not to a kernel from the host', () => {
+  const pkg = parseSpec('outputs: [raw]', '/p/kjx.yaml');
+  for (const m of ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ext4'])
+    assert.ok(mediaKernelModules(pkg).includes(m), m);
+  assert.equal(new Set(mediaKernelModules(pkg)).size, mediaKernelModules(pkg).length, 'no module twice');
+  const iso = parseSpec('outputs: [iso]', '/p/kjx.yaml');
+  assert.deepEqual(mediaKernelModules(iso), iso.kernel.modules);
+  const local = parseSpec('outputs: [raw]\nkernel: {image: ./bzImage, modules: []}', '/p/kjx.yaml');
+  assert.deepEqual(mediaKernelModules(local), []);
 });

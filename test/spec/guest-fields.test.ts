@@ -79,7 +79,7 @@ services:
       'services:\n  tracer:\n    run: t\n  workload:\n    run: w\n    needs: [tracer, tracr]\n',
     );
     assert.deepEqual(p, [
-      'kjx.yaml:6:21: services.workload.needs[1]: unknown service "tracr" (did you mean "tracer"?); known: tracer, workload, ssh, console',
+      'kjx.yaml:6:21: services.workload.needs[1]: unknown service "tracr" (did you mean "tracer"?); known: tracer, workload, ssh, console, acpid',
     ]);
   });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KjxError } from '../../src/util/errors.js';
+import { vmMediaFor } from '../../src/vm/boot-media.js';
 import { findOvmf } from '../../src/vm/firmware.js';
 import { qemuArgv, type VmConfig } from '../../src/vm/qemu-args.js';
 
@@ -65,6 +66,36 @@ test('findOvmf: the first firmware file that exists, or HOST_TOOL_MISSING naming
       () => findOvmf([join(dir, 'missing.fd')]),
       (e: unknown) =>
         e instanceof KjxError && e.code === 'HOST_TOOL_MISSING' && /apt-get install ovmf/.test(e.hint ?? ''),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vmMediaFor picks the medium from the bytes, whatever the file is called', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kjx-media-'));
+  try {
+    const iso = Buffer.alloc(0x9000);
+    iso.write('CD001', 0x8001, 'latin1');
+    const file = (name: string, data: Buffer) => {
+      writeFileSync(join(dir, name), data);
+      return join(dir, name);
+    };
+    const a = file('a.bin', iso);
+    assert.deepEqual(vmMediaFor(a), { kind: 'cdrom', path: a, format: 'raw' });
+    assert.deepEqual(vmMediaFor(a, 'disk'), { kind: 'disk', path: a, format: 'raw', readonly: true });
+    const q = file('b.bin', Buffer.from('QFI\xfb\0\0\0\x03', 'latin1'));
+    assert.equal(vmMediaFor(q).format, 'qcow2');
+    const v = file('c.bin', Buffer.from('KDMV\x01\0\0\0', 'latin1'));
+    assert.equal(vmMediaFor(v).format, 'vmdk');
+    const mbr = Buffer.alloc(1024);
+    mbr.writeUInt16LE(0xaa55, 510);
+    const r = file('d.bin', mbr);
+    assert.deepEqual(vmMediaFor(r), { kind: 'disk', path: r, format: 'raw' });
+    assert.throws(() => vmMediaFor(r, 'cdrom'), /not an ISO/);
+    assert.throws(
+      () => vmMediaFor(file('e.txt', Buffer.from('hello'))),
+      (e: unknown) => e instanceof KjxError && e.code === 'ARTIFACT_UNKNOWN',
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
