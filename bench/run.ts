@@ -7,9 +7,15 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchBoot } from './boot.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
+import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
 
-const groups: Record<string, () => Promise<BenchLine[]>> = { build: benchBuild, boot: benchBoot, run: benchRun };
+const groups: Record<string, () => Promise<BenchLine[]>> = {
+  build: benchBuild,
+  boot: benchBoot,
+  run: benchRun,
+  media: benchMedia,
+};
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};
 for (const [name, fn] of Object.entries(groups)) {
@@ -25,7 +31,9 @@ for (const [name, fn] of Object.entries(groups)) {
 }
 // a partial run (`npm run bench boot`) keeps the other groups' last results
 const file = join(import.meta.dirname, 'results.json');
-const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')).results as Record<string, BenchLine[]>) : {};
+const previous = existsSync(file)
+  ? (JSON.parse(readFileSync(file, 'utf8')).results as Record<string, BenchLine[]>)
+  : {};
 const out = {
   date: new Date().toISOString(),
   host: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },

@@ -1,5 +1,5 @@
 /**
- * `kjx boot [-f spec] [--detach] [--name N] [--timing]`: boot the image with an
+ * `kjx boot [-f spec] [--detach] [--name N] [--timing] [--artifact KIND] [--firmware bios|uefi]`: boot the image with an
  * interactive serial console (Ctrl-A X quits QEMU, Ctrl-A C its monitor), or in the
  * background with a state directory (`--detach`) for `kjx ps/exec/ssh/stop`.
  */
@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { VmConfig } from '../vm/qemu-args.js';
-import { builtImage, numberOption, resolveAccel } from './vm-options.js';
+import { bootTarget, builtImage, checkBootChoice, numberOption, resolveAccel } from './vm-options.js';
 
 export function registerBoot(program: Command): void {
   program
@@ -19,6 +19,12 @@ export function registerBoot(program: Command): void {
     .option('-d, --detach', 'run in the background; use kjx ps, exec, ssh and stop')
     .option('-n, --name <name>', 'name of the detached VM', 'kjx')
     .option('--timeout <seconds>', 'with --detach: how long to wait for the guest to be ready', '300')
+    .option(
+      '--artifact <kind>',
+      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
+      'initramfs',
+    )
+    .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
     .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
     .option('-m, --memory <MiB>', 'guest memory', '512')
     .option('--cpus <n>', 'guest CPUs', '1')
@@ -26,15 +32,15 @@ export function registerBoot(program: Command): void {
     .option('--json', 'with --detach: print the VM record as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
+      const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
       const img = await builtImage(String(o.file), String(o.out));
       const accel = await resolveAccel(String(o.accel), img.kernel);
+      const { artifact: _, ...target } = await bootTarget(img, kind, String(o.firmware));
       const vm = {
         accel: accel.accel,
         memoryMiB: numberOption('memory', o.memory, 64),
         cpus: numberOption('cpus', o.cpus, 1),
-        kernel: img.kernel,
-        initrd: img.initrd,
-        cmdline: img.cmdline,
+        ...target,
       };
       if (o.detach) {
         const { bootDetached } = await import('../vm/detach.js');
@@ -67,8 +73,8 @@ export function registerBoot(program: Command): void {
 
 async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean): Promise<void> {
   const { startVm } = await import('../vm/session.js');
-  const { phasesOf } = await import('../vm/run.js');
-  const { formatPhases } = await import('./cmd-run.js');
+  const { phasesOf, serviceEvents } = await import('../vm/run.js');
+  const { formatPhases, formatServices } = await import('./cmd-run.js');
   const { freePort } = await import('../vm/detach.js');
   const ssh = await freePort();
   const s = startVm({
@@ -93,7 +99,13 @@ async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean): Prom
     void s.waitForMarker('ready', 600_000).then(
       () =>
         process.stderr.write(
-          `\r\n${formatPhases(phasesOf({ startedAt: s.startedAt, markers: s.markers() })).replace(/\n/g, '\r\n')}\r\n`,
+          `\r\n${[
+            formatPhases(phasesOf({ startedAt: s.startedAt, markers: s.markers() })),
+            formatServices(serviceEvents(s.markers())),
+          ]
+            .filter(Boolean)
+            .join('\n')
+            .replace(/\n/g, '\r\n')}\r\n`,
         ),
       () => {},
     );

@@ -6,11 +6,21 @@
 import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
-import type { Phases, RunResult } from '../vm/run.js';
+import type { Phases, RunResult, ServiceEvent } from '../vm/run.js';
 import { EXIT } from './exit-codes.js';
-import { builtImage, numberOption, resolveAccel } from './vm-options.js';
+import { bootTarget, builtImage, checkBootChoice, numberOption, resolveAccel } from './vm-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Services in the order they changed state (start, ready, stop), with guest uptimes. */
+export function formatServices(events: ServiceEvent[]): string {
+  if (events.length === 0) return '';
+  const w = Math.max(...events.map((e) => e.name.length));
+  return [
+    'services (guest uptime):',
+    ...events.map((e) => `  ${e.uptime.toFixed(3).padStart(8)}  ${e.name.padEnd(w)}  ${e.state}`),
+  ].join('\n');
+}
 
 export function formatPhases(p: Phases): string {
   const rows: [string, number | undefined][] = [
@@ -43,6 +53,12 @@ export function registerRun(program: Command): void {
     .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
     .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
     .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
+    .option(
+      '--artifact <kind>',
+      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
+      'initramfs',
+    )
+    .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
     .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
     .option('-m, --memory <MiB>', 'guest memory', '512')
     .option('--cpus <n>', 'guest CPUs', '1')
@@ -63,8 +79,10 @@ export function registerRun(program: Command): void {
       const memoryMiB = num('memory', 64);
       const cpus = num('cpus', 1);
 
+      const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
       const img = await builtImage(String(o.file), String(o.out));
       const accel = await resolveAccel(String(o.accel), img.kernel);
+      const target = await bootTarget(img, kind, String(o.firmware));
 
       const { newRunDir } = await import('../vm/state.js');
       const { runInVm } = await import('../vm/run.js');
@@ -86,6 +104,8 @@ export function registerRun(program: Command): void {
         silenceS,
         stdout,
         stderr,
+        ...(target.firmware ? { vm: { firmware: target.firmware } } : {}),
+        ...(target.media ? { media: target.media } : {}),
       });
       const code =
         r.outcome === 'exited'
@@ -123,7 +143,12 @@ export function registerRun(program: Command): void {
               `--- console (last lines; full log: ${stateDir}/console.log) ---\n${r.excerpt}\n---`,
             );
         }
-        if (o.timing) console.error(`${formatPhases(r.phases)}\naccel: ${accel.accel} (${accel.reason})`);
+        if (o.timing) {
+          const services = formatServices(r.services);
+          console.error(
+            `${formatPhases(r.phases)}${services ? `\n${services}` : ''}\naccel: ${accel.accel} (${accel.reason})`,
+          );
+        }
       }
       process.exitCode = code;
     });

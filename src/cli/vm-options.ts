@@ -12,6 +12,14 @@ export async function resolveAccel(requested: string, kernel: string): Promise<A
     throw new KjxError('USAGE', `--accel ${requested}: expected auto, kvm or tcg`);
   }
   if (requested === 'tcg') return { accel: 'tcg', reason: 'requested' };
+  // a build with media outputs only has no kernel in dist/ to probe KVM with
+  if (kernel === '' && requested === 'kvm') return { accel: 'kvm', reason: 'requested (not probed)' };
+  if (kernel === '') {
+    return {
+      accel: 'tcg',
+      reason: 'no kernel artifact to probe KVM with (outputs without initramfs); using TCG',
+    };
+  }
   const { chooseAccel } = await import('../vm/accel.js');
   const { openCache } = await import('../sources/cache.js');
   const c = await chooseAccel(requested, { kernel, cacheDir: openCache().root });
@@ -25,6 +33,10 @@ export interface BuiltImage {
   cmdline: string;
   buildId: string;
   specPath: string;
+  /** The spec's name and outputs, and every artifact the build wrote (for `--artifact`). */
+  name: string;
+  outputs: string[];
+  artifacts: { name: string; path: string }[];
 }
 
 /** Bring the image up to date (a no-op when nothing changed) and return what boots it. */
@@ -34,7 +46,9 @@ export async function builtImage(specPath: string, outDir: string): Promise<Buil
   const { build } = await import('../pipeline/build.js');
   const { loadSpec } = await import('../spec/load.js');
   const built = await build({ specPath, outDir });
-  const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))!.path;
+  // '' when the spec's outputs have no initramfs (media only): `--artifact` then boots a medium
+  const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
+  const spec = loadSpec(specPath);
   return {
     kernel: path((n) => n === 'vmlinuz'),
     initrd: path((n) => n.startsWith('initramfs')),
@@ -44,9 +58,75 @@ export async function builtImage(specPath: string, outDir: string): Promise<Buil
         'utf8',
       ),
     ),
-    cmdline: loadSpec(specPath).kernel.cmdline,
+    cmdline: spec.kernel.cmdline,
     buildId: built.buildId,
     specPath: resolve(specPath),
+    name: spec.name,
+    outputs: [...spec.outputs],
+    artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
+  };
+}
+
+/** What `--artifact` boots: the initramfs directly, or one of the boot media. */
+export const ARTIFACT_KINDS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk'] as const;
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+/** The boot part of a VmConfig for `--artifact KIND --firmware bios|uefi`. */
+export type BootTarget = Pick<
+  import('../vm/qemu-args.js').VmConfig,
+  'kernel' | 'initrd' | 'cmdline' | 'media' | 'firmware'
+> & { artifact: ArtifactKind };
+
+/**
+ * Check `--artifact` and `--firmware` (and that the spec builds that artifact)
+ * before any build work; USAGE errors otherwise.
+ */
+export async function checkBootChoice(
+  specPath: string,
+  artifact: string,
+  firmware: string,
+): Promise<ArtifactKind> {
+  if (!(ARTIFACT_KINDS as readonly string[]).includes(artifact)) {
+    throw new KjxError('USAGE', `--artifact ${artifact}: expected ${ARTIFACT_KINDS.join(', ')}`);
+  }
+  if (firmware !== 'bios' && firmware !== 'uefi') {
+    throw new KjxError('USAGE', `--firmware ${firmware}: expected bios or uefi`);
+  }
+  const kind = artifact as ArtifactKind;
+  const { loadSpec } = await import('../spec/load.js');
+  const outputs: string[] = [...loadSpec(specPath).outputs];
+  if (!outputs.includes(kind)) {
+    throw new KjxError(
+      'USAGE',
+      `--artifact ${kind}: the spec does not build ${kind} (outputs: [${outputs.join(', ')}])`,
+      {
+        hint: `add ${kind} to \`outputs:\` in ${specPath}${kind === 'initramfs' ? ', or boot a medium it builds with --artifact' : ''}`,
+      },
+    );
+  }
+  return kind;
+}
+
+/** The boot part of the VM for a checked `--artifact` and `--firmware` (UEFI: OVMF). */
+export async function bootTarget(img: BuiltImage, kind: ArtifactKind, firmware: string): Promise<BootTarget> {
+  const uefi =
+    firmware === 'uefi'
+      ? { firmware: { kind: 'uefi' as const, path: (await import('../vm/firmware.js')).findOvmf() } }
+      : {};
+  if (kind === 'initramfs')
+    return { artifact: kind, kernel: img.kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
+  const { mediaFileName } = await import('../image/media.js');
+  const file = mediaFileName(img.name, kind);
+  const found = img.artifacts.find((a) => a.name === file);
+  if (!found) throw new KjxError('USAGE', `--artifact ${kind}: the build wrote no ${file}`);
+  const { vmMediaFor } = await import('../vm/boot-media.js');
+  return {
+    artifact: kind,
+    kernel: '',
+    cmdline: '',
+    // snapshot=on: the next build checks dist/ by hash and would rewrite a changed disk anyway
+    media: { ...vmMediaFor(found.path), snapshot: true },
+    ...(firmware === 'uefi' ? uefi : { firmware: { kind: 'bios' as const } }),
   };
 }
 

@@ -20,6 +20,8 @@ export const READY_POLL = `${LIB_DIR}/ready-poll`;
 export const BOOT_READY = `${LIB_DIR}/boot-ready`;
 /** `kjx run` adds this at boot time (src/guest/run-hook.ts); stage 2 runs it once everything is ready. */
 export const RUN_HOOK = `${LIB_DIR}/run-hook`;
+/** `kjx run` with a boot medium hands the same files over fw_cfg instead: a cpio extracted into / before the hook runs. */
+export const RUN_FW_CFG_NAME = 'opt/kjx/run.cpio';
 /** Debian's runit reads its shutdown flags here (mode 100 = act on the next SIGCONT). */
 export const RUNIT_STOPIT = '/run/runit.stopit';
 export const RUNIT_REBOOT = '/run/runit.reboot';

@@ -17,6 +17,7 @@ import type { Spec } from '../spec/schema.js';
 import {
   BOOT_READY,
   GUEST_PATH,
+  RUN_FW_CFG_NAME,
   RUN_HOOK,
   RUNIT_REBOOT,
   RUNIT_STOPIT,
@@ -171,7 +172,9 @@ export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs)
     `[ -z "$kjx_notready" ] || echo "kjx: warning: not ready after ${timeout} s: $kjx_notready"`,
     'kjx_now',
     `echo "${MARKER_PREFIX}ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
-    '# `kjx run` adds the hook at boot time (docs/guest-protocol.md)',
+    '# `kjx run` adds the hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg',
+    `kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/${RUN_FW_CFG_NAME}/raw`,
+    '[ -r "$kjx_fw" ] && (cd / && cpio -idmu <"$kjx_fw" 2>/dev/null)',
     `[ -x ${RUN_HOOK} ] && exec ${RUN_HOOK}`,
     'exit 0',
   ]);

@@ -10,7 +10,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { ROOT_MODULES, rootSwitchFiles } from '../guest/root-switch.js';
-import { DISK_FORMATS, MEDIA_FORMATS, type MediaFormat, writeMedia } from '../image/media.js';
+import { BOOT_FORMATS, DISK_FORMATS, MEDIA_FORMATS, type MediaFormat, writeMedia } from '../image/media.js';
 import { newTree, type Tree } from '../rootfs/tree.js';
 import { type Cache, cacheTempDir } from '../sources/cache.js';
 import type { Spec } from '../spec/schema.js';
@@ -26,13 +26,22 @@ function wantsDisk(spec: Spec): boolean {
 
 /**
  * The spec's kernel modules, plus the root switch's drivers when a disk image is
- * built from a Debian kernel package (which has them all). A kernel from the host
+ * built from a Debian kernel package (which has them all), and qemu_fw_cfg for
+ * any bootable medium. A kernel from the host
  * keeps its list as given: it needs ext4 and its disk driver built in, or listed.
  */
 export function mediaKernelModules(spec: Spec): string[] {
-  if (!wantsDisk(spec) || spec.kernel.kind !== 'package') return spec.kernel.modules;
-  return [...spec.kernel.modules, ...ROOT_MODULES.filter((m) => !spec.kernel.modules.includes(m))];
+  if (spec.kernel.kind !== 'package') return spec.kernel.modules;
+  const extra: string[] = [
+    ...(wantsDisk(spec) ? ROOT_MODULES : []),
+    // `kjx run --artifact MEDIUM` hands the command over fw_cfg (docs/guest-protocol.md)
+    ...(mediaFormats(spec).some((f) => BOOT_FORMATS.includes(f)) ? [FW_CFG_MODULE] : []),
+  ];
+  return [...spec.kernel.modules, ...extra.filter((m) => !spec.kernel.modules.includes(m))];
 }
+
+/** The kernel module behind /sys/firmware/qemu_fw_cfg (CONFIG_FW_CFG_SYSFS=m in Debian's kernels). */
+export const FW_CFG_MODULE = 'qemu_fw_cfg';
 
 /** Files media add to the guest tree: the root switch for disk images. */
 export function mediaLayer(spec: Spec): Tree {

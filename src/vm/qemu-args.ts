@@ -57,6 +57,8 @@ export interface VmConfig {
   ports?: { name: string; socket: string }[];
   /** User-mode networking with these forwards (always bound to 127.0.0.1). */
   net?: { forwards: PortForward[] };
+  /** Files the guest reads from /sys/firmware/qemu_fw_cfg/by_name/NAME/raw (`-fw_cfg`). */
+  fwCfg?: { name: string; file: string }[];
 }
 
 /**
@@ -69,6 +71,8 @@ export interface VmMedia {
   format: 'raw' | 'qcow2' | 'vmdk';
   /** Attach read-only (a CD always is). */
   readonly?: boolean;
+  /** Guest writes go to a temporary overlay, not the file (`snapshot=on`). */
+  snapshot?: boolean;
 }
 
 export const DEFAULT_MACHINE = 'q35';
@@ -128,7 +132,7 @@ function mediaArgs(m: VmMedia, machine: string): string[] {
       'ide-cd,drive=boot0,bootindex=0',
     ];
   }
-  const ro = m.readonly ? ',readonly=on' : '';
+  const ro = (m.readonly ? ',readonly=on' : '') + (m.snapshot ? ',snapshot=on' : '');
   return [
     '-drive',
     `${file},if=none,id=boot0,format=${m.format}${ro}`,
@@ -185,6 +189,7 @@ export function qemuArgv(c: VmConfig): string[] {
     const rom = machine === 'microvm' ? '' : ',romfile=';
     argv.push('-netdev', `user,id=net0${fwd}`, '-device', `${virtio(machine, 'net')},netdev=net0${rom}`);
   }
+  for (const f of c.fwCfg ?? []) argv.push('-fw_cfg', `name=${f.name},file=${f.file.replace(/,/g, ',,')}`);
   argv.push('-device', virtio(machine, 'rng'));
   return argv;
 }

@@ -9,13 +9,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { RUN_FW_CFG_NAME } from '../guest/layout.js';
 import type { RunCommand } from '../guest/run-hook.js';
 import { STDERR_PORT, STDOUT_PORT } from '../guest/run-hook.js';
 import type { Manifest } from '../image/manifest.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { appendPayload, type Mount, runPayload } from './payload.js';
-import type { VmConfig } from './qemu-args.js';
+import type { VmConfig, VmMedia } from './qemu-args.js';
 import { type Session, startVm, type TimedMarker } from './session.js';
 
 export interface RunArtifacts {
@@ -41,9 +42,28 @@ export interface RunOptions {
   stderr: Writable;
   /** Extra QEMU settings (machine type, ...) from the caller. */
   vm?: Partial<VmConfig>;
+  /**
+   * Boot this medium instead of the kernel and initramfs. The command then goes
+   * to the guest over fw_cfg (a disk gets `snapshot=on`: the run leaves it as it was).
+   */
+  media?: VmMedia;
 }
 
 export type Outcome = 'exited' | 'panic' | 'timeout' | 'silence' | 'vm-failed';
+
+/** A service state change the guest reported, in guest seconds since boot. */
+export interface ServiceEvent {
+  name: string;
+  state: string;
+  uptime: number;
+}
+
+/** Service state changes in the order the guest reported them (`@@kjx:service` markers). */
+export function serviceEvents(markers: TimedMarker[]): ServiceEvent[] {
+  return markers
+    .filter((m) => m.event === 'service' && m.fields.name && m.fields.state)
+    .map((m) => ({ name: m.fields.name!, state: m.fields.state!, uptime: Number(m.fields.t) }));
+}
 
 /** Boot phases in seconds since QEMU was spawned (host clock; guest uptime where noted). */
 export interface Phases {
@@ -63,6 +83,7 @@ export interface RunResult {
   /** Console excerpt for failures. */
   excerpt?: string;
   phases: Phases;
+  services: ServiceEvent[];
   stateDir: string;
   accel: 'kvm' | 'tcg';
 }
@@ -117,11 +138,20 @@ export function phasesOf(s: { startedAt: number; markers: TimedMarker[]; exitedA
 
 export async function runInVm(o: RunOptions): Promise<RunResult> {
   const imagePaths = new Set(o.artifacts.manifest.files.map((f) => f.path));
+  const payload = runPayload(o.command, o.mounts, imagePaths);
   const initrd = join(o.stateDir, 'initrd');
-  writeFileSync(
-    initrd,
-    appendPayload(readFileSync(o.artifacts.initrd), runPayload(o.command, o.mounts, imagePaths)),
-  );
+  const fwCfgFile = join(o.stateDir, 'run.cpio');
+  // a medium's boot loader reads the initramfs from the medium: the payload goes over fw_cfg
+  const boot: Partial<VmConfig> = o.media
+    ? {
+        kernel: '',
+        cmdline: '',
+        media: { ...o.media, snapshot: true },
+        fwCfg: [{ name: RUN_FW_CFG_NAME, file: fwCfgFile }],
+      }
+    : { initrd };
+  if (o.media) writeFileSync(fwCfgFile, payload);
+  else writeFileSync(initrd, appendPayload(readFileSync(o.artifacts.initrd), payload));
 
   let lastPortData = performance.now();
   const touch = () => {
@@ -136,8 +166,8 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     memoryMiB: o.memoryMiB,
     cpus: o.cpus,
     kernel: o.artifacts.kernel,
-    initrd,
     cmdline: o.artifacts.cmdline,
+    ...boot,
     console: { kind: 'stdio' },
     ports: [
       { name: STDOUT_PORT, socket: join(o.stateDir, 'stdout.sock') },
@@ -211,6 +241,7 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     await session.stop(2000);
     return {
       ...ending,
+      services: serviceEvents(session.markers()),
       phases: phasesOf({
         startedAt: session.startedAt,
         markers: session.markers(),

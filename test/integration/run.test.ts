@@ -124,12 +124,15 @@ describe('kjx run', () => {
       'files:\n  - path: /init\n    content: "#!/bin/sh\\necho dying\\nexit 3\\n"\n    mode: "0755"\n    override: true\n',
     );
     made.push(bad);
+    // the bound is for the run, not for resolving a new project's packages
+    assert.equal(runKjx(['build'], { cwd: bad }).code, 0);
     const t0 = Date.now();
     const r = run(['--', 'true'], { cwd: bad });
     const took = (Date.now() - t0) / 1000;
     assert.equal(r.code, 123, r.stderr);
     assert.match(r.stderr, /Kernel panic - not syncing/);
-    assert.ok(took < 60, `took ${took}s`);
+    // the issue's bound: panic status and line within 15 s (boot included, under TCG)
+    assert.ok(took < 15, `took ${took}s`);
     for (const pid of qemuPids(state)) assert.equal(alive(pid), false, `QEMU ${pid} still running`);
   });
 

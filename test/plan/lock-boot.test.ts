@@ -97,13 +97,16 @@ test('a spec without media writes a lock without the boot keys', async () => {
   assert.doesNotMatch(text, /bootRoots|"boot"/);
 });
 
-test('disk outputs add the root switch drivers to a Debian kernel, not to a kernel from the host', () => {
+test('disk outputs add the root switch drivers, bootable media qemu_fw_cfg, to a Debian kernel, not to a kernel from the host', () => {
   const pkg = parseSpec('outputs: [raw]', '/p/kjx.yaml');
   for (const m of ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ext4'])
     assert.ok(mediaKernelModules(pkg).includes(m), m);
   assert.equal(new Set(mediaKernelModules(pkg)).size, mediaKernelModules(pkg).length, 'no module twice');
+  assert.ok(mediaKernelModules(pkg).includes('qemu_fw_cfg'), 'kjx run --artifact needs fw_cfg');
   const iso = parseSpec('outputs: [iso]', '/p/kjx.yaml');
-  assert.deepEqual(mediaKernelModules(iso), iso.kernel.modules);
+  assert.deepEqual(mediaKernelModules(iso), [...iso.kernel.modules, 'qemu_fw_cfg']);
+  const initramfs = parseSpec('outputs: [initramfs, tar]', '/p/kjx.yaml');
+  assert.deepEqual(mediaKernelModules(initramfs), initramfs.kernel.modules);
   const local = parseSpec('outputs: [raw]\nkernel: {image: ./bzImage, modules: []}', '/p/kjx.yaml');
   assert.deepEqual(mediaKernelModules(local), []);
 });

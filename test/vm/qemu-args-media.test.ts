@@ -101,3 +101,14 @@ test('vmMediaFor picks the medium from the bytes, whatever the file is called', 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('kjx run with a medium: the disk under snapshot=on, the payload as a fw_cfg file', () => {
+  const argv = qemuArgv({
+    ...base,
+    media: { kind: 'disk', path: '/d/kjx.img', format: 'raw', snapshot: true },
+    fwCfg: [{ name: 'opt/kjx/run.cpio', file: '/run/a,b/run.cpio' }],
+  });
+  assert.deepEqual(after(argv, '-drive'), ['file=/d/kjx.img,if=none,id=boot0,format=raw,snapshot=on']);
+  assert.deepEqual(after(argv, '-fw_cfg'), ['name=opt/kjx/run.cpio,file=/run/a,,b/run.cpio']);
+  assert.deepEqual(after(qemuArgv(base), '-fw_cfg'), []);
+});
