@@ -89,7 +89,10 @@ export async function benchMedia(): Promise<BenchLine[]> {
         name: `${f}: size`,
         value: st.size / 2 ** 20,
         unit: 'MiB',
-        note: `${NOTE}; ${((st.blocks * 512) / 2 ** 20).toFixed(1)} MiB allocated on the host (disks are sparse)`,
+        note:
+          f === 'raw'
+            ? `${NOTE}; sparse: ${((st.blocks * 512) / 2 ** 20).toFixed(1)} MiB allocated on the host`
+            : NOTE,
       });
       if (f === 'tar') continue;
       const firmwares: ('bios' | 'uefi')[] = f === 'iso' || f === 'raw' ? ['bios', 'uefi'] : ['bios'];
