@@ -14,9 +14,13 @@ import { type Component, takeFiles } from './component.js';
 /** Applets that must not shadow what kjx provides itself (our /init, the binary's own name). */
 const SKIPPED = new Set(['init', 'linuxrc', 'busybox']);
 
-/** Applets the kernel or scripts expect under /sbin as well (the kernel calls /sbin/modprobe). */
+/**
+ * Applets scripts expect under /sbin as well. Not modprobe: the kernel runs /sbin/modprobe
+ * for every module it asks for while booting (a process start each, slow under TCG,
+ * and useless before stage 1 loads the image's modules); stage 1 points
+ * /proc/sys/kernel/modprobe at /bin/modprobe once the system is up.
+ */
 const ALSO_IN_SBIN = [
-  'modprobe',
   'insmod',
   'rmmod',
   'lsmod',

@@ -100,6 +100,9 @@ export function stage1Script({ spec, services, superviseDirs }: Stage1Inputs): s
     '  done </etc/kjx/modules',
     '  [ -z "$failed" ] || echo "kjx: failed to load kernel modules:$failed" >&2',
     'fi',
+    "# the image has no /sbin/modprobe, so the kernel's requests during early boot fail at once",
+    '# instead of starting a process each under emulation; from here on it autoloads through ours',
+    'echo /bin/modprobe >/proc/sys/kernel/modprobe',
   ];
   for (const [key, value] of Object.entries(spec.sysctls)) {
     // sysctl(8)'s rule: dots separate levels unless the key uses slashes
