@@ -8,26 +8,24 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { VmConfig } from '../vm/qemu-args.js';
-import { bootTarget, builtImage, checkBootChoice, numberOption, resolveAccel } from './vm-options.js';
+import {
+  addVmOptions,
+  bootTarget,
+  builtImage,
+  checkBootChoice,
+  numberOption,
+  resolveAccel,
+} from './vm-options.js';
 
 export function registerBoot(program: Command): void {
-  program
-    .command('boot')
-    .description('boot the image: interactive console (Ctrl-A X quits), or --detach into the background')
-    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
-    .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
+  addVmOptions(
+    program
+      .command('boot')
+      .description('boot the image: interactive console (Ctrl-A X quits), or --detach into the background'),
+  )
     .option('-d, --detach', 'run in the background; use kjx ps, exec, ssh and stop')
     .option('-n, --name <name>', 'name of the detached VM', 'kjx')
     .option('--timeout <seconds>', 'with --detach: how long to wait for the guest to be ready', '300')
-    .option(
-      '--artifact <kind>',
-      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
-      'initramfs',
-    )
-    .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
-    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
-    .option('-m, --memory <MiB>', 'guest memory', '512')
-    .option('--cpus <n>', 'guest CPUs', '1')
     .option('--timing', 'print the boot phases once the guest is ready')
     .option('--json', 'with --detach: print the VM record as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {

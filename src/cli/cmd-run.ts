@@ -8,7 +8,14 @@ import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { Phases, RunResult, ServiceEvent } from '../vm/run.js';
 import { EXIT } from './exit-codes.js';
-import { bootTarget, builtImage, checkBootChoice, numberOption, resolveAccel } from './vm-options.js';
+import {
+  addVmOptions,
+  bootTarget,
+  builtImage,
+  checkBootChoice,
+  numberOption,
+  resolveAccel,
+} from './vm-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -42,26 +49,17 @@ export function formatPhases(p: Phases): string {
 }
 
 export function registerRun(program: Command): void {
-  program
-    .command('run')
-    .description('boot an ephemeral VM, run one command in it and exit with its status')
-    .argument('<command...>', 'the command and its arguments (put them after --)')
-    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
-    .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
+  addVmOptions(
+    program
+      .command('run')
+      .description('boot an ephemeral VM, run one command in it and exit with its status')
+      .argument('<command...>', 'the command and its arguments (put them after --)'),
+  )
     .option('--timeout <seconds>', 'wall-clock limit for boot + command', '600')
     .option('--silence <seconds>', 'kill the VM after this long without any output (0 = never)', '120')
     .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
     .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
     .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
-    .option(
-      '--artifact <kind>',
-      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
-      'initramfs',
-    )
-    .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
-    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
-    .option('-m, --memory <MiB>', 'guest memory', '512')
-    .option('--cpus <n>', 'guest CPUs', '1')
     .option('--timing', 'print the boot phases on stderr')
     .option('--json', 'print one JSON result on stdout (the command output is inside it)')
     .action(async (argv: string[], o: Record<string, string | string[] | boolean | undefined>) => {

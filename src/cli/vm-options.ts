@@ -1,4 +1,5 @@
 /** Options shared by the commands that start VMs. */
+import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 
 export interface AccelChoice {
@@ -136,4 +137,20 @@ export function numberOption(name: string, value: unknown, min: number): number 
   if (!Number.isFinite(n) || n < min)
     throw new KjxError('USAGE', `--${name} must be a number >= ${min}, got "${value}"`);
   return n;
+}
+
+/** The options `kjx boot` and `kjx run` share: what to boot, and on what. */
+export function addVmOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+    .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
+    .option(
+      '--artifact <kind>',
+      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
+      'initramfs',
+    )
+    .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
+    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .option('-m, --memory <MiB>', 'guest memory', '512')
+    .option('--cpus <n>', 'guest CPUs', '1');
 }

@@ -45,6 +45,11 @@ import { codeHash } from './code-hash.js';
 import { mediaKernelModules, mediaLayer, writeMediaArtifacts } from './media-stage.js';
 import { STAGES, type StageName } from './stages.js';
 
+/** kjx's release, from package.json (beside both src/ and build/). */
+const KJX_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 export { STAGES, type StageName };
 
 /** The default SOURCE_DATE_EPOCH: 2024-01-01T00:00:00Z. */
@@ -185,7 +190,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       `SOURCE_DATE_EPOCH must be a whole number of seconds, got "${process.env.SOURCE_DATE_EPOCH}"`,
     );
   }
-  const code = codeHash();
 
   const pkgs: PackageSet = await stage('resolve', async () => {
     const set = await resolvePlanPackages({
@@ -201,15 +205,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     };
   });
 
-  // keys of each stage, computable before any heavy work
-  const baseKey = hashValue({
-    stage: 'base',
-    code,
-    components: spec.components,
-    packages: (portableSpec(spec) as Pick<Spec, 'packages'>).packages,
-    debs: pkgs.packages.map((p) => [p.name, p.sha256, p.root]),
-    local: pkgs.local.map((l) => l.sha256),
-  });
   const kernelInput =
     spec.kernel.kind === 'package'
       ? { deb: pkgs.kernel?.sha256 }
@@ -222,7 +217,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         };
   // disk images add the drivers their root switch needs
   const kernelModules = [...new Set([...mediaKernelModules(spec), ...guestKernelModules(spec)])];
-  const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: kernelModules });
   const filesKey = hashValue(userFilesKey(spec.files));
   // the keys read from the host (and the project key, created here when the spec gives none)
   const ssh = sshInputs(spec);
@@ -232,17 +226,34 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     authorizedKeys: [...ssh.authorizedKeys],
     hostKeys: ssh.hostKeys.map((k) => sha256(k)),
   });
-  const finalKey = hashValue({
-    stage: 'write',
-    code,
-    baseKey,
-    kernelKey,
-    filesKey,
-    sshKey,
-    spec: portableSpec(spec),
-    epoch,
-  });
-  const buildId = finalKey.slice(0, 12);
+  // keys of each stage, computable before any heavy work; `code` names the kjx that builds
+  const keysFor = (code: string) => {
+    const baseKey = hashValue({
+      stage: 'base',
+      code,
+      components: spec.components,
+      packages: (portableSpec(spec) as Pick<Spec, 'packages'>).packages,
+      debs: pkgs.packages.map((p) => [p.name, p.sha256, p.root]),
+      local: pkgs.local.map((l) => l.sha256),
+    });
+    const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: kernelModules });
+    const finalKey = hashValue({
+      stage: 'write',
+      code,
+      baseKey,
+      kernelKey,
+      filesKey,
+      sshKey,
+      spec: portableSpec(spec),
+      epoch,
+    });
+    return { baseKey, kernelKey, finalKey };
+  };
+  // cache keys change with any change to kjx's code; the build id, which lands inside
+  // the image, names the inputs and kjx's release instead, so the compiled CLI and the
+  // sources of one release (or two checkouts of it) build the same bytes
+  const { baseKey, kernelKey, finalKey } = keysFor(codeHash());
+  const buildId = keysFor(`kjx ${KJX_VERSION}`).finalKey.slice(0, 12);
 
   const recordPath = join(outDir, RECORD);
   const prev = existsSync(recordPath)

@@ -4,24 +4,13 @@
  * try logins that must fail, reporting what the server said.
  */
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Client, type ConnectConfig } from 'ssh2';
+
+export { freePort } from '../../src/vm/detach.js';
 
 /** OpenSSH's SHA256 fingerprint of a host key blob, without "SHA256:". */
 export function fingerprintOf(blob: Buffer): string {
   return createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-
-/** A free TCP port on 127.0.0.1 (for QEMU's hostfwd). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export interface ExecResult {

@@ -10,17 +10,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeAll, runKjx } from '../helpers/kjx.js';
+import { alive, removeAll, runKjx } from '../helpers/kjx.js';
 import { mediaProject } from '../helpers/media.js';
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('kjx boot|run --artifact (TCG)', () => {
   let ws: string;

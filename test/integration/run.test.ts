@@ -9,20 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { KJX, kjxEnv, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { alive, KJX, kjxEnv, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 
 const made: string[] = [];
 after(() => removeAll(...made));
-
-/** Running, and not a zombie waiting for a reaper (the process is gone, only its entry is left). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Every QEMU pid recorded under a state dir's runs/. */
 function qemuPids(stateDir: string): number[] {
