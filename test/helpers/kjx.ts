@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type Session, startVm } from '../../src/vm/session.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const KJX = join(REPO, 'bin', 'kjx.js');
@@ -91,4 +92,21 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Boot what `kjx build` wrote to `<ws>/dist` (kernel + initramfs) under TCG with the
+ * console on a pipe. `net` adds user-mode networking, with SSH forwarded when a port is given.
+ */
+export function bootBuilt(ws: string, net?: { sshPort?: number }): Session {
+  return startVm({
+    accel: 'tcg',
+    memoryMiB: 512,
+    cpus: 1,
+    kernel: join(ws, 'dist', 'vmlinuz'),
+    initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
+    cmdline: 'console=ttyS0 quiet',
+    console: { kind: 'stdio' },
+    ...(net ? { net: { forwards: net.sshPort ? [{ host: net.sshPort, guest: 22 }] : [] } } : {}),
+  });
 }

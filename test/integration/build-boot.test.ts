@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { startVm } from '../../src/vm/session.js';
-import { coldCacheWithDebs, KJX, REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { bootBuilt, coldCacheWithDebs, KJX, REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 
 const sha = (p: string) => spawnSync('sha256sum', [p], { encoding: 'utf8' }).stdout.split(' ')[0];
 
@@ -68,15 +67,7 @@ describe('kjx build of the default spec', () => {
   });
 
   test('boots in QEMU (TCG) to the guest marker, with the modules loaded', async () => {
-    const vm = startVm({
-      accel: 'tcg',
-      memoryMiB: 512,
-      cpus: 1,
-      kernel: join(ws, 'dist', 'vmlinuz'),
-      initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
-      cmdline: 'console=ttyS0 quiet',
-      console: { kind: 'stdio' },
-    });
+    const vm = bootBuilt(ws);
     try {
       const ready = await vm.waitForMarker('ready', 90_000);
       const manifest = JSON.parse(readFileSync(join(ws, 'dist', 'manifest.json'), 'utf8'));

@@ -10,8 +10,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodePrivateKey, fingerprint, publicKeyBlob, publicKeyLine } from '../../src/guest/openssh-key.js';
-import { type Session, startVm } from '../../src/vm/session.js';
-import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import type { Session } from '../../src/vm/session.js';
+import { bootBuilt, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec } from '../helpers/ssh.js';
 
 const SPEC = `name: cfg
@@ -71,19 +71,6 @@ function keyPair(comment: string): { line: string; pem: string; fingerprint: str
   };
 }
 
-function boot(ws: string, port?: number): Session {
-  return startVm({
-    accel: 'tcg',
-    memoryMiB: 512,
-    cpus: 1,
-    kernel: join(ws, 'dist', 'vmlinuz'),
-    initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
-    cmdline: 'console=ttyS0 quiet',
-    console: { kind: 'stdio' },
-    net: { forwards: port ? [{ host: port, guest: 22 }] : [] },
-  });
-}
-
 describe('static network, users, sysctls, tasks, a service as a user', () => {
   let ws: string;
   let vm: Session | undefined;
@@ -99,7 +86,7 @@ describe('static network, users, sysctls, tasks, a service as a user', () => {
     const r = runKjx(['build'], { cwd: ws });
     assert.equal(r.code, 0, `kjx build failed:\n${r.stderr}`);
     port = await freePort();
-    vm = boot(ws, port);
+    vm = bootBuilt(ws, { sshPort: port });
     const ready = await vm.waitForMarker('ready', 120_000);
     assert.equal(ready.fields.notready, undefined);
   });
@@ -189,7 +176,7 @@ test('a failed required boot task stops the boot: the marker, a clear line, and 
   try {
     const r = runKjx(['build'], { cwd: ws });
     assert.equal(r.code, 0, r.stderr);
-    vm = boot(ws);
+    vm = bootBuilt(ws, {});
     const code = await Promise.race([
       vm.exited,
       new Promise<'late'>((res) => setTimeout(() => res('late'), 120_000)),

@@ -9,8 +9,8 @@ import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseMarker } from '../../src/guest/markers.js';
-import { type Session, startVm } from '../../src/vm/session.js';
-import { REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import type { Session } from '../../src/vm/session.js';
+import { bootBuilt, REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec } from '../helpers/ssh.js';
 
 /** svlogd -tt stamps ("2024-01-01_12:00:00.12345") as comparable numbers, with the line. */
@@ -47,16 +47,7 @@ describe('tracer before workload', () => {
     assert.equal(r.code, 0, `kjx build failed:\n${r.stderr}`);
     key = readFileSync(join(ws, '.kjx', 'ssh', 'id_ed25519'));
     port = await freePort();
-    vm = startVm({
-      accel: 'tcg',
-      memoryMiB: 512,
-      cpus: 1,
-      kernel: join(ws, 'dist', 'vmlinuz'),
-      initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
-      cmdline: 'console=ttyS0 quiet',
-      console: { kind: 'stdio' },
-      net: { forwards: [{ host: port, guest: 22 }] },
-    });
+    vm = bootBuilt(ws, { sshPort: port });
     const ready = await vm.waitForMarker('ready', 120_000);
     assert.equal(ready.fields.notready, undefined);
   });

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { decodePrivateKey } from '../../src/guest/openssh-key.js';
-import { type Session, startVm } from '../../src/vm/session.js';
-import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import type { Session } from '../../src/vm/session.js';
+import { bootBuilt, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec, tryPassword } from '../helpers/ssh.js';
 
 describe('the default image over SSH', () => {
@@ -29,16 +29,7 @@ describe('the default image over SSH', () => {
     key = readFileSync(join(ws, '.kjx', 'ssh', 'id_ed25519'));
     port = await freePort();
     const t0 = Date.now();
-    vm = startVm({
-      accel: 'tcg',
-      memoryMiB: 512,
-      cpus: 1,
-      kernel: join(ws, 'dist', 'vmlinuz'),
-      initrd: join(ws, 'dist', 'initramfs.cpio.gz'),
-      cmdline: 'console=ttyS0 quiet',
-      console: { kind: 'stdio' },
-      net: { forwards: [{ host: port, guest: 22 }] },
-    });
+    vm = bootBuilt(ws, { sshPort: port });
     const ready = await vm.waitForMarker('ready', 120_000);
     readyMs = Date.now() - t0;
     assert.equal(ready.fields.notready, undefined, 'every service became ready');
