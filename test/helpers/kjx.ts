@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -12,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,4 +111,33 @@ export function bootBuilt(ws: string, net?: { sshPort?: number }): Session {
     console: { kind: 'stdio' },
     ...(net ? { net: { forwards: net.sshPort ? [{ host: net.sshPort, guest: 22 }] : [] } } : {}),
   });
+}
+
+let otherUsersKjx: string | undefined;
+
+/**
+ * A `kjx.js` that another user (nobody, for the rootless tests) can run. The checkout
+ * may sit below a directory only root can enter (mktemp -d makes 0700 ones), so when
+ * some ancestor is closed to others the code is linked into a world-readable copy once.
+ */
+export function kjxForOtherUsers(): string {
+  if (otherUsersKjx) return otherUsersKjx;
+  const closed = REPO.split('/')
+    .map((_, i, parts) => parts.slice(0, i + 1).join('/') || '/')
+    .some((dir) => (statSync(dir).mode & 0o005) !== 0o005);
+  if (!closed) {
+    otherUsersKjx = KJX;
+    return KJX;
+  }
+  const copy = mkdtempSync(join(tmpdir(), 'kjx-code-'));
+  chmodSync(copy, 0o755);
+  for (const name of ['bin', 'src', 'build', 'package.json', 'node_modules']) {
+    if (!existsSync(join(REPO, name))) continue;
+    // hard links are instant and keep file modes; another file system needs a real copy
+    const linked = spawnSync('cp', ['-rl', join(REPO, name), copy]);
+    if (linked.status !== 0) spawnSync('cp', ['-r', join(REPO, name), copy]);
+  }
+  process.on('exit', () => rmSync(copy, { recursive: true, force: true }));
+  otherUsersKjx = join(copy, 'bin', 'kjx.js');
+  return otherUsersKjx;
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coldCacheWithDebs, KJX, type KjxResult, runKjx, SHARED_CACHE } from './kjx.js';
+import { coldCacheWithDebs, KJX, type KjxResult, kjxForOtherUsers, runKjx, SHARED_CACHE } from './kjx.js';
 
 /** Prefix that runs a command as nobody when we are root (setpriv, util-linux). */
 export function asNobody(): string[] {
@@ -52,7 +52,14 @@ export function buildAs(
 ): KjxResult & { cache: string } {
   const cache = coldCacheWithDebs();
   spawnSync('chmod', ['-R', 'a+rwX', cache]);
-  const argv = [...(opts.nobody ? asNobody() : []), process.execPath, KJX, 'build', '-o', opts.out ?? 'dist'];
+  const argv = [
+    ...(opts.nobody ? asNobody() : []),
+    process.execPath,
+    opts.nobody ? kjxForOtherUsers() : KJX,
+    'build',
+    '-o',
+    opts.out ?? 'dist',
+  ];
   const r = spawnSync(argv[0]!, argv.slice(1), {
     cwd: ws,
     encoding: 'utf8',
@@ -66,7 +73,7 @@ export function buildAs(
 
 /** `kjx ARGS` as nobody when root (inspect must work for an ordinary user). */
 export function kjxAsNobody(args: string[], cwd: string): KjxResult {
-  const argv = [...asNobody(), process.execPath, KJX, ...args];
+  const argv = [...asNobody(), process.execPath, kjxForOtherUsers(), ...args];
   const r = spawnSync(argv[0]!, argv.slice(1), {
     cwd,
     encoding: 'utf8',

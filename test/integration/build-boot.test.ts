@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { bootBuilt, coldCacheWithDebs, KJX, REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import {
+  bootBuilt,
+  coldCacheWithDebs,
+  KJX,
+  kjxForOtherUsers,
+  REPO,
+  removeAll,
+  runKjx,
+  workspace,
+} from '../helpers/kjx.js';
 
 const sha = (p: string) => spawnSync('sha256sum', [p], { encoding: 'utf8' }).stdout.split(' ')[0];
 
@@ -132,7 +141,14 @@ describe('kjx build of the default spec', () => {
     const cache = coldCacheWithDebs();
     cleanup.push(cache);
     spawnSync('chmod', ['-R', 'a+rwX', base, cache]);
-    const argv = [...uidArgs, process.execPath, KJX, 'build', '-o', 'dist'];
+    const argv = [
+      ...uidArgs,
+      process.execPath,
+      uidArgs.length ? kjxForOtherUsers() : KJX,
+      'build',
+      '-o',
+      'dist',
+    ];
     const r = spawnSync(argv[0]!, argv.slice(1), {
       cwd: ws3,
       encoding: 'utf8',
