@@ -1,0 +1,185 @@
+/**
+ * The x86 bzImage (Documentation/arch/x86/boot.rst): a real-mode setup part, then a
+ * compressed payload that the kernel's own decompressor unpacks before it starts.
+ * Under TCG that decompression is emulated and costs a few hundred milliseconds
+ * of every boot. QEMU can instead load the uncompressed ELF `vmlinux` through the
+ * PVH entry point (a Xen ELF note, XEN_ELFNOTE_PHYS32_ENTRY) when the kernel has
+ * one (CONFIG_PVH; Debian's kernels do): the runner unpacks the payload once on
+ * the host and boots that.
+ *
+ * Pure: bytes in, bytes out. Payloads in gzip, xz, zstd and legacy LZ4 (what
+ * Debian 12's kernels use) are read; others (bzip2, lzma, lzo) are reported as
+ * such so the caller keeps booting the bzImage.
+ */
+import { gunzipSync } from 'node:zlib';
+import { KjxError } from '../util/errors.js';
+
+/** Byte offsets of the setup header fields we read (boot protocol ≥ 2.08). */
+const SETUP_SECTS = 0x1f1;
+const HEADER_MAGIC = 0x202; // "HdrS"
+const VERSION = 0x206;
+const PAYLOAD_OFFSET = 0x248;
+const PAYLOAD_LENGTH = 0x24c;
+
+/** XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit physical entry point QEMU's PVH loader jumps to. */
+const XEN_ELFNOTE_PHYS32_ENTRY = 18;
+const PT_NOTE = 4;
+
+export type PayloadFormat = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'bzip2' | 'lzma' | 'lzo' | 'unknown';
+
+const MAGICS: [PayloadFormat, number[]][] = [
+  ['gzip', [0x1f, 0x8b]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['lz4', [0x02, 0x21, 0x4c, 0x18]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['lzma', [0x5d, 0x00, 0x00]],
+  ['lzo', [0x89, 0x4c, 0x5a, 0x4f]],
+];
+
+function bad(name: string, what: string): never {
+  throw new KjxError('ARTIFACT_INVALID', `${name}: ${what}`, {
+    hint: 'the kernel image is truncated or not an x86 bzImage',
+  });
+}
+
+/** The compressed payload of a bzImage and its format. */
+export function bzImagePayload(data: Buffer, name = 'kernel'): { format: PayloadFormat; payload: Buffer } {
+  if (data.length < 0x260 || data.toString('latin1', HEADER_MAGIC, HEADER_MAGIC + 4) !== 'HdrS')
+    bad(name, 'no bzImage setup header ("HdrS")');
+  if (data.readUInt16LE(VERSION) < 0x208) bad(name, 'boot protocol older than 2.08 (no payload fields)');
+  const setupSects = data[SETUP_SECTS] || 4;
+  const start = (setupSects + 1) * 512 + data.readUInt32LE(PAYLOAD_OFFSET);
+  const length = data.readUInt32LE(PAYLOAD_LENGTH);
+  if (start + length > data.length) bad(name, `payload (${length} bytes at ${start}) runs past the end`);
+  const payload = data.subarray(start, start + length);
+  const format = MAGICS.find(([, m]) => m.every((b, i) => payload[i] === b))?.[0] ?? 'unknown';
+  return { format, payload };
+}
+
+/**
+ * Decode one LZ4 block (the raw block format: sequences of literals and matches)
+ * into `out`; returns the number of bytes written.
+ */
+function lz4Block(src: Buffer, out: Buffer, name: string): number {
+  let i = 0;
+  let o = 0;
+  while (i < src.length) {
+    const token = src[i++]!;
+    let lit = token >> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (i >= src.length) bad(name, 'LZ4 literal length runs past the block');
+        b = src[i++]!;
+        lit += b;
+      } while (b === 255);
+    }
+    if (i + lit > src.length || o + lit > out.length) bad(name, 'LZ4 literals run past the block');
+    src.copy(out, o, i, i + lit);
+    i += lit;
+    o += lit;
+    if (i >= src.length) break; // the last sequence has literals only
+    if (i + 2 > src.length) bad(name, 'LZ4 match offset truncated');
+    const offset = src[i]! | (src[i + 1]! << 8);
+    i += 2;
+    if (offset === 0 || offset > o) bad(name, 'LZ4 match offset out of range');
+    let len = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (i >= src.length) bad(name, 'LZ4 match length runs past the block');
+        b = src[i++]!;
+        len += b;
+      } while (b === 255);
+    }
+    if (o + len > out.length) bad(name, 'LZ4 match runs past the output');
+    // byte by byte: a match may overlap what it is copying (offset < length)
+    for (let k = 0; k < len; k++, o++) out[o] = out[o - offset]!;
+  }
+  return o;
+}
+
+/**
+ * The legacy LZ4 frame (`lz4 -l`, the kernel's format): a magic, then blocks
+ * of at most 8 MiB, each a 32-bit compressed size and a raw block. The kernel's
+ * build appends the uncompressed size as 4 more bytes; reading stops where no
+ * whole block is left.
+ */
+export function lz4LegacyDecompress(data: Buffer, name = 'lz4 data'): Buffer {
+  const BLOCK = 8 << 20;
+  const chunks: Buffer[] = [];
+  let i = 4;
+  while (i + 4 <= data.length) {
+    const size = data.readUInt32LE(i);
+    if (size === 0x184c2102) {
+      i += 4; // concatenated frames
+      continue;
+    }
+    if (size === 0 || i + 4 + size > data.length) break;
+    const out = Buffer.alloc(BLOCK);
+    const end = lz4Block(data.subarray(i + 4, i + 4 + size), out, name);
+    chunks.push(out.subarray(0, end));
+    i += 4 + size;
+  }
+  if (chunks.length === 0) bad(name, 'no LZ4 block');
+  return Buffer.concat(chunks);
+}
+
+/** Whether an ELF64 little-endian image carries the PVH entry note. */
+export function hasPvhEntry(elf: Buffer): boolean {
+  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1) return false;
+  const phoff = Number(elf.readBigUInt64LE(32));
+  const phentsize = elf.readUInt16LE(54);
+  const phnum = elf.readUInt16LE(56);
+  for (let k = 0; k < phnum; k++) {
+    const ph = phoff + k * phentsize;
+    if (ph + 56 > elf.length || elf.readUInt32LE(ph) !== PT_NOTE) continue;
+    const off = Number(elf.readBigUInt64LE(ph + 8));
+    const size = Number(elf.readBigUInt64LE(ph + 32));
+    let n = off;
+    while (n + 12 <= Math.min(off + size, elf.length)) {
+      const namesz = elf.readUInt32LE(n);
+      const descsz = elf.readUInt32LE(n + 4);
+      const type = elf.readUInt32LE(n + 8);
+      const noteName = elf.toString('latin1', n + 12, n + 12 + Math.max(0, namesz - 1));
+      if (noteName === 'Xen' && type === XEN_ELFNOTE_PHYS32_ENTRY) return true;
+      n += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3);
+    }
+  }
+  return false;
+}
+
+export type VmlinuxResult = { ok: true; vmlinux: Buffer; format: PayloadFormat } | { ok: false; why: string };
+
+/**
+ * The uncompressed vmlinux of a bzImage, when QEMU can boot it directly (PVH).
+ * `why` says what stands in the way otherwise (the caller boots the bzImage).
+ */
+export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<VmlinuxResult> {
+  const { format, payload } = bzImagePayload(bzImage, name);
+  let elf: Buffer;
+  switch (format) {
+    case 'gzip':
+      elf = gunzipSync(payload);
+      break;
+    case 'lz4':
+      elf = lz4LegacyDecompress(payload, `${name} (lz4 payload)`);
+      break;
+    case 'zstd': {
+      const { decompress } = await import('fzstd');
+      // the build appends the uncompressed size after the frame; fzstd stops at the frame's end
+      elf = Buffer.from(decompress(payload));
+      break;
+    }
+    case 'xz': {
+      const { xz } = await import('@napi-rs/lzma');
+      elf = await xz.decompress(payload.subarray(0, payload.length - 4));
+      break;
+    }
+    default:
+      return { ok: false, why: `its payload is ${format}-compressed, which kjx does not unpack` };
+  }
+  if (!hasPvhEntry(elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
+  return { ok: true, vmlinux: elf, format };
+}

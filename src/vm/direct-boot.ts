@@ -1,0 +1,72 @@
+/**
+ * What QEMU loads for a direct kernel boot, chosen for speed under emulation
+ * (docs/boot-time.md, "Unpacked on the host"):
+ *
+ * - the kernel as the uncompressed ELF vmlinux through its PVH entry point, when
+ *   it has one, instead of the bzImage whose decompressor would run emulated;
+ *   unpacked once per kernel into the cache (`kernels/<sha256 of the bzImage>`);
+ * - the initramfs decompressed, when it is small: the kernel then only copies it.
+ *
+ * Both fall back to the artifacts as built, which is also what media boots and
+ * UEFI (OVMF has no PVH loader) get. The image bytes never change: this is how
+ * the runner hands them to QEMU.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decompressAny } from '../image/compress.js';
+import { pvhVmlinux } from '../rootfs/bzimage.js';
+import { type Cache, openCache } from '../sources/cache.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { sha256 } from '../util/hash.js';
+
+/** The kernel file to hand QEMU, and whether it is the PVH vmlinux. */
+export interface DirectKernel {
+  path: string;
+  pvh: boolean;
+  /** Why the bzImage is used as it is. */
+  why?: string;
+}
+
+/** The cached PVH vmlinux of `bzImagePath`, unpacking it on first use; the bzImage itself when that cannot work. */
+export async function directKernel(
+  bzImagePath: string,
+  /** The bzImage's sha256 when the caller has it (the build record), else it is hashed here. */
+  knownSha256?: string,
+  cache: Cache = openCache(),
+): Promise<DirectKernel> {
+  if (process.env.KJX_NO_PVH === '1') return { path: bzImagePath, pvh: false, why: 'KJX_NO_PVH=1' };
+  const bz = knownSha256 ? undefined : readFileSync(bzImagePath);
+  const base = join(cache.root, 'kernels', knownSha256 ?? sha256(bz!));
+  const elf = `${base}.vmlinux`;
+  const no = `${base}.no-pvh`;
+  if (existsSync(elf)) return { path: elf, pvh: true };
+  if (existsSync(no)) return { path: bzImagePath, pvh: false, why: readFileSync(no, 'utf8').trim() };
+  let why: string;
+  try {
+    const r = await pvhVmlinux(bz ?? readFileSync(bzImagePath), bzImagePath);
+    if (r.ok) {
+      writeFileAtomic(elf, r.vmlinux);
+      return { path: elf, pvh: true };
+    }
+    why = r.why;
+  } catch (e) {
+    why = e instanceof Error ? e.message : String(e);
+  }
+  writeFileAtomic(no, `${why}\n`);
+  return { path: bzImagePath, pvh: false, why };
+}
+
+/**
+ * Above this, the initramfs stays compressed: while the kernel unpacks it,
+ * the archive and its files are both in guest memory.
+ */
+export const DECOMPRESS_INITRD_MAX = 64 << 20;
+
+/** The initramfs as QEMU should load it: decompressed when that leaves a small cpio archive. */
+export async function directInitrd(initrd: Buffer, name: string): Promise<Buffer> {
+  // compression ratios of initramfs images stay below 4: a bigger one cannot fit
+  if (initrd.length > DECOMPRESS_INITRD_MAX / 4) return initrd;
+  const raw = await decompressAny(initrd, name);
+  const isCpio = raw.toString('latin1', 0, 6) === '070701';
+  return raw !== initrd && isCpio && raw.length <= DECOMPRESS_INITRD_MAX ? raw : initrd;
+}
