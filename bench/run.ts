@@ -9,12 +9,16 @@ import { benchBoot } from './boot.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
 import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
+import { benchRuntimes } from './runtimes.bench.js';
+import { benchTrace } from './trace.bench.js';
 
 const groups: Record<string, () => Promise<BenchLine[]>> = {
   build: benchBuild,
   boot: benchBoot,
   run: benchRun,
   media: benchMedia,
+  runtimes: benchRuntimes,
+  trace: benchTrace,
 };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};

@@ -13,6 +13,7 @@ import {
   bootTarget,
   builtImage,
   checkBootChoice,
+  memoryOption,
   numberOption,
   resolveAccel,
 } from './vm-options.js';
@@ -26,7 +27,7 @@ export function registerBoot(program: Command): void {
     .option('-d, --detach', 'run in the background; use kjx ps, exec, ssh and stop')
     .option('-n, --name <name>', 'name of the detached VM', 'kjx')
     .option('--timeout <seconds>', 'with --detach: how long to wait for the guest to be ready', '300')
-    .option('--timing', 'print the boot phases once the guest is ready')
+    .option('--timing', 'print the boot phases once the guest is ready and draw them into boot-timeline.svg')
     .option('--json', 'with --detach: print the VM record as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
@@ -36,7 +37,7 @@ export function registerBoot(program: Command): void {
       const { artifact: _, ...target } = await bootTarget(img, kind, String(o.firmware));
       const vm = {
         accel: accel.accel,
-        memoryMiB: numberOption('memory', o.memory, 64),
+        memoryMiB: memoryOption(o.memory, img),
         cpus: numberOption('cpus', o.cpus, 1),
         ...target,
       };
@@ -65,11 +66,11 @@ export function registerBoot(program: Command): void {
         }
         return;
       }
-      await interactive(vm, !!o.timing);
+      await interactive(vm, !!o.timing, img.name);
     });
 }
 
-async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean): Promise<void> {
+async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean, name: string): Promise<void> {
   const { startVm } = await import('../vm/session.js');
   const { phasesOf, serviceEvents } = await import('../vm/run.js');
   const { formatPhases, formatServices } = await import('./cmd-run.js');
@@ -94,17 +95,25 @@ async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean): Prom
     }
   }, 20);
   if (timing) {
+    const { newRunDir } = await import('../vm/state.js');
+    const { writeBootTimeline } = await import('./timeline-file.js');
     void s.waitForMarker('ready', 600_000).then(
-      () =>
+      () => {
+        const phases = phasesOf({ startedAt: s.startedAt, markers: s.markers() });
+        const services = serviceEvents(s.markers());
+        let svg: string;
+        try {
+          svg = `boot timeline: ${writeBootTimeline(newRunDir(), phases, services, { title: `${name} boot timeline (kjx boot)`, accel: vm.accel })}`;
+        } catch (e) {
+          svg = `kjx: warning: could not write the boot timeline: ${e instanceof Error ? e.message : String(e)}`;
+        }
         process.stderr.write(
-          `\r\n${[
-            formatPhases(phasesOf({ startedAt: s.startedAt, markers: s.markers() })),
-            formatServices(serviceEvents(s.markers())),
-          ]
+          `\r\n${[formatPhases(phases), formatServices(services), svg]
             .filter(Boolean)
             .join('\n')
             .replace(/\n/g, '\r\n')}\r\n`,
-        ),
+        );
+      },
       () => {},
     );
   }

@@ -13,6 +13,7 @@ import {
   bootTarget,
   builtImage,
   checkBootChoice,
+  memoryOption,
   numberOption,
   resolveAccel,
 } from './vm-options.js';
@@ -48,6 +49,20 @@ export function formatPhases(p: Phases): string {
   return lines.join('\n');
 }
 
+/** `--timing`'s report: boot phases, service state changes, the accelerator and why. */
+export function timingReport(
+  r: { phases: Phases; services: ServiceEvent[] },
+  accel: { accel: string; reason: string },
+): string {
+  const services = formatServices(r.services);
+  return `${formatPhases(r.phases)}${services ? `\n${services}` : ''}\naccel: ${accel.accel} (${accel.reason})`;
+}
+
+/** The console lines a failed run shows, and where the whole log is. */
+export function consoleExcerpt(stateDir: string, excerpt: string): string {
+  return `--- console (last lines; full log: ${stateDir}/console.log) ---\n${excerpt}\n---`;
+}
+
 export function registerRun(program: Command): void {
   addVmOptions(
     program
@@ -60,7 +75,7 @@ export function registerRun(program: Command): void {
     .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
     .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
     .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
-    .option('--timing', 'print the boot phases on stderr')
+    .option('--timing', 'print the boot phases on stderr and draw them into boot-timeline.svg')
     .option('--json', 'print one JSON result on stdout (the command output is inside it)')
     .action(async (argv: string[], o: Record<string, string | string[] | boolean | undefined>) => {
       const num = (name: string, min: number) => numberOption(name, o[name], min);
@@ -74,11 +89,11 @@ export function registerRun(program: Command): void {
       const mounts = (o.mount as string[]).map(parseMount);
       const timeoutS = num('timeout', 1);
       const silenceS = num('silence', 0);
-      const memoryMiB = num('memory', 64);
       const cpus = num('cpus', 1);
 
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
       const img = await builtImage(String(o.file), String(o.out));
+      const memoryMiB = memoryOption(o.memory, img);
       const accel = await resolveAccel(String(o.accel), img.kernel);
       const target = await bootTarget(img, kind, String(o.firmware));
 
@@ -113,11 +128,18 @@ export function registerRun(program: Command): void {
             : r.outcome === 'vm-failed'
               ? EXIT.vmFailed
               : EXIT.timeout;
+      const timeline = o.timing
+        ? (await import('./timeline-file.js')).writeBootTimeline(r.stateDir, r.phases, r.services, {
+            title: `${img.name} boot timeline (kjx run -- ${argv.join(' ')})`,
+            accel: accel.accel,
+          })
+        : undefined;
       if (json) {
         process.stdout.write(
           `${JSON.stringify(
             {
               ...r,
+              ...(timeline ? { bootTimeline: timeline } : {}),
               exitCode: code,
               accelReason: accel.reason,
               stdout: Buffer.concat(outBuf).toString('utf8'),
@@ -136,16 +158,11 @@ export function registerRun(program: Command): void {
             'vm-failed': 'VM failure',
           }[r.outcome];
           console.error(`kjx: ${what}: ${r.message}`);
-          if (r.excerpt)
-            console.error(
-              `--- console (last lines; full log: ${stateDir}/console.log) ---\n${r.excerpt}\n---`,
-            );
+          if (r.excerpt) console.error(consoleExcerpt(stateDir, r.excerpt));
         }
         if (o.timing) {
-          const services = formatServices(r.services);
-          console.error(
-            `${formatPhases(r.phases)}${services ? `\n${services}` : ''}\naccel: ${accel.accel} (${accel.reason})`,
-          );
+          console.error(timingReport(r, accel));
+          console.error(`boot timeline: ${timeline}`);
         }
       }
       process.exitCode = code;

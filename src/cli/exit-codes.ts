@@ -60,6 +60,12 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'KEY_INVALID':
     case 'DISK_TOO_SMALL':
       return EXIT.spec;
+    case 'TRACE_PARSE':
+      return EXIT.content;
+    case 'TRACE_UNAVAILABLE':
+      return EXIT.spec;
+    case 'TRACE_FAILED':
+      return EXIT.failed;
     default:
       return EXIT.content;
   }

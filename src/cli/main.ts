@@ -14,6 +14,8 @@ import { registerInspect } from './cmd-inspect.js';
 import { registerPs } from './cmd-ps.js';
 import { registerRun } from './cmd-run.js';
 import { registerStop } from './cmd-stop.js';
+import { registerTest } from './cmd-test.js';
+import { registerTrace } from './cmd-trace.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './report-error.js';
 
@@ -50,6 +52,8 @@ export function makeProgram(): Command {
   registerPs(program);
   registerStop(program);
   registerExec(program);
+  registerTrace(program);
+  registerTest(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

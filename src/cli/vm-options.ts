@@ -29,6 +29,8 @@ export async function resolveAccel(requested: string, kernel: string): Promise<A
 
 export interface BuiltImage {
   kernel: string;
+  /** The kernel's sha256 from the build record (saves hashing it again). */
+  kernelSha256?: string;
   initrd: string;
   manifest: import('../image/manifest.js').Manifest;
   cmdline: string;
@@ -38,6 +40,13 @@ export interface BuiltImage {
   name: string;
   outputs: string[];
   artifacts: { name: string; path: string }[];
+  /** Guest memory when `--memory` is not given: what the spec's components need (at least 512 MiB). */
+  memoryMiB: number;
+}
+
+function kernelSha(artifacts: { name: string; sha256: string }[]): { kernelSha256?: string } {
+  const sha = artifacts.find((a) => a.name === 'vmlinuz')?.sha256;
+  return sha ? { kernelSha256: sha } : {};
 }
 
 /** Bring the image up to date (a no-op when nothing changed) and return what boots it. */
@@ -50,8 +59,10 @@ export async function builtImage(specPath: string, outDir: string): Promise<Buil
   // '' when the spec's outputs have no initramfs (media only): `--artifact` then boots a medium
   const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
   const spec = loadSpec(specPath);
+  const { defaultMemoryMiB } = await import('../components/hooks.js');
   return {
     kernel: path((n) => n === 'vmlinuz'),
+    ...kernelSha(built.artifacts),
     initrd: path((n) => n.startsWith('initramfs')),
     manifest: JSON.parse(
       readFileSync(
@@ -65,6 +76,7 @@ export async function builtImage(specPath: string, outDir: string): Promise<Buil
     name: spec.name,
     outputs: [...spec.outputs],
     artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
+    memoryMiB: defaultMemoryMiB(spec),
   };
 }
 
@@ -114,8 +126,14 @@ export async function bootTarget(img: BuiltImage, kind: ArtifactKind, firmware: 
     firmware === 'uefi'
       ? { firmware: { kind: 'uefi' as const, path: (await import('../vm/firmware.js')).findOvmf() } }
       : {};
-  if (kind === 'initramfs')
-    return { artifact: kind, kernel: img.kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
+  if (kind === 'initramfs') {
+    // the PVH vmlinux skips the emulated decompression (src/vm/direct-boot.ts); OVMF cannot load it
+    const kernel =
+      firmware === 'uefi'
+        ? img.kernel
+        : (await (await import('../vm/direct-boot.js')).directKernel(img.kernel, img.kernelSha256)).path;
+    return { artifact: kind, kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
+  }
   const { mediaFileName } = await import('../image/media.js');
   const file = mediaFileName(img.name, kind);
   const found = img.artifacts.find((a) => a.name === file);
@@ -129,6 +147,11 @@ export async function bootTarget(img: BuiltImage, kind: ArtifactKind, firmware: 
     media: { ...vmMediaFor(found.path), snapshot: true },
     ...(firmware === 'uefi' ? uefi : { firmware: { kind: 'bios' as const } }),
   };
+}
+
+/** `--memory` when given, else what the image's components need. */
+export function memoryOption(value: unknown, img: Pick<BuiltImage, 'memoryMiB'>): number {
+  return value === undefined ? img.memoryMiB : numberOption('memory', value, 64);
 }
 
 /** Parse a numeric option, or a USAGE error naming it. */
@@ -151,6 +174,6 @@ export function addVmOptions(cmd: Command): Command {
     )
     .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')
     .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
-    .option('-m, --memory <MiB>', 'guest memory', '512')
+    .option('-m, --memory <MiB>', 'guest memory (default: 512, more for container runtimes)')
     .option('--cpus <n>', 'guest CPUs', '1');
 }

@@ -69,8 +69,16 @@ function interfaceLines(name: string, i: InterfaceSpec): string[] {
 /** Stage 1 lines: loopback, then every interface of the spec in order. */
 export function networkLines(spec: Spec): string[] {
   const lines = [
-    '# kjx_have_if NAME: the interface exists (a NIC driver may register it a moment late)',
+    '# kjx_have_if NAME: the interface exists (a NIC driver may register it a moment late;',
+    '# waited for only while a virtio network device, id 1, has no interface yet: a VM',
+    '# without one, like a `kjx run`, goes on at once)',
     'kjx_have_if() {',
+    '  [ -e "/sys/class/net/$1" ] && return 0',
+    '  kjx_nic=',
+    '  for kjx_d in /sys/bus/virtio/devices/*; do',
+    '    read -r kjx_id <"$kjx_d/device" 2>/dev/null && [ "$kjx_id" = 0x0001 ] && kjx_nic=1',
+    '  done',
+    '  [ -n "$kjx_nic" ] || return 1',
     '  for kjx_i in 1 2 3 4 5; do',
     '    [ -e "/sys/class/net/$1" ] && return 0',
     '    usleep 100000',

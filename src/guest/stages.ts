@@ -29,9 +29,34 @@ import { MARKER_PREFIX } from './markers.js';
 import { networkLines } from './network.js';
 import { script, shQuote } from './shell.js';
 
-/** The kernel's /init: a marker, then runit. */
-export function initScript(): string {
+/** Where /init binds the initramfs root before making the bind the root (empty until stage 1 mounts /run). */
+export const ROOT_BIND_DIR = '/run';
+
+/**
+ * The kernel's /init: a marker, then runit. With `pivotRoot` (container runtimes)
+ * it first makes the root pivotable: pivot_root(2) refuses the initramfs root
+ * (rootfs has no parent mount), which runc, crun and runsc need. So /init binds
+ * the root onto a directory, moves that bind mount over /, and chroots into it,
+ * once (the argument says it is done), before anything else runs. Nothing is
+ * copied: the bind mount shows the same files. A root that is not tmpfs or ramfs
+ * (a disk image's ext4, after the root switch) is left alone. docs/containers.md.
+ */
+export function initScript(o: { pivotRoot?: boolean } = {}): string {
+  const pivot = o.pivotRoot
+    ? [
+        '# make the initramfs root pivotable: a bind mount of it, moved over /, is a mount with a parent',
+        'if [ "$1" != kjx-root-bound ]; then',
+        '  case "$(stat -f -c %T /)" in',
+        '  tmpfs | ramfs)',
+        `    mount --bind / ${ROOT_BIND_DIR} && cd ${ROOT_BIND_DIR} && mount --move . / && exec chroot . /init kjx-root-bound`,
+        '    echo "kjx: warning: could not bind the root; containers that pivot_root will fail"',
+        '    ;;',
+        '  esac',
+        'fi',
+      ]
+    : [];
   return script('/init, run by the kernel as PID 1: hands over to runit', [
+    ...pivot,
     `echo "${MARKER_PREFIX}init"`,
     'exec /sbin/runit',
   ]);
@@ -43,6 +68,13 @@ export interface Stage1Inputs {
   services: string[];
   /** runsv state directories to create in /run. */
   superviseDirs: string[];
+  /**
+   * Built-in services only a person reaches (console shell, power button, SSH) that
+   * no other service needs: an ephemeral `kjx run` VM does not start them.
+   */
+  interactive?: string[];
+  /** Components' lines (src/components/hooks.ts), after networking, before the boot tasks. */
+  extra?: string[];
 }
 
 /**
@@ -69,8 +101,32 @@ export function fstab(): string {
   ].join('\n');
 }
 
+/**
+ * An ephemeral `kjx run` VM is recognized by its run hook: appended to the
+ * initramfs (there before init), or a cpio over fw_cfg (unpacked here, once the
+ * fw_cfg module is loaded). Such a VM has no network device and its console is
+ * kjx's pipe, so the interactive built-ins are unlinked from the scan directory
+ * before runsvdir starts: nobody could use them, and under emulation the SSH
+ * host key alone costs 0.6 s of a 3 s run. A medium boots with `snapshot=on` in
+ * a run, so the unlinking never reaches the disk.
+ */
+function runModeLines(services: string[], interactive: string[]): string[] {
+  const skip = interactive.filter((s) => services.includes(s));
+  return [
+    '# `kjx run` adds its hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg',
+    `kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/${RUN_FW_CFG_NAME}/raw`,
+    '[ -r "$kjx_fw" ] && (cd / && cpio -idmu <"$kjx_fw" 2>/dev/null)',
+    ...(skip.length > 0
+      ? [
+          '# an ephemeral run VM: nothing can reach the interactive built-ins, so they do not start',
+          `[ -x ${RUN_HOOK} ] && rm -f ${skip.map((n) => shQuote(`${SERVICE_DIR}/${n}`)).join(' ')}`,
+        ]
+      : []),
+  ];
+}
+
 /** /etc/runit/1: mounts, runit flags, modules, hostname, sysctls, network, boot tasks. */
-export function stage1Script({ spec, services, superviseDirs }: Stage1Inputs): string {
+export function stage1Script({ spec, services, superviseDirs, extra, interactive }: Stage1Inputs): string {
   const lines = [
     `export PATH=${GUEST_PATH}`,
     'export HOME=/root TERM=linux',
@@ -103,6 +159,7 @@ export function stage1Script({ spec, services, superviseDirs }: Stage1Inputs): s
     "# the image has no /sbin/modprobe, so the kernel's requests during early boot fail at once",
     '# instead of starting a process each under emulation; from here on it autoloads through ours',
     'echo /bin/modprobe >/proc/sys/kernel/modprobe',
+    ...runModeLines(services, interactive ?? []),
   ];
   for (const [key, value] of Object.entries(spec.sysctls)) {
     // sysctl(8)'s rule: dots separate levels unless the key uses slashes
@@ -112,6 +169,7 @@ export function stage1Script({ spec, services, superviseDirs }: Stage1Inputs): s
     );
   }
   lines.push(...networkLines(spec));
+  if (extra) lines.push('# what components need', ...extra);
   if (spec.tasks.length > 0) {
     lines.push(
       '# kjx_task NAME REQUIRED COMMAND: a boot task; a failed required one ends the boot',
@@ -165,6 +223,8 @@ export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs)
     'while :; do',
     '  kjx_notready=',
     `  for s in ${services.map(shQuote).join(' ')}; do`,
+    '    # a service stage 1 left out (an ephemeral run VM) is not waited for',
+    `    [ -e ${SERVICE_DIR}/"$s" ] || continue`,
     '    kjx_is_ready "$s" || kjx_notready="$kjx_notready${kjx_notready:+,}$s"',
     '  done',
     '  [ -z "$kjx_notready" ] && break',
@@ -175,9 +235,7 @@ export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs)
     `[ -z "$kjx_notready" ] || echo "kjx: warning: not ready after ${timeout} s: $kjx_notready"`,
     'kjx_now',
     `echo "${MARKER_PREFIX}ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
-    '# `kjx run` adds the hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg',
-    `kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/${RUN_FW_CFG_NAME}/raw`,
-    '[ -r "$kjx_fw" ] && (cd / && cpio -idmu <"$kjx_fw" 2>/dev/null)',
+    '# the `kjx run` hook, put in place before stage 1 ended',
     `[ -x ${RUN_HOOK} ] && exec ${RUN_HOOK}`,
     'exit 0',
   ]);

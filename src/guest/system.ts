@@ -4,8 +4,9 @@
  * The build merges `tree` before the packages' files and `overrides` after them
  * (our poweroff, reboot and halt replace busybox's applet links).
  */
+import type { ComponentGuest } from '../components/hooks.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
-import type { Spec } from '../spec/schema.js';
+import { ACPID_SERVICE, CONSOLE_SERVICE, type Spec, SSH_SERVICE } from '../spec/schema.js';
 import { baseFiles } from './base-files.js';
 import { identityTree } from './identity.js';
 import { BOOT_READY, READY_POLL, SV_LIB } from './layout.js';
@@ -42,6 +43,8 @@ export interface GuestSystemInputs {
   /** Kernel modules in load order. */
   modules: string[];
   ssh: SshInputs;
+  /** What components add: services, stage-1 lines, a pivotable root (their files merge in build.ts). */
+  components?: Pick<ComponentGuest, 'services' | 'stage1' | 'pivotRoot'>;
 }
 
 export interface GuestSystem {
@@ -52,19 +55,41 @@ export interface GuestSystem {
   services: GuestService[];
 }
 
-export function guestSystem({ spec, buildId, modules, ssh }: GuestSystemInputs): GuestSystem {
+/** The console shell, the power button and SSH, unless another service needs them (directly or not). */
+export function interactiveBuiltins(services: GuestService[]): string[] {
+  const builtin = [CONSOLE_SERVICE, ACPID_SERVICE, SSH_SERVICE];
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const needed = new Set<string>();
+  const visit = (name: string): void => {
+    for (const dep of byName.get(name)?.spec.needs ?? []) {
+      if (needed.has(dep)) continue;
+      needed.add(dep);
+      visit(dep);
+    }
+  };
+  for (const s of services) if (!builtin.includes(s.name)) visit(s.name);
+  return builtin.filter((n) => byName.has(n) && !needed.has(n));
+}
+
+export function guestSystem({ spec, buildId, modules, ssh, components }: GuestSystemInputs): GuestSystem {
   const src: EntrySource = { kind: 'generated', by: 'kjx runit' };
-  const services = guestServices(spec);
+  const services = [...guestServices(spec), ...(components?.services ?? [])];
   const levels = serviceLevels(services);
 
   const runit = newTree();
-  addEntry(runit, mk.file('/init', initScript(), src, 0o755));
+  addEntry(runit, mk.file('/init', initScript({ pivotRoot: components?.pivotRoot ?? false }), src, 0o755));
   addEntry(runit, mk.dir('/etc/runit', src));
   addEntry(
     runit,
     mk.file(
       '/etc/runit/1',
-      stage1Script({ spec, services: services.map((s) => s.name), superviseDirs: superviseDirs(services) }),
+      stage1Script({
+        spec,
+        services: services.map((s) => s.name),
+        superviseDirs: superviseDirs(services),
+        interactive: interactiveBuiltins(services),
+        ...(components && components.stage1.length > 0 ? { extra: components.stage1 } : {}),
+      }),
       src,
       0o755,
     ),

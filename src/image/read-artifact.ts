@@ -5,6 +5,7 @@
  *
  *   cpio (plain, gzip, zstd, xz)  the initramfs itself
  *   tar (plain or compressed)     the rootfs tarball
+ *   container image archive       its layers applied (docker save / OCI layout, oci-reader.ts)
  *   ISO 9660                      the initramfs the ISO boots (/boot/initramfs.cpio*)
  *   raw disk (GPT or MBR)         the ext4 root partition
  *   qcow2, vmdk                   converted to a temporary raw image by qemu-img
@@ -40,9 +41,10 @@ import { isExt4, readExt4 } from './ext4-reader.js';
 import { hasMbrSignature, PART_TYPES, partitionTypeName, readPartitionTable, SECTOR } from './gpt.js';
 import { isIso9660, readIso9660 } from './iso9660.js';
 import type { Manifest, ManifestFile } from './manifest.js';
+import { imageArchiveTree, isImageArchive } from './oci-reader.js';
 import { tarToTree } from './tar-tree.js';
 
-export type ArtifactFormat = 'cpio' | 'tar' | 'iso' | 'raw' | 'qcow2' | 'vmdk' | 'ext4' | 'manifest';
+export type ArtifactFormat = 'cpio' | 'tar' | 'oci' | 'iso' | 'raw' | 'qcow2' | 'vmdk' | 'ext4' | 'manifest';
 
 export interface LoadedArtifact {
   path: string;
@@ -120,6 +122,17 @@ async function fromArchiveBytes(
           hint: 'the tar archive is truncated or damaged',
         });
       throw e;
+    }
+    if (isImageArchive(entries)) {
+      const image = await imageArchiveTree(entries, path, source);
+      return {
+        path,
+        format: 'oci',
+        compression,
+        tree: image.tree,
+        buildId: buildIdOf(image.tree),
+        details: { ...image.details, entries: image.tree.size },
+      };
     }
     const tree = tarToTree(entries, path, source);
     return {

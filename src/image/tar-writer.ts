@@ -30,6 +30,12 @@ const MAX_OCTAL_11 = 0o77777777777;
 export interface WriteTarOptions {
   /** SOURCE_DATE_EPOCH: no mtime in the archive is later than this. */
   epoch: number;
+  /**
+   * How entries are named: "./etc/passwd" with a "./" entry for the root, like
+   * `tar -C root -c .` (the default), or "etc/passwd" without a root entry, like
+   * container image layers and `docker save` archives (src/image/oci.ts).
+   */
+  names?: 'dot' | 'bare';
 }
 
 const TYPEFLAG: Record<TreeEntry['type'], string> = {
@@ -116,9 +122,9 @@ function pad(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
 
-function tarName(e: TreeEntry): string {
+function tarName(e: TreeEntry, bare: boolean): string {
   if (e.path === '/') return './';
-  return `.${e.path}${e.type === 'dir' ? '/' : ''}`;
+  return `${bare ? e.path.slice(1) : `.${e.path}`}${e.type === 'dir' ? '/' : ''}`;
 }
 
 function invalid(path: string, what: string): KjxError {
@@ -132,7 +138,8 @@ function invalid(path: string, what: string): KjxError {
 export function writeTar(tree: Tree, opts: WriteTarOptions): Buffer {
   // the first name of a hard-linked inode carries the data, later names link to it
   const canon = canonicalHardlinks(tree);
-  const entries = sortedEntries(makeReproducible(canon, opts.epoch));
+  const bare = opts.names === 'bare';
+  const entries = sortedEntries(makeReproducible(canon, opts.epoch)).filter((e) => !bare || e.path !== '/');
   const parts: Buffer[] = [];
   let total = 0;
   const push = (b: Buffer): void => {
@@ -148,14 +155,14 @@ export function writeTar(tree: Tree, opts: WriteTarOptions): Buffer {
     ] as const) {
       if (!Number.isInteger(v) || v < 0) throw invalid(e.path, `${k} ${v} is not a whole number >= 0`);
     }
-    const name = tarName(e);
+    const name = tarName(e, bare);
     let linkname = '';
     if (e.type === 'symlink') linkname = e.target;
     if (e.type === 'hardlink') {
       const t = canon.get(e.target);
       if (!t) throw invalid(e.path, `hard link target ${e.target} is not in the tree`);
       if (t.type === 'dir') throw invalid(e.path, `hard link to directory ${e.target}`);
-      linkname = `.${e.target}`;
+      linkname = bare ? e.target.slice(1) : `.${e.target}`;
     }
     const data = e.type === 'file' ? (e as FileEntry).data : undefined;
     const size = data?.length ?? 0;
@@ -171,7 +178,7 @@ export function writeTar(tree: Tree, opts: WriteTarOptions): Buffer {
     if (pax.length > 0) {
       const body = Buffer.from(pax.join(''), 'utf8');
       const base = posix.basename(e.path) || 'root';
-      const paxName = `./PaxHeaders/${Buffer.from(base)
+      const paxName = `${bare ? '' : './'}PaxHeaders/${Buffer.from(base)
         .subarray(0, 80)
         .toString('utf8')
         .replace(/\uFFFD+$/, '')}`;

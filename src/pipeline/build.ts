@@ -10,6 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { componentGuest, componentModules, explainModuleError } from '../components/hooks.js';
 import { guestKernelModules } from '../guest/power-button.js';
 import { sshInputs } from '../guest/ssh-keys.js';
 import { guestSystem } from '../guest/system.js';
@@ -42,6 +43,7 @@ import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 import { codeHash } from './code-hash.js';
+import { imagesKey, imagesLayer, ociFileName, ociOutput } from './images-stage.js';
 import { mediaKernelModules, mediaLayer, writeMediaArtifacts } from './media-stage.js';
 import { STAGES, type StageName } from './stages.js';
 
@@ -122,6 +124,7 @@ export function portableSpec(spec: Spec): unknown {
       authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: k.pathRef } : k)),
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: f.pathRef })) },
+    images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: i.archiveRef } : i)),
   };
 }
 
@@ -215,9 +218,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
             ? hashValue(manifestFiles(readHostDir(spec.kernel.modulesDir, '/m', 'modules')))
             : null,
         };
-  // disk images add the drivers their root switch needs
-  const kernelModules = [...new Set([...mediaKernelModules(spec), ...guestKernelModules(spec)])];
-  const filesKey = hashValue(userFilesKey(spec.files));
+  // disk images add the drivers their root switch needs, components what they need
+  const fromComponents = componentModules(spec);
+  const kernelModules = [
+    ...new Set([...mediaKernelModules(spec), ...guestKernelModules(spec), ...fromComponents.required]),
+  ];
+  // taken when the kernel has them (containerd falls back to its native snapshotter without overlay)
+  const optionalModules = fromComponents.optional.filter((m) => !kernelModules.includes(m));
+  // `images:` by content; a spec without them keeps the key (and build id) it had before
+  const filesKey = hashValue(
+    spec.images.length > 0
+      ? { files: userFilesKey(spec.files), images: imagesKey(spec) }
+      : userFilesKey(spec.files),
+  );
   // the keys read from the host (and the project key, created here when the spec gives none)
   const ssh = sshInputs(spec);
   if (ssh.projectKey?.created)
@@ -232,11 +245,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       stage: 'base',
       code,
       components: spec.components,
+      // the libbpf-tools component takes the tools `tracing` names
+      ...(spec.components.includes('libbpf-tools') ? { tracing: spec.tracing } : {}),
       packages: (portableSpec(spec) as Pick<Spec, 'packages'>).packages,
       debs: pkgs.packages.map((p) => [p.name, p.sha256, p.root]),
       local: pkgs.local.map((l) => l.sha256),
     });
-    const kernelKey = hashValue({ stage: 'kernel', code, kernelInput, modules: kernelModules });
+    const kernelKey = hashValue({
+      stage: 'kernel',
+      code,
+      kernelInput,
+      modules: kernelModules,
+      ...(optionalModules.length > 0 ? { optionalModules } : {}),
+    });
     const finalKey = hashValue({
       stage: 'write',
       code,
@@ -350,7 +371,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (pkgs.kernel) {
       let data = debs.get(pkgs.kernel.name);
       if (!data) data = (await fetchDebs(cache, [pkgs.kernel])).get(pkgs.kernel.name)!;
-      k = await kernelFromDeb(data, pkgs.kernel, kernelModules);
+      k = await kernelFromDeb(data, pkgs.kernel, kernelModules, optionalModules).catch((e: unknown) => {
+        throw explainModuleError(e, spec);
+      });
     } else {
       if (spec.kernel.kind !== 'image')
         throw new KjxError('INTERNAL', 'kernel package without a resolved package');
@@ -359,7 +382,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const modules = md
         ? readHostDir(md, `/lib/modules/${basename(md)}`, spec.kernel.modulesDirRef ?? md)
         : undefined;
-      k = kernelFromLocal(image, modules, md, kernelModules);
+      try {
+        k = kernelFromLocal(image, modules, md, kernelModules, optionalModules);
+      } catch (e) {
+        throw explainModuleError(e, spec);
+      }
     }
     putTree(cache, `${kernelKey}-modules`, k.modules);
     putRecord(cache, kernelKey, {
@@ -373,7 +400,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const files = await stage('files', async () => {
     const t = userFiles(spec.files, accountIds(spec));
-    return { value: t, cached: false, detail: `${t.size} entries` };
+    // `images:` archives, baked into the guest (src/pipeline/images-stage.ts)
+    const images = await imagesLayer({ spec, epoch, pkgs, debs, cache, warn });
+    const n = spec.images.length;
+    return {
+      value: { user: t, images },
+      cached: false,
+      detail: `${t.size} entries${n > 0 ? `, ${n} container image${n === 1 ? '' : 's'}` : ''}`,
+    };
   });
 
   const result = await stage('write', async () => {
@@ -391,8 +425,24 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         hint: 'add runit to `components:` in kjx.yaml',
       });
     }
-    const guest = guestSystem({ spec, buildId, modules: kernel.order, ssh });
-    const tree = mergeTrees([guest.tree, base, kernel.modules, guest.overrides, mediaLayer(spec), files]);
+    const fromComponents = componentGuest({
+      spec,
+      epoch,
+      kernel: { modules: kernel.order, builtin: kernel.builtin },
+      base,
+      warn,
+    });
+    const guest = guestSystem({ spec, buildId, modules: kernel.order, ssh, components: fromComponents });
+    const tree = mergeTrees([
+      guest.tree,
+      base,
+      kernel.modules,
+      guest.overrides,
+      mediaLayer(spec),
+      fromComponents.files,
+      files.images,
+      files.user,
+    ]);
     ensureParents(tree);
     const cpio = writeCpio(tree, { epoch });
     const initrd = await compress(cpio, spec.compression);
@@ -421,6 +471,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         progress: (text) => events.progress?.('write', text),
       })),
     );
+    if (spec.outputs.includes('oci')) {
+      events.progress?.('write', 'container image');
+      emit(ociFileName(spec), ociOutput(spec, tree, epoch, buildId));
+    }
     const manifest: Manifest = {
       name: spec.name,
       version: spec.version,

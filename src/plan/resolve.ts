@@ -9,6 +9,7 @@ import { componentsOf } from '../components/index.js';
 import { GRUB_PACKAGES } from '../image/grub.js';
 import { BOOT_FORMATS } from '../image/media.js';
 import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
+import { imagePackages } from '../spec/images.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
@@ -40,12 +41,16 @@ export interface PackageSet {
   lockChanged: boolean;
 }
 
-/** The root package names a spec asks apt for (components' and `packages:`). */
+/**
+ * The root package names a spec asks apt for (components', `packages:`, and what
+ * `images:` built by kjx are made of: their files go into the baked archive only).
+ */
 export function rootsOf(spec: Spec): string[] {
   const roots = new Set<string>();
   for (const c of componentsOf(spec)) for (const p of c.packages(spec)) roots.add(p);
   for (const p of spec.packages)
     if (p.kind === 'apt') roots.add(p.version ? `${p.name}=${p.version}` : p.name);
+  for (const p of imagePackages(spec.images)) roots.add(p);
   return [...roots].sort();
 }
 

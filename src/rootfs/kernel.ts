@@ -38,6 +38,7 @@ export async function kernelFromDeb(
   data: Buffer,
   pkg: { name: string; version: string },
   wanted: string[],
+  optional: string[] = [],
 ): Promise<KernelResult> {
   const { dataEntries } = await readDeb(data, `${pkg.name}_${pkg.version}.deb`);
   const tree = stageDeb(dataEntries, pkg);
@@ -45,7 +46,7 @@ export async function kernelFromDeb(
   const img = tree.get(`/boot/vmlinuz-${version}`);
   if (img?.type !== 'file')
     throw new KjxError('MODULE_MISSING', `${pkg.name} has no /boot/vmlinuz-${version}`);
-  const mc = moduleClosure(tree, version, wanted);
+  const mc = moduleClosure(tree, version, [...wanted, ...optional], { optional });
   return { version, vmlinuz: img.data, modules: mc.tree, order: mc.order, builtin: mc.builtin };
 }
 
@@ -55,8 +56,10 @@ export function kernelFromLocal(
   modules: Tree | undefined,
   modulesDirName: string | undefined,
   wanted: string[],
+  optional: string[] = [],
 ): KernelResult {
   if (!modules || !modulesDirName) {
+    // what the kernel has built in cannot be known without its modules directory
     if (wanted.length > 0) {
       throw new KjxError(
         'MODULE_MISSING',
@@ -69,6 +72,6 @@ export function kernelFromLocal(
     return { version: 'local', vmlinuz, modules: new Map(), order: [], builtin: [] };
   }
   const version = posix.basename(modulesDirName);
-  const mc = moduleClosure(modules, version, wanted);
+  const mc = moduleClosure(modules, version, [...wanted, ...optional], { optional });
   return { version, vmlinuz, modules: mc.tree, order: mc.order, builtin: mc.builtin };
 }

@@ -80,6 +80,8 @@ export interface ModuleClosureOptions {
   softdeps?: boolean;
   /** Recoverable oddities: a softdep that is not in the package, an unreadable unrelated module. */
   warn?: WarnFn;
+  /** Wanted names that are skipped, not an error, when the kernel has no such module. */
+  optional?: string[];
 }
 
 /** `virtio-rng` and `virtio_rng` are the same module. */
@@ -288,6 +290,7 @@ export function moduleClosure(
       if (!builtin.includes(r.name)) builtin.push(r.name);
       continue;
     }
+    if (r.kind === 'missing' && options.optional?.includes(w)) continue;
     if (r.kind === 'missing') {
       const suggestion = didYouMean(normalizeModuleName(w), [...modules.keys(), ...builtins]);
       throw new KjxError('MODULE_MISSING', `kernel module "${w}" is not in ${what}`, {

@@ -152,17 +152,20 @@ export async function resolvePackages(
         pkg = found.get(alt);
         if (pkg) break;
       }
+      // a virtual name is satisfied by a provider chosen already (podman's
+      // container-network-stack by containernetworking-plugins, a root of its own)
+      let provided = false;
       if (!pkg) {
         for (const alt of g) {
           const prov = (await index.providers(alt)).filter((p) => !p.startsWith(`${alt}:`));
-          const already = prov.find((p) => chosen.has(p));
-          if (already) break;
+          provided = prov.some((p) => chosen.has(p));
+          if (provided) break;
           if (prov.length > 0) {
             pkg = (await lookup([prov[0]!])).get(prov[0]!);
             if (pkg) break;
           }
         }
-        if (!pkg && g.some((alt) => chosen.has(alt))) continue;
+        if (!pkg && (provided || g.some((alt) => chosen.has(alt)))) continue;
       }
       if (!pkg) {
         throw new KjxError('PKG_UNKNOWN', `${from} depends on ${g.join(' | ')}, which apt cannot find`, {

@@ -39,6 +39,11 @@ kernel:
 # server, key login only).
 components: [busybox, runit, dropbear]
 
+# Tracing components: ftrace (tracefs helpers), libbpf-tools, bpftrace, bpftool
+# (docs/tracing.md, kjx trace). Which libbpf-tools the libbpf-tools component installs:
+tracing:
+  libbpfTools: [runqlat, execsnoop, offcputime, syscount, biolatency]
+
 # Extra Debian packages: a name, name=version, a local .deb, or only some files of one.
 packages: []
 #  - curl
@@ -62,12 +67,18 @@ files: []
 #    target: hello
 
 # Artifacts to write: initramfs (vmlinuz + initramfs), iso (hybrid BIOS/UEFI ISO),
-# raw, qcow2, vmdk (GPT disk images with a persistent ext4 root), tar (rootfs).
+# raw, qcow2, vmdk (GPT disk images with a persistent ext4 root), tar (rootfs),
+# oci (<name>-oci.tar: the image as a container image for docker/podman/ctr load).
 outputs: [initramfs]
 
 # Disk images (raw, qcow2, vmdk): the whole disk's size, like 512M or 2G.
 disk:
   size: 1G
+
+# Container images baked into the guest at /usr/share/kjx/images/<name>.tar, e.g.
+# "- { name: smoke, from: busybox-static }" (built by kjx) or
+# "- { name: app, archive: ./app.tar }" (docker save / podman save output).
+images: []
 
 # Compression of the initramfs: gzip, zstd, xz or none.
 compression: gzip

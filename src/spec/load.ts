@@ -19,6 +19,8 @@ import {
   type YAMLError,
 } from 'yaml';
 import type { z } from 'zod';
+import { imageReferenceProblem, ociOutputReference } from '../image/image-ref.js';
+import { imageArchiveProblem } from '../sources/image-archive.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
 import { type Spec, specSchema } from './schema.js';
@@ -96,7 +98,43 @@ export function parseSpec(text: string, file: string): Spec {
 
   const result = specSchema.safeParse(value, { error: specErrorMap, reportInput: true });
   if (!result.success) throw invalidError(result.error.issues, doc, at);
-  return resolveHostPaths(result.data, resolve(dirname(file)));
+  const spec = resolveHostPaths(result.data, resolve(dirname(file)));
+  const archives = imageArchiveIssues(spec);
+  if (archives.length > 0) throw invalidError(archives, doc, at);
+  return spec;
+}
+
+/**
+ * `images:` archives are checked while loading (exists, an uncompressed tar with
+ * manifest.json or index.json), so a wrong path is reported at its line rather
+ * than half-way through a build. The check walks tar headers only. With
+ * `outputs: [oci]` the name must also make an image name (kjx/<name>).
+ */
+function imageArchiveIssues(spec: Spec): z.core.$ZodIssue[] {
+  const issues: z.core.$ZodIssue[] = [];
+  if (spec.outputs.includes('oci')) {
+    const ref = ociOutputReference(spec.name, spec.version);
+    const problem = imageReferenceProblem(ref.name, ref.tag);
+    if (problem)
+      issues.push({
+        code: 'custom',
+        path: ['name'],
+        input: spec.name,
+        message: `outputs: oci names the image ${ref.name}:${ref.tag}, and ${problem}`,
+      });
+  }
+  spec.images.forEach((image, i) => {
+    if (image.kind !== 'archive') return;
+    const problem = imageArchiveProblem(image.archive);
+    if (problem)
+      issues.push({
+        code: 'custom',
+        path: ['images', i, 'archive'],
+        input: image.archiveRef,
+        message: `${image.archiveRef} ${problem}`,
+      });
+  });
+  return issues;
 }
 
 /**
@@ -120,6 +158,7 @@ export function resolveHostPaths(spec: Spec, specDir: string): Spec {
       authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: abs(k.pathRef) } : k)),
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: abs(f.pathRef) })) },
+    images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: abs(i.archiveRef) } : i)),
     specDir,
   };
 }

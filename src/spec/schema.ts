@@ -11,19 +11,66 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { findCycle } from '../util/graph.js';
+import { imagesList } from './images.js';
 import { didYouMean, expected } from './messages.js';
+import { tracingObject } from './tracing.js';
 
 /** Components kjx knows how to add. A new component adds one name here. */
-export const COMPONENTS = ['busybox', 'busybox-static', 'runit', 'dropbear'] as const;
+export const COMPONENTS = [
+  'busybox',
+  'busybox-static',
+  'runit',
+  'dropbear',
+  'ftrace',
+  'libbpf-tools',
+  'bpftrace',
+  'bpftool',
+  'runc',
+  'crun',
+  'gvisor',
+  'containerd',
+  'podman',
+  'docker',
+] as const;
 /** What an image has when the spec names no components. */
 export const DEFAULT_COMPONENTS: Component[] = ['busybox', 'runit', 'dropbear'];
 export type Component = (typeof COMPONENTS)[number];
 
 /**
- * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
- * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar.
+ * Components that bring others along (docs/containers.md): dockerd talks to the
+ * containerd service, which starts containers with runc; podman runs them with crun.
+ * The spec lists them after the ones written, in this table's order.
  */
-export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar'] as const;
+export const COMPONENT_REQUIRES: Partial<Record<Component, readonly Component[]>> = {
+  containerd: ['runc'],
+  docker: ['containerd', 'runc'],
+  podman: ['crun'],
+};
+
+/**
+ * Built-in services components add (src/components/): user services may `needs:`
+ * them, and no spec service may take their names. Kept here, not read from the
+ * components, so the schema does not import them; a test checks the two agree.
+ */
+export const COMPONENT_SERVICES: Partial<Record<Component, readonly string[]>> = {
+  containerd: ['containerd'],
+  docker: ['docker'],
+};
+
+/** The components an image really has: the listed ones plus what they require. */
+export function expandComponents(list: readonly Component[]): Component[] {
+  const out = [...list];
+  for (let i = 0; i < out.length; i++)
+    for (const r of COMPONENT_REQUIRES[out[i]!] ?? []) if (!out.includes(r)) out.push(r);
+  return out;
+}
+
+/**
+ * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
+ * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar, a
+ * container image archive (OCI layout + docker-save, src/image/oci.ts).
+ */
+export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci'] as const;
 export type OutputFormat = (typeof OUTPUTS)[number];
 /** What a spec without `outputs` builds. */
 export const DEFAULT_OUTPUTS: OutputFormat[] = ['initramfs'];
@@ -1011,10 +1058,12 @@ function checkGuestSystem(
     });
   // the power button service: with a Debian kernel, or when evdev is asked for (src/guest/power-button.ts)
   const acpidOn = s.kernel.kind === 'package' || s.kernel.modules.includes('evdev');
+  const componentServices = expandComponents(s.components).flatMap((c) => COMPONENT_SERVICES[c] ?? []);
   const builtins = [
     ...(sshOn ? [SSH_SERVICE] : []),
     ...(s.console === 'shell' ? [CONSOLE_SERVICE] : []),
     ...(acpidOn ? [ACPID_SERVICE] : []),
+    ...componentServices,
   ];
   const names = [...Object.keys(s.services), ...builtins];
   const users = ['root', ...s.users.map((u) => u.name)];
@@ -1028,7 +1077,9 @@ function checkGuestSystem(
             ? '"ssh" is the built-in SSH service; rename this one, or set ssh.enabled: false'
             : name === CONSOLE_SERVICE
               ? '"console" is the built-in console shell; rename this one, or set console: none'
-              : '"acpid" is the built-in power button service; rename this one',
+              : componentServices.includes(name)
+                ? `"${name}" is the service of the ${name} component; rename this one`
+                : '"acpid" is the built-in power button service; rename this one',
       });
     if (!SERVICE_NAME_RE.test(name))
       ctx.addIssue({
@@ -1179,9 +1230,14 @@ export const specSchema = z
       .min(1)
       .default(() => [...DEFAULT_OUTPUTS])
       .describe(
-        `Artifacts to write: ${OUTPUTS.join(', ')}. initramfs: vmlinuz + initramfs; iso: hybrid BIOS/UEFI ISO; raw, qcow2, vmdk: GPT disk images with a persistent ext4 root; tar: rootfs tarball.`,
+        `Artifacts to write: ${OUTPUTS.join(', ')}. initramfs: vmlinuz + initramfs; iso: hybrid BIOS/UEFI ISO; raw, qcow2, vmdk: GPT disk images with a persistent ext4 root; tar: rootfs tarball; oci: <name>-oci.tar, the image as a container image (OCI layout and docker-save in one tar) named kjx/<name>:<version>.`,
       ),
     disk: diskObject.prefault({}).describe('Disk images (outputs raw, qcow2, vmdk): their size.'),
+    images: imagesList
+      .prefault(() => [])
+      .describe(
+        'Container image archives baked into the guest at /usr/share/kjx/images/<name>.tar, for runtimes to load without a registry: host archives (archive:) or images kjx builds (from: busybox-static). See docs/containers.md.',
+      ),
     compression: z.enum(COMPRESSIONS).default('gzip').describe('Compression of the initramfs.'),
     sourceDateEpoch: z
       .number()
@@ -1242,6 +1298,9 @@ export const specSchema = z
       })
       .prefault(() => [])
       .describe('One-shot commands run in order at boot (runit stage 1), after networking, before services.'),
+    tracing: tracingObject
+      .prefault({})
+      .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).'),
     console: z
       .enum(CONSOLE_MODES)
       .default('shell')
@@ -1254,6 +1313,7 @@ export const specSchema = z
   // Where relative host paths point; '.' (the working directory) until loadSpec sets it.
   .transform((s) => ({
     ...s,
+    components: expandComponents(s.components),
     ssh: { ...s.ssh, enabled: s.ssh.enabled ?? s.components.includes('dropbear') } satisfies SshSpec,
     specDir: '.',
   }))

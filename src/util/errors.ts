@@ -32,7 +32,10 @@ export type ErrorCode =
   | 'ARTIFACT_INVALID' // an ISO, disk image, partition table, file system or tar that is truncated or corrupt
   | 'DISK_TOO_SMALL' // the root file system does not fit in `disk.size`
   | 'KEY_INVALID' // an SSH key file (authorized keys, host key, the project key) cannot be used
-  | 'SSH_FAILED'; // kjx exec / kjx ssh could not log in or the host key did not match
+  | 'SSH_FAILED' // kjx exec / kjx ssh could not log in or the host key did not match
+  | 'TRACE_PARSE' // trace output (folded stacks, histograms, ftrace hist) cannot be read
+  | 'TRACE_UNAVAILABLE' // kjx trace: the image lacks the component a tracer needs
+  | 'TRACE_FAILED'; // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

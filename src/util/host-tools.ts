@@ -119,6 +119,13 @@ export const HOST_TOOLS: HostTool[] = [
     why: 'cross-check partition tables in tests',
     needFor: ['test'],
   },
+  {
+    command: 'chromium',
+    package: 'chromium',
+    versionArgs: ['--version'],
+    why: 'render trace SVGs (flame graphs, histograms, boot timelines) to pixels in tests',
+    needFor: ['test'],
+  },
 ];
 
 export interface ToolStatus {

@@ -15,12 +15,15 @@ import { STDERR_PORT, STDOUT_PORT } from '../guest/run-hook.js';
 import type { Manifest } from '../image/manifest.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
+import { directInitrd, directKernel } from './direct-boot.js';
 import { appendPayload, type Mount, runPayload } from './payload.js';
 import type { VmConfig, VmMedia } from './qemu-args.js';
 import { type Session, startVm, type TimedMarker } from './session.js';
 
 export interface RunArtifacts {
   kernel: string;
+  /** The kernel's sha256 from the build record, if known. */
+  kernelSha256?: string;
   initrd: string;
   manifest: Manifest;
   cmdline: string;
@@ -150,8 +153,15 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
         fwCfg: [{ name: RUN_FW_CFG_NAME, file: fwCfgFile }],
       }
     : { initrd };
+  let kernel = o.artifacts.kernel;
   if (o.media) writeFileSync(fwCfgFile, payload);
-  else writeFileSync(initrd, appendPayload(readFileSync(o.artifacts.initrd), payload));
+  else {
+    const image = await directInitrd(readFileSync(o.artifacts.initrd), o.artifacts.initrd);
+    writeFileSync(initrd, appendPayload(image, payload));
+    // OVMF has no PVH loader; qboot and SeaBIOS (QEMU's option ROM) do
+    if (o.vm?.firmware?.kind !== 'uefi' && !o.vm?.kernel)
+      kernel = (await directKernel(kernel, o.artifacts.kernelSha256)).path;
+  }
 
   let lastPortData = performance.now();
   const touch = () => {
@@ -165,7 +175,7 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     accel: o.accel,
     memoryMiB: o.memoryMiB,
     cpus: o.cpus,
-    kernel: o.artifacts.kernel,
+    kernel,
     cmdline: o.artifacts.cmdline,
     ...boot,
     console: { kind: 'stdio' },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadSpec, parseSpec } from '../../src/spec/load.js';
-import { defaultSpec } from '../../src/spec/schema.js';
+import { COMPONENTS, defaultSpec } from '../../src/spec/schema.js';
 import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
 
 /** Parse `yaml` as kjx.yaml, expecting a KjxError with `code`; returns it. */
@@ -216,7 +216,7 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'components: [busybox, runit, dropbar]\n',
       'SPEC_INVALID',
-      'kjx.yaml:1:30: components[2]: expected one of busybox, busybox-static, runit, dropbear, got "dropbar" (did you mean "dropbear"?)',
+      `kjx.yaml:1:30: components[2]: expected one of ${COMPONENTS.join(', ')}, got "dropbar" (did you mean "dropbear"?)`,
     );
   });
 

@@ -39,6 +39,7 @@ test('defaults', () => {
     files: [],
     outputs: ['initramfs'],
     disk: { size: 1024 * 1024 * 1024 },
+    images: [],
     compression: 'gzip',
     sysctls: {},
     network: { eth0: { kind: 'dhcp' } },
@@ -46,6 +47,7 @@ test('defaults', () => {
     ssh: { enabled: true, port: 22, hostKeys: ['ed25519'], hostKeyFiles: [], rootLogin: true },
     services: {},
     tasks: [],
+    tracing: { libbpfTools: ['runqlat', 'execsnoop', 'offcputime', 'syscount', 'biolatency'] },
     console: 'shell',
     specDir: '.',
   });
@@ -53,8 +55,18 @@ test('defaults', () => {
 });
 
 test('the name lists are the enums', () => {
-  assert.deepEqual(COMPONENTS, ['busybox', 'busybox-static', 'runit', 'dropbear']);
-  assert.deepEqual(OUTPUTS, ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar']);
+  // the base system, then the tracing components (other groups follow)
+  assert.deepEqual(COMPONENTS.slice(0, 8), [
+    'busybox',
+    'busybox-static',
+    'runit',
+    'dropbear',
+    'ftrace',
+    'libbpf-tools',
+    'bpftrace',
+    'bpftool',
+  ]);
+  assert.deepEqual(OUTPUTS, ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci']);
   assert.deepEqual(COMPRESSIONS, ['gzip', 'zstd', 'xz', 'none']);
 });
 

@@ -1,0 +1,207 @@
+/**
+ * `kjx trace TRACER [ARG] [--duration S] [--vm NAME] [-o DIR] [-f spec] [-- CMD ARGS...]`
+ * Boots an ephemeral VM (or uses a detached one), starts the tracer, waits until it
+ * is attached, runs CMD (or waits --duration), stops the tracer with SIGINT, brings
+ * the raw output home and renders it (docs/tracing.md). Prints the text histogram or
+ * the top entries and the paths; `--json` prints the summary.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { TRACER_ARGS, TRACER_HELP, TRACERS } from '../trace/tracers.js';
+import { KjxError } from '../util/errors.js';
+import { numberOption, resolveAccel } from './vm-options.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+const TRACER_LINES = TRACERS.map((t) => {
+  const name = [t, ...TRACER_ARGS[t]].join(' ');
+  return `  ${name.padEnd(18)} ${TRACER_HELP[t]}`;
+}).join('\n');
+const EXAMPLES = [
+  "  kjx trace runqlat --duration 3 -- sh -c 'while :; do :; done'",
+  '  kjx trace funccount vfs_read -- cat /etc/os-release',
+  '  kjx trace offcpu -- sleep 1',
+  '  kjx trace syscalls --vm web --duration 5',
+].join('\n');
+
+/** `.kjx/traces/<tracer>-<UTC stamp>` next to the spec (or in the working directory). */
+export function defaultTraceDir(base: string, tracer: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return join(base, '.kjx', 'traces', `${tracer}-${stamp}`);
+}
+
+export function registerTrace(program: Command): void {
+  program
+    .command('trace')
+    .description(
+      'trace an ephemeral VM (or a detached one) while a command runs, and draw the result (docs/tracing.md)',
+    )
+    .argument(
+      '<tracer>',
+      'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME',
+    )
+    .argument('[args...]', "the tracer's argument (funccount, service), then the command to trace (after --)")
+    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+    .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
+    .option(
+      '-o, --output <dir>',
+      'where to write the results (default .kjx/traces/TRACER-STAMP next to the spec)',
+    )
+    .option('--duration <seconds>', 'trace this long (with a command: stop the command after this long)')
+    .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
+    .option('-e, --program <text>', 'bpftrace: the program')
+    .option('--script <file>', 'bpftrace: a program file on the host')
+    .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto')
+    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .option('-m, --memory <MiB>', 'guest memory (default 512; 2048 when the image has bpftrace)')
+    .option('--cpus <n>', 'guest CPUs', '1')
+    .option('--timeout <seconds>', 'wall-clock limit for the whole ephemeral run', '900')
+    .option('--json', 'print the summary as JSON on stdout')
+    .addHelpText('after', () => `\nTracers:\n${TRACER_LINES}\n\nExamples:\n${EXAMPLES}\n`)
+    .action(async (tracerName: string, rest: string[], o: Opts) => {
+      const { checkTracerName, planTracer } = await import('../trace/tracers.js');
+      const tracer = checkTracerName(tracerName);
+      const nArgs = TRACER_ARGS[tracer].length;
+      if (rest.length < nArgs)
+        throw new KjxError('USAGE', `${tracer} needs ${TRACER_ARGS[tracer].join(' ')}`, {
+          hint: `kjx trace ${tracer} ${TRACER_ARGS[tracer].join(' ')} [-- CMD ARGS...]`,
+        });
+      const arg = nArgs ? rest[0] : undefined;
+      const workload = rest.slice(nArgs);
+      const backend = String(o.backend);
+      if (!['auto', 'bpf', 'tracefs'].includes(backend))
+        throw new KjxError('USAGE', `--backend ${backend}: expected auto, bpf or tracefs`);
+      const durationS = o.duration === undefined ? undefined : numberOption('duration', o.duration, 1);
+      if (durationS !== undefined && !Number.isInteger(durationS))
+        throw new KjxError('USAGE', `--duration must be whole seconds, got "${o.duration}"`);
+      let program = o.program === undefined ? undefined : String(o.program);
+      if (o.script !== undefined) {
+        if (program !== undefined)
+          throw new KjxError('USAGE', 'give either -e PROGRAM or --script FILE, not both');
+        try {
+          program = readFileSync(String(o.script), 'utf8');
+        } catch {
+          throw new KjxError('INPUT_NOT_FOUND', `--script: cannot read ${o.script}`);
+        }
+      }
+      if (program !== undefined && tracer !== 'bpftrace')
+        throw new KjxError('USAGE', '-e/--script go with the bpftrace tracer');
+
+      const specPath = String(o.file);
+      const vmName = o.vm === undefined ? undefined : String(o.vm);
+      const { loadSpec } = await import('../spec/load.js');
+      const { collectTools, probeVmTools } = await import('../trace/image-tools.js');
+      const record = vmName ? (await import('../vm/registry.js')).requireVm(vmName) : undefined;
+      const spec = record
+        ? existsSync(record.spec)
+          ? loadSpec(record.spec)
+          : undefined
+        : loadSpec(specPath);
+      const tools = record ? await probeVmTools(record) : collectTools(spec!);
+      let serviceRun: string | undefined;
+      if (tracer === 'service' && spec) {
+        const names = Object.keys(spec.services);
+        if (!names.includes(arg!)) {
+          const { didYouMean } = await import('../spec/messages.js');
+          throw new KjxError(
+            'USAGE',
+            `service: no service "${arg}" in ${record ? record.spec : specPath}${didYouMean(arg!, names)}`,
+            {
+              hint: names.length ? `services: ${names.join(', ')}` : 'the spec has no services:',
+            },
+          );
+        }
+        serviceRun = spec.services[arg!]!.run;
+      }
+      const plan = planTracer(
+        {
+          tracer,
+          ...(arg !== undefined ? { arg } : {}),
+          ...(program !== undefined ? { program } : {}),
+          ...(serviceRun !== undefined ? { serviceRun } : {}),
+          backend: backend as 'auto' | 'bpf' | 'tracefs',
+        },
+        tools,
+      );
+      const { traceDriverScript } = await import('../trace/guest-scripts.js');
+      const script = traceDriverScript(plan, {
+        ...(workload.length ? { workload } : {}),
+        ...(durationS !== undefined ? { durationS } : {}),
+        defaultDurationS: 5,
+        ephemeral: !record,
+      });
+      const outDir = resolve(
+        o.output === undefined
+          ? defaultTraceDir(record ? process.cwd() : dirname(resolve(specPath)), tracer)
+          : String(o.output),
+      );
+
+      const { runDriver, renderTrace } = await import('../trace/collect.js');
+      const json = !!o.json;
+      let target: { vm?: string; spec?: string; buildId?: string };
+      let driven: Awaited<ReturnType<typeof runDriver>>;
+      if (record) {
+        target = { vm: record.name, ...(record.buildId ? { buildId: record.buildId } : {}) };
+        driven = await runDriver({ kind: 'vm', record }, script, process.stderr);
+      } else {
+        const { builtImage } = await import('./vm-options.js');
+        const img = await builtImage(specPath, String(o.dist));
+        if (!img.kernel || !img.initrd)
+          throw new KjxError('USAGE', 'kjx trace boots the kernel and initramfs; the spec builds none', {
+            hint: 'add initramfs to outputs: in kjx.yaml, or trace a detached VM with --vm',
+          });
+        const accel = await resolveAccel(String(o.accel), img.kernel);
+        const memoryMiB =
+          o.memory === undefined
+            ? tools.components.includes('bpftrace')
+              ? 2048
+              : 512
+            : numberOption('memory', o.memory, 64);
+        const { newRunDir } = await import('../vm/state.js');
+        target = { spec: img.specPath, buildId: img.buildId };
+        driven = await runDriver(
+          {
+            kind: 'ephemeral',
+            artifacts: img,
+            stateDir: newRunDir(),
+            accel: accel.accel,
+            memoryMiB,
+            cpus: numberOption('cpus', o.cpus, 1),
+            timeoutS: numberOption('timeout', o.timeout, 10),
+          },
+          script,
+          process.stderr,
+        );
+        const r = driven.run!;
+        if (r.outcome !== 'exited') {
+          const code =
+            r.outcome === 'panic' ? 'GUEST_PANIC' : r.outcome === 'vm-failed' ? 'VM_START' : 'VM_TIMEOUT';
+          throw new KjxError(code, `trace ${tracer}: ${r.message ?? r.outcome}`, {
+            hint: `console log: ${r.stateDir}/console.log${r.excerpt ? `\n--- console (last lines) ---\n${r.excerpt}` : ''}`,
+          });
+        }
+      }
+      const rendered = renderTrace(outDir, plan, driven.frames, {
+        target,
+        ...(workload.length ? { workload } : {}),
+        ...(durationS !== undefined ? { durationS } : {}),
+        ...(driven.run ? { services: driven.run.services } : {}),
+      });
+      const s = rendered.summary;
+      if (json) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const lines = [`${tracer} via ${s.via}${s.kernel ? ` on ${s.kernel}` : ''}`];
+      if (s.tracedS !== undefined)
+        lines[0] += `, traced ${s.tracedS.toFixed(2)} s (attach took ${s.attachS?.toFixed(2)} s)`;
+      if (s.workload?.killedAfterDuration)
+        lines.push(`the command was stopped after --duration ${durationS} s`);
+      else if (s.workload?.status) lines.push(`the command exited with status ${s.workload.status}`);
+      if (rendered.text) lines.push('', rendered.text);
+      else lines.push('', '(no events)');
+      lines.push('', ...Object.entries(s.files).map(([k, p]) => `${k.padEnd(14)} ${p}`));
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,248 @@
+/**
+ * What the container runtime components (runc, crun, gvisor, containerd, podman,
+ * docker) share: the smoke-check data and library, iptables for bridge networking,
+ * and the kernel modules of container networking. docs/containers.md tells the
+ * whole story.
+ *
+ * Smoke checks: each runtime ships /usr/lib/kjx/checks/NAME, a shell script that
+ * runs one container printing a marker and exiting with a chosen status, and exits
+ * 0 only if both came back through the runtime. `kjx test` runs them in a booted
+ * guest (src/guest/checks.ts). Their data, under /usr/lib/kjx/check-data/:
+ *
+ * - rootfs/: a root with Debian's busybox-static only (read-only bundle root for
+ *   runc, crun and runsc; they get a generated config.json);
+ * - image.tar: the same root as an image archive (OCI layout + docker-save, from
+ *   src/image/oci.ts), `kjx/check:latest`, for ctr, podman and docker.
+ */
+import { script } from '../guest/shell.js';
+import { ociArchive } from '../image/oci.js';
+import { addEntry, type EntrySource, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
+import { KjxError } from '../util/errors.js';
+import type { AssembleContext, GuestContext, ModuleNeed } from './component.js';
+
+/** Where the checks live; `kjx test` runs every executable file directly in it. */
+export const CHECK_DIR = '/usr/lib/kjx/checks';
+export const CHECK_DATA = '/usr/lib/kjx/check-data';
+export const CHECK_ROOTFS = `${CHECK_DATA}/rootfs`;
+export const CHECK_IMAGE = `${CHECK_DATA}/image.tar`;
+export const CHECK_LIB = `${CHECK_DATA}/lib.sh`;
+/** The check image's name as the archive tags it (docker and podman add docker.io/). */
+export const CHECK_IMAGE_NAME = 'kjx/check';
+export const CHECK_IMAGE_REF = 'docker.io/kjx/check:latest';
+/**
+ * The status every check container exits with, and the marker it prints. A
+ * passing check says `ok: marker and status 42 came back (container run t0=UPTIME
+ * t1=UPTIME)`: the guest uptimes around the container run alone (bench/runtimes).
+ */
+export const CHECK_STATUS = 42;
+export const CHECK_MARKER = 'kjx-check-marker';
+
+const SRC: EntrySource = { kind: 'generated', by: 'kjx containers' };
+
+/** busybox applets the check root links (what the checks run inside containers). */
+const CHECK_APPLETS = ['sh', 'echo', 'cat', 'ip', 'ping', 'sleep', 'true', 'id', 'hostname', 'ls'];
+
+/** Package of the check root's busybox. */
+export const CHECK_BUSYBOX_PACKAGE = 'busybox-static';
+
+/** The check root: busybox-static and a few applet links, mount points for /proc, /dev, /sys. */
+export function checkRootfs(ctx: AssembleContext): Tree {
+  const staged = ctx.staged(CHECK_BUSYBOX_PACKAGE);
+  const bin = staged.get('/bin/busybox');
+  if (bin?.type !== 'file')
+    throw new KjxError('TREE_INVALID', `${CHECK_BUSYBOX_PACKAGE} has no regular file /bin/busybox`);
+  const t = newTree();
+  addEntry(t, { ...bin, path: `${CHECK_ROOTFS}/bin/busybox`, mode: 0o755 });
+  for (const a of CHECK_APPLETS) addEntry(t, mk.symlink(`${CHECK_ROOTFS}/bin/${a}`, 'busybox', SRC));
+  for (const d of ['proc', 'dev', 'sys', 'tmp', 'etc', 'run'])
+    addEntry(t, mk.dir(`${CHECK_ROOTFS}/${d}`, SRC));
+  addEntry(t, mk.file(CHECK_LIB, checkLib(), SRC, 0o644));
+  ensureParents(t);
+  return t;
+}
+
+/** The check image archive, made at write time (it carries SOURCE_DATE_EPOCH). */
+export function checkImage(ctx: GuestContext): Tree {
+  const root = newTree();
+  const prefix = `${CHECK_ROOTFS}/`;
+  for (const e of ctx.base.values())
+    if (e.path.startsWith(prefix))
+      root.set(`/${e.path.slice(prefix.length)}`, { ...e, path: `/${e.path.slice(prefix.length)}` });
+  root.set('/', mk.dir('/', SRC));
+  const data = ociArchive({
+    tree: root,
+    name: CHECK_IMAGE_NAME,
+    tag: 'latest',
+    epoch: ctx.epoch,
+    config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
+    createdBy: 'kjx check image (busybox-static)',
+  });
+  const t = newTree();
+  addEntry(t, mk.file(CHECK_IMAGE, data, SRC, 0o644));
+  return t;
+}
+
+/**
+ * The shell library every check sources: the marker, the status, and
+ * `kjx_expect CMD...`, which runs CMD (a container run) and checks both.
+ */
+export function checkLib(): string {
+  return script('library of the container smoke checks', [
+    `KJX_MARKER=${CHECK_MARKER}`,
+    `KJX_STATUS=${CHECK_STATUS}`,
+    `KJX_IMAGE=${CHECK_IMAGE}`,
+    `KJX_IMAGE_REF=${CHECK_IMAGE_REF}`,
+    `KJX_ROOTFS=${CHECK_ROOTFS}`,
+    '# what each check container runs: the marker, then the chosen status',
+    'KJX_CMD="echo $KJX_MARKER; exit $KJX_STATUS"',
+    'kjx_say() { echo "kjx-check: $*"; }',
+    '# kjx_expect CMD...: run CMD, show its output, pass if the marker and the status came back',
+    'kjx_expect() {',
+    '  read -r kjx_t0 _ </proc/uptime',
+    '  kjx_out=$("$@" 2>&1)',
+    '  kjx_rc=$?',
+    '  read -r kjx_t1 _ </proc/uptime',
+    '  [ -n "$kjx_out" ] && printf \'%s\\n\' "$kjx_out"',
+    '  case "$kjx_out" in',
+    '  *"$KJX_MARKER"*) ;;',
+    '  *) kjx_say "FAIL: the marker $KJX_MARKER did not come back (status $kjx_rc)"; return 1 ;;',
+    '  esac',
+    '  if [ "$kjx_rc" != "$KJX_STATUS" ]; then',
+    '    kjx_say "FAIL: status $kjx_rc, the container exited $KJX_STATUS"',
+    '    return 1',
+    '  fi',
+    '  kjx_say "ok: marker and status $kjx_rc came back (container run t0=$kjx_t0 t1=$kjx_t1)"',
+    '}',
+    '# kjx_step CMD...: a preparation step; its failure fails the check with its output',
+    'kjx_step() {',
+    '  kjx_out=$("$@" 2>&1) && return 0',
+    '  kjx_rc=$?',
+    '  printf \'%s\\n\' "$kjx_out"',
+    '  kjx_say "FAIL: $* (status $kjx_rc)"',
+    '  exit 1',
+    '}',
+    '# kjx_bundle DIR [ARGS...]: an OCI bundle in DIR over the read-only check root',
+    'kjx_bundle() {',
+    '  mkdir -p "$1"',
+    '  cat >"$1/config.json" <<EOF',
+    ...bundleConfigLines(),
+    'EOF',
+    '}',
+  ]);
+}
+
+/** config.json of the low-level checks (OCI runtime spec 1.0.2), as heredoc lines. */
+function bundleConfigLines(): string[] {
+  const config = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['/bin/sh', '-c', '@CMD@'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      noNewPrivileges: true,
+    },
+    root: { path: CHECK_ROOTFS, readonly: true },
+    hostname: 'kjx-check',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      {
+        destination: '/dev',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
+    ],
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }],
+    },
+  };
+  // the command goes in as shell text; the heredoc expands $KJX_CMD
+  return JSON.stringify(config, null, 2).replace('"@CMD@"', '"$KJX_CMD"').split('\n');
+}
+
+/** A check script: sources the library, then the body. */
+export function checkScript(name: string, body: string[]): string {
+  return script(`container smoke check ${name} (docs/containers.md)`, [
+    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    `. ${CHECK_LIB}`,
+    ...body,
+  ]);
+}
+
+/** The tree entry of one check. */
+export function checkEntry(name: string, body: string[]): Tree {
+  const t = newTree();
+  addEntry(t, mk.file(`${CHECK_DIR}/${name}`, checkScript(name, body), SRC, 0o755));
+  return t;
+}
+
+/** Every staged path under `dir` (files and links), as they are. */
+export function takeDir(pkg: Tree, dir: string, keep: (path: string) => boolean = () => true): Tree {
+  const out = newTree();
+  for (const e of pkg.values())
+    if (e.path.startsWith(`${dir}/`) && e.type !== 'dir' && keep(e.path)) addEntry(out, e);
+  ensureParents(out);
+  return out;
+}
+
+/** Kernel modules of bridge networking with iptables-nft (docker's bridge, podman's CNI bridge). */
+export const BRIDGE_MODULES = [
+  'bridge',
+  'stp',
+  'llc',
+  'veth',
+  'br_netfilter',
+  'nf_tables',
+  'nfnetlink',
+  'nft_compat',
+  'nft_chain_nat',
+  'x_tables',
+  'xt_addrtype',
+  'xt_comment',
+  'xt_conntrack',
+  'xt_MASQUERADE',
+  'xt_mark',
+  'xt_multiport',
+  'xt_nat',
+  'nf_nat',
+  'nf_conntrack',
+  'nf_defrag_ipv4',
+  'nf_defrag_ipv6',
+  'libcrc32c',
+];
+
+export const bridgeModules = (): ModuleNeed[] => BRIDGE_MODULES.map((name) => ({ name }));
+
+/** iptables (the nf_tables flavour): the multi-call binary, its names, the xtables plugins. */
+export const IPTABLES_PACKAGE = 'iptables';
+const IPTABLES_NAMES = [
+  'iptables',
+  'iptables-save',
+  'iptables-restore',
+  'ip6tables',
+  'ip6tables-save',
+  'ip6tables-restore',
+];
+
+export function iptablesFiles(ctx: AssembleContext): Tree {
+  const pkg = ctx.staged(IPTABLES_PACKAGE);
+  const out = takeDir(pkg, '/usr/lib/x86_64-linux-gnu/xtables');
+  const multi = pkg.get('/usr/sbin/xtables-nft-multi');
+  if (multi?.type !== 'file')
+    throw new KjxError('TREE_INVALID', 'package iptables has no /usr/sbin/xtables-nft-multi', {
+      hint: 'the Debian package layout changed; report this to kjx',
+    });
+  addEntry(out, multi);
+  // Debian makes these with update-alternatives at install time; the image has no dpkg
+  for (const n of IPTABLES_NAMES) addEntry(out, mk.symlink(`/usr/sbin/${n}`, 'xtables-nft-multi', SRC));
+  const protocols = ctx.staged('netbase').get('/etc/protocols');
+  if (protocols?.type === 'file') addEntry(out, protocols);
+  ensureParents(out);
+  return out;
+}
+
+/** Stage-1 lines of bridge networking: forwarding on (CNI's and docker's NAT need it). */
+export const BRIDGE_STAGE1 = ['echo 1 >/proc/sys/net/ipv4/ip_forward'];

@@ -1,0 +1,38 @@
+/**
+ * libbpf-tools from Debian's `libbpf-tools` (0.26): BPF CO-RE programs (runqlat,
+ * execsnoop, offcputime, ...) that need only libc, libelf and zlib, and the
+ * kernel's BTF (/sys/kernel/btf/vmlinux, which the Debian kernels have). The
+ * spec's `tracing.libbpfTools` picks which ones (about 350 KB each).
+ */
+import { addEntry, ensureParents, mk, type Tree } from '../rootfs/tree.js';
+import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../trace/guest-scripts.js';
+import { type Component, takeFiles } from './component.js';
+
+/** Where the package installs its tools. */
+export const LIBBPF_TOOLS_DIR = '/usr/sbin';
+
+/**
+ * `kjx-bpf-ready CMD...`: runs a BPF tool as a service and reports it ready once it
+ * is attached (src/trace/guest-scripts.ts). The bpftrace component adds the same file.
+ */
+export function addBpfReady(tree: Tree, by: string): Tree {
+  const src = { kind: 'generated', by } as const;
+  addEntry(tree, mk.file(BPF_READY, bpfReadyScript(), src, 0o755));
+  addEntry(tree, mk.symlink(BPF_READY_LINK, BPF_READY, src));
+  ensureParents(tree, src);
+  return tree;
+}
+
+export const libbpfTools: Component = {
+  name: 'libbpf-tools',
+  packages: () => ['libbpf-tools'],
+  assemble: (ctx) =>
+    addBpfReady(
+      takeFiles(
+        'libbpf-tools',
+        ctx.staged('libbpf-tools'),
+        ctx.spec.tracing.libbpfTools.map((t) => `${LIBBPF_TOOLS_DIR}/${t}`),
+      ),
+      'tracing components',
+    ),
+};

@@ -1,0 +1,129 @@
+/**
+ * The `tracing:` section of kjx.yaml: which libbpf-tools the `libbpf-tools`
+ * component puts into the image. The names are those of Debian 12's
+ * `libbpf-tools` 0.26 (`/usr/sbin/*` of the package); the component takes each
+ * one from the package, so a name the package lost fails the build loudly.
+ */
+import { z } from 'zod';
+import { didYouMean, expected } from './messages.js';
+
+/** Every tool in Debian 12's libbpf-tools 0.26 (symlinked aliases like ext4dist included). */
+export const LIBBPF_TOOLS = [
+  'bashreadline',
+  'bindsnoop',
+  'biolatency',
+  'biopattern',
+  'biosnoop',
+  'biostacks',
+  'biotop',
+  'bitesize',
+  'btrfsdist',
+  'btrfsslower',
+  'cachestat',
+  'capable',
+  'cpudist',
+  'cpufreq',
+  'drsnoop',
+  'execsnoop',
+  'exitsnoop',
+  'ext4dist',
+  'ext4slower',
+  'filelife',
+  'filetop',
+  'fsdist',
+  'fsslower',
+  'funclatency',
+  'gethostlatency',
+  'hardirqs',
+  'javagc',
+  'killsnoop',
+  'klockstat',
+  'ksnoop',
+  'llcstat',
+  'mdflush',
+  'mountsnoop',
+  'nfsdist',
+  'nfsslower',
+  'numamove',
+  'offcputime',
+  'oomkill',
+  'opensnoop',
+  'readahead',
+  'runqlat',
+  'runqlen',
+  'runqslower',
+  'sigsnoop',
+  'slabratetop',
+  'softirqs',
+  'solisten',
+  'statsnoop',
+  'syscount',
+  'tcpconnect',
+  'tcpconnlat',
+  'tcplife',
+  'tcprtt',
+  'tcpstates',
+  'tcpsynbl',
+  'tcptop',
+  'tcptracer',
+  'vfsstat',
+  'wakeuptime',
+  'xfsdist',
+  'xfsslower',
+] as const;
+export type LibbpfTool = (typeof LIBBPF_TOOLS)[number];
+
+/** What the libbpf-tools component takes when `tracing.libbpfTools` is not given. */
+export const DEFAULT_LIBBPF_TOOLS: LibbpfTool[] = [
+  'runqlat',
+  'execsnoop',
+  'offcputime',
+  'syscount',
+  'biolatency',
+];
+
+export interface TracingSpec {
+  /** Tools the libbpf-tools component installs into /usr/sbin. */
+  libbpfTools: LibbpfTool[];
+}
+
+const toolName = z
+  .string()
+  .superRefine((name, ctx) => {
+    if (!(LIBBPF_TOOLS as readonly string[]).includes(name))
+      ctx.addIssue({
+        code: 'custom',
+        input: name,
+        message: `${expected('a tool of Debian\'s libbpf-tools 0.26 (like "runqlat")', name)}${didYouMean(name, LIBBPF_TOOLS)}`,
+      });
+  })
+  .transform((name) => name as LibbpfTool)
+  .describe(`A libbpf-tools program: ${LIBBPF_TOOLS.join(', ')}.`);
+
+export const tracingObject = z
+  .object({
+    libbpfTools: z
+      .array(toolName)
+      .min(1)
+      .superRefine((list, ctx) => {
+        const firstAt = new Map<string, number>();
+        list.forEach((name, i) => {
+          const first = firstAt.get(name);
+          if (first === undefined) firstAt.set(name, i);
+          else
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              input: name,
+              message: `${JSON.stringify(name)} is listed twice (first as libbpfTools[${first}])`,
+            });
+        });
+      })
+      .default(() => [...DEFAULT_LIBBPF_TOOLS])
+      .describe(
+        `Which libbpf-tools the libbpf-tools component installs (each ~350 KB). Default: ${DEFAULT_LIBBPF_TOOLS.join(', ')}.`,
+      ),
+  })
+  .strict()
+  .transform((t): TracingSpec => ({ libbpfTools: t.libbpfTools }))
+  .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).');

@@ -1,0 +1,296 @@
+/**
+ * `kjx trace` end to end, without the CLI: run the driver script (guest-scripts.ts)
+ * in an ephemeral VM (`runInVm`) or a detached one (over SSH), take the framed files
+ * off its stdout, turn the raw output into results (results.ts) and write them with
+ * the renderers (histogram, flame graph, table) into the output directory.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
+import { KjxError } from '../util/errors.js';
+import type { VmRecord } from '../vm/registry.js';
+import type { RunArtifacts, RunResult } from '../vm/run.js';
+import { type FoldedStack, totalCount } from './folded.js';
+import { FRAME_PREFIX } from './guest-scripts.js';
+import { formatLog2Hist, type Log2Hist } from './histogram.js';
+import { stripServiceLog, type TraceResults, traceResults } from './results.js';
+import { flameGraphSvg } from './svg-flame.js';
+import { histogramSvg } from './svg-histogram.js';
+import { formatTable } from './table.js';
+import type { GuestTracer } from './tracers.js';
+
+/** The files a driver shipped, and whether its end frame arrived. */
+export interface Frames {
+  files: Map<string, Buffer>;
+  complete: boolean;
+}
+
+/**
+ * Split the driver's stdout into files (`@@kjx-trace:file name=N bytes=B\n`, B bytes,
+ * a newline; then `@@kjx-trace:end\n`). Bytes before the first frame are ignored; a
+ * frame cut short is an error naming the file.
+ */
+export function parseFrames(buf: Buffer): Frames {
+  const files = new Map<string, Buffer>();
+  const head = Buffer.from(FRAME_PREFIX);
+  let at = buf.indexOf(head);
+  while (at >= 0) {
+    const nl = buf.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const line = buf.subarray(at + head.length, nl).toString('utf8');
+    if (line === 'end') return { files, complete: true };
+    const m = /^file name=(\S+) bytes=\s*(\d+)\s*$/.exec(line);
+    if (!m)
+      throw new KjxError('TRACE_PARSE', `trace frames: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    const n = Number(m[2]);
+    if (nl + 1 + n > buf.length)
+      throw new KjxError(
+        'TRACE_PARSE',
+        `trace frames: ${m[1]} was cut short (${buf.length - nl - 1} of ${n} bytes)`,
+        {
+          hint: 'the guest stopped while sending its results; see the console log',
+        },
+      );
+    files.set(m[1]!, buf.subarray(nl + 1, nl + 1 + n));
+    at = buf.indexOf(head, nl + 1 + n);
+  }
+  return { files, complete: false };
+}
+
+/** `key=value` lines of the driver's meta file. */
+export function parseMeta(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of text.split('\n')) {
+    const eq = l.indexOf('=');
+    if (eq > 0) out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}
+
+export interface GuestRunEphemeral {
+  kind: 'ephemeral';
+  artifacts: RunArtifacts;
+  stateDir: string;
+  accel: 'kvm' | 'tcg';
+  memoryMiB: number;
+  cpus: number;
+  timeoutS: number;
+}
+export interface GuestRunDetached {
+  kind: 'vm';
+  record: VmRecord;
+}
+
+export interface DriverRun {
+  frames: Frames;
+  /** `kjx run`'s result (ephemeral VMs): outcome, boot phases. */
+  run?: RunResult;
+  /** The SSH command's exit status (detached VMs). */
+  sshStatus?: number;
+}
+
+/** Run a driver script in the guest; the workload's output goes to `stderr` as it comes. */
+export async function runDriver(
+  where: GuestRunEphemeral | GuestRunDetached,
+  script: string,
+  stderr: Writable,
+): Promise<DriverRun> {
+  const chunks: Buffer[] = [];
+  const stdout = new PassThrough().on('data', (b: Buffer) => chunks.push(b));
+  const argv = ['/bin/sh', '-c', script];
+  if (where.kind === 'vm') {
+    const { sshExec } = await import('../vm/ssh-client.js');
+    const sshStatus = await sshExec(where.record, argv, { stdout, stderr });
+    return { frames: parseFrames(Buffer.concat(chunks)), sshStatus };
+  }
+  const { runInVm } = await import('../vm/run.js');
+  const run = await runInVm({
+    artifacts: where.artifacts,
+    command: { argv, env: {}, cwd: '/' },
+    mounts: [],
+    stateDir: where.stateDir,
+    accel: where.accel,
+    memoryMiB: where.memoryMiB,
+    cpus: where.cpus,
+    timeoutS: where.timeoutS,
+    silenceS: 0,
+    stdout,
+    stderr,
+  });
+  return { frames: parseFrames(Buffer.concat(chunks)), run };
+}
+
+export interface TraceSummary {
+  tracer: string;
+  via: string;
+  kernel?: string;
+  target: { vm?: string; spec?: string; buildId?: string };
+  workload?: { argv: string[]; status?: number; killedAfterDuration: boolean };
+  durationS?: number;
+  /** Guest seconds: from starting the tracer to attached, and the traced window. */
+  attachS?: number;
+  tracedS?: number;
+  tracerStatus?: number;
+  outputDir: string;
+  files: Record<string, string>;
+  histograms?: {
+    unit: string;
+    label?: string;
+    total: number;
+    buckets: { low: number; high: number; count: number }[];
+  }[];
+  stacks?: { unique: number; total: number; unit: string };
+  top?: Record<string, string | number>[];
+  error?: string;
+  tracerStderr?: string;
+  /** Service state changes while the ephemeral VM booted (guest uptime), in order. */
+  services?: { name: string; state: string; uptime: number }[];
+}
+
+export interface Rendered {
+  summary: TraceSummary;
+  /** What the CLI prints: the text histogram(s) or the top of the table. */
+  text: string;
+  results: TraceResults;
+}
+
+const histTotal = (h: Log2Hist) => h.buckets.reduce((a, b) => a + b.count, 0);
+
+/** Top stacks by count as table rows (for the text output). */
+function topStacks(stacks: FoldedStack[], n: number): Record<string, string | number>[] {
+  return [...stacks]
+    .sort((a, b) => b.count - a.count)
+    .slice(0, n)
+    .map((s) => ({
+      count: s.count,
+      stack: s.frames.length > 6 ? `${s.frames[0]};…;${s.frames.slice(-4).join(';')}` : s.frames.join(';'),
+    }));
+}
+
+/**
+ * Write raw files, results and pictures into `dir`; return the summary (also written
+ * as summary.json) and the text to print. A tracer that failed in the guest (no
+ * output, an error) still gets its raw files written, then a TRACE_FAILED error.
+ */
+export function renderTrace(
+  dir: string,
+  t: GuestTracer,
+  frames: Frames,
+  ctx: {
+    target: TraceSummary['target'];
+    workload?: string[];
+    durationS?: number;
+    services?: TraceSummary['services'];
+  },
+): Rendered {
+  mkdirSync(dir, { recursive: true });
+  const file = (name: string) => frames.files.get(name)?.toString('utf8') ?? '';
+  const meta = parseMeta(file('meta'));
+  const base = t.tracer;
+  const files: Record<string, string> = {};
+  const write = (name: string, data: string, key: string) => {
+    writeFileSync(join(dir, name), data);
+    files[key] = join(dir, name);
+  };
+  write(`${base}.raw.txt`, file('out'), 'raw');
+  if (file('err').trim()) write(`${base}.stderr.txt`, file('err'), 'stderr');
+  const num = (k: string) => (meta[k] !== undefined && meta[k] !== '' ? Number(meta[k]) : undefined);
+  const summary: TraceSummary = {
+    tracer: t.tracer,
+    via: t.via,
+    ...(meta.kernel ? { kernel: meta.kernel } : {}),
+    target: ctx.target,
+    outputDir: dir,
+    files,
+  };
+  if (ctx.workload?.length)
+    summary.workload = {
+      argv: ctx.workload,
+      ...(num('workload_status') !== undefined ? { status: num('workload_status')! } : {}),
+      killedAfterDuration: meta.workload_killed === '1',
+    };
+  if (ctx.durationS !== undefined) summary.durationS = ctx.durationS;
+  if (ctx.services?.length) summary.services = ctx.services;
+  const t0 = num('t_start');
+  const ta = num('t_attached');
+  const te = num('t_workload_end');
+  if (t0 !== undefined && ta !== undefined) summary.attachS = Number((ta - t0).toFixed(3));
+  if (ta !== undefined && te !== undefined) summary.tracedS = Number((te - ta).toFixed(3));
+  if (num('tracer_status') !== undefined) summary.tracerStatus = num('tracer_status')!;
+  const errTail = file('err').trim().split('\n').slice(-5).join('\n');
+  if (errTail) summary.tracerStderr = errTail;
+
+  // summary.json names itself among the files, so the file and --json agree
+  const writeSummary = () => {
+    files.summary = join(dir, 'summary.json');
+    writeFileSync(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  };
+  const failed = (msg: string) => {
+    summary.error = msg;
+    writeSummary();
+    return new KjxError('TRACE_FAILED', `${t.tracer}: ${msg}`, {
+      hint: `raw output and the tracer's stderr are in ${dir}${errTail ? `; it said:\n${errTail}` : ''}`,
+    });
+  };
+  if (!frames.complete && frames.files.size === 0) throw failed('the guest sent no results');
+  if (meta.error) throw failed(meta.error);
+
+  const raw = t.kind === 'service' ? stripServiceLog(file('out')) : file('out');
+  const results = traceResults(t.format, raw, `${base}.raw.txt`);
+  const text: string[] = [];
+  const title = `${t.tracer} (${t.via})`;
+  const subtitle = ctx.workload?.length
+    ? `while: ${ctx.workload.join(' ')}`
+    : `for ${ctx.durationS ?? '?'} s`;
+
+  if (results.histograms.length) {
+    summary.histograms = results.histograms.map((h) => ({
+      unit: h.unit,
+      ...(h.label !== undefined ? { label: h.label } : {}),
+      total: histTotal(h),
+      buckets: h.buckets.map((b) => ({ low: b.low, high: b.high, count: b.count })),
+    }));
+    const txt = results.histograms.map(formatLog2Hist).join('\n');
+    write(`${base}.hist.txt`, txt, 'histogramText');
+    text.push(txt.trimEnd());
+    results.histograms.forEach((h, i) => {
+      const name = results.histograms.length > 1 ? `${base}-${i + 1}.svg` : `${base}.svg`;
+      write(
+        name,
+        histogramSvg(h, { title: h.label ? `${title}: ${h.label}` : title }),
+        i === 0 ? 'svg' : `svg${i + 1}`,
+      );
+    });
+  }
+  if (results.stacks) {
+    const total = totalCount(results.stacks);
+    summary.stacks = { unique: results.stacks.length, total, unit: t.unit ?? 'samples' };
+    const folded = results.stacks.map((s) => `${s.frames.join(';')} ${s.count}`).join('\n');
+    write(`${base}.folded`, `${folded}\n`, 'folded');
+    write(
+      `${base}.svg`,
+      flameGraphSvg(results.stacks, { title, subtitle, countName: t.unit ?? 'samples' }),
+      'svg',
+    );
+    const top = topStacks(results.stacks, 10);
+    summary.top = top;
+    text.push(
+      formatTable(top, [
+        { key: 'count', header: t.unit === 'us' ? 'off-CPU us' : 'samples' },
+        { key: 'stack' },
+      ]),
+    );
+  }
+  if (results.table) {
+    const rows = results.table.rows;
+    summary.top = rows.slice(0, 50);
+    const cols = results.table.columns.map((key) => ({ key }));
+    write(`${base}.table.txt`, `${formatTable(rows, cols)}\n`, 'table');
+    text.push(
+      formatTable(rows.slice(0, 20), cols) + (rows.length > 20 ? `\n… ${rows.length - 20} more rows` : ''),
+    );
+  }
+  writeSummary();
+  if (!frames.complete) throw failed('the results were cut short');
+  return { summary, text: text.join('\n\n'), results };
+}

@@ -1,0 +1,292 @@
+/**
+ * Container runtime components and the component hooks: what the spec expands
+ * to, which services `needs` may name, the kernel modules they ask for, the
+ * build-time choice of containerd's snapshotter (overlay or native, never a
+ * failure at `ctr run`), the pivotable root in /init, and the check runner.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import type { GuestContext } from '../../src/components/component.js';
+import { CHECK_ROOTFS } from '../../src/components/container-common.js';
+import { containerdConfig } from '../../src/components/containerd.js';
+import {
+  componentGuest,
+  componentModules,
+  defaultMemoryMiB,
+  explainModuleError,
+  needsPivotRoot,
+} from '../../src/components/hooks.js';
+import { COMPONENTS as REGISTRY } from '../../src/components/index.js';
+import { checkRunnerArgv, checksOf, parseCheckOutput } from '../../src/guest/checks.js';
+import { initScript, stage1Script } from '../../src/guest/stages.js';
+import { kernelFromLocal } from '../../src/rootfs/kernel.js';
+import { type FileEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
+import { parseSpec } from '../../src/spec/load.js';
+import { COMPONENT_SERVICES, type Component } from '../../src/spec/schema.js';
+import { KjxError, type Warning } from '../../src/util/errors.js';
+
+const spec = (text: string) => parseSpec(text, '/srv/kjx.yaml');
+const shParses = (text: string) => spawnSync('sh', ['-n'], { input: text }).status === 0;
+
+/** A base tree with what the check image is made of (a fake busybox). */
+function baseTree(): Tree {
+  const t = newTree();
+  const src = { kind: 'generated', by: 'test' } as const;
+  t.set(
+    `${CHECK_ROOTFS}/bin/busybox`,
+    mk.file(`${CHECK_ROOTFS}/bin/busybox`, 'not really busybox', src, 0o755),
+  );
+  t.set(`${CHECK_ROOTFS}/bin/sh`, mk.symlink(`${CHECK_ROOTFS}/bin/sh`, 'busybox', src));
+  return t;
+}
+
+function ctxFor(text: string, kernelModules: string[], warnings: Warning[] = []): GuestContext {
+  return {
+    spec: spec(text),
+    epoch: 1704067200,
+    kernel: { modules: kernelModules, builtin: [] },
+    base: baseTree(),
+    warn: (w) => warnings.push(w),
+  };
+}
+
+const text = (t: Tree, path: string) => (t.get(path) as FileEntry | undefined)?.data.toString('utf8');
+
+describe('runtime components in the spec', () => {
+  test('docker brings containerd and runc, podman brings crun', () => {
+    assert.deepEqual(spec('components: [busybox, runit, docker]\n').components, [
+      'busybox',
+      'runit',
+      'docker',
+      'containerd',
+      'runc',
+    ]);
+    assert.deepEqual(spec('components: [busybox, runit, podman]\n').components, [
+      'busybox',
+      'runit',
+      'podman',
+      'crun',
+    ]);
+  });
+
+  test('user services may need containerd and docker when the components are there', () => {
+    const s = spec(
+      'components: [busybox, runit, docker]\nservices:\n  app: {run: app, needs: [docker, containerd]}\n',
+    );
+    assert.deepEqual(s.services.app?.needs, ['docker', 'containerd']);
+  });
+
+  test('needs: [containerd] without the component is an error naming the known services', () => {
+    assert.throws(
+      () => spec('services:\n  app: {run: app, needs: [containerd]}\n'),
+      (e: KjxError) => /unknown service "containerd"/.test([e.message, ...e.details].join('\n')),
+    );
+  });
+
+  test('a spec service may not take the name of a component service', () => {
+    assert.throws(
+      () => spec('components: [busybox, runit, containerd]\nservices:\n  containerd: {run: mine}\n'),
+      (e: KjxError) => /service of the containerd component/.test([e.message, ...e.details].join('\n')),
+    );
+  });
+
+  test("the schema's table of component services matches the components' services", () => {
+    const ctx = ctxFor('components: [busybox, runit, docker, podman, gvisor, crun]\n', ['overlay']);
+    for (const [name, c] of Object.entries(REGISTRY)) {
+      const names = (c.services?.(ctx) ?? []).map((s) => s.name);
+      assert.deepEqual(names, [...(COMPONENT_SERVICES[name as Component] ?? [])], name);
+    }
+  });
+});
+
+describe('component hooks', () => {
+  test('kernel modules: overlay is optional, bridge networking required', () => {
+    const m = componentModules(spec('components: [busybox, runit, docker]\n'));
+    assert.deepEqual(m.optional, ['overlay']);
+    for (const name of ['bridge', 'veth', 'br_netfilter', 'nf_tables', 'xt_MASQUERADE'])
+      assert.ok(m.required.includes(name), name);
+    assert.deepEqual(m.askedBy.get('overlay'), ['docker', 'containerd']);
+    assert.deepEqual(componentModules(spec('{}\n')), { required: [], optional: [], askedBy: new Map() });
+  });
+
+  test('a missing module is reported with the component that needs it', () => {
+    const s = spec('components: [busybox, runit, podman]\n');
+    const e = explainModuleError(
+      new KjxError('MODULE_MISSING', 'kernel module "veth" is not in linux-image-x 6.1'),
+      s,
+    ) as KjxError;
+    assert.match(e.message, /the podman component needs kernel module "veth"/);
+    assert.ok(e.hint);
+    const other = new KjxError('MODULE_MISSING', 'kernel module "virtio_foo" is not in x');
+    assert.equal(explainModuleError(other, s), other);
+  });
+
+  test('a host kernel without modulesDir: the error names the component and its modules', () => {
+    const s = spec('kernel: {image: ./bzImage, modules: []}\ncomponents: [busybox, runit, docker]\n');
+    const m = componentModules(s);
+    let e: unknown;
+    try {
+      kernelFromLocal(Buffer.from('bzImage'), undefined, undefined, m.required, m.optional);
+    } catch (x) {
+      e = explainModuleError(x, s);
+    }
+    assert.ok(e instanceof KjxError);
+    assert.match(
+      e.message,
+      /^the docker component needs kernel modules \(bridge, .*veth.*\), but kernel\.image has no kernel\.modulesDir/,
+    );
+  });
+
+  test('runtimes make the root pivotable and want more memory; the default image does not', () => {
+    assert.equal(needsPivotRoot(spec('{}\n')), false);
+    assert.equal(defaultMemoryMiB(spec('{}\n')), 512);
+    assert.equal(needsPivotRoot(spec('components: [busybox, runit, runc]\n')), true);
+    assert.equal(defaultMemoryMiB(spec('components: [busybox, runit, runc]\n')), 1024);
+    assert.equal(defaultMemoryMiB(spec('components: [busybox, runit, docker]\n')), 2048);
+  });
+
+  test('the default spec gets nothing from components (its image stays byte-identical)', () => {
+    const g = componentGuest(ctxFor('{}\n', []));
+    assert.deepEqual(g, { services: [], stage1: [], files: new Map(), pivotRoot: false });
+  });
+});
+
+describe('containerd without the overlay module', () => {
+  test('uses the native snapshotter, says so at build time, and its check passes --snapshotter', () => {
+    const warnings: Warning[] = [];
+    const g = componentGuest(ctxFor('components: [busybox, runit, containerd]\n', [], warnings));
+    assert.match(text(g.files, '/etc/kjx/containerd.env') ?? '', /CONTAINERD_SNAPSHOTTER=native/);
+    assert.match(text(g.files, '/etc/containerd/config.toml') ?? '', /snapshotter, from .*: native/);
+    assert.deepEqual(
+      warnings.map((w) => w.code),
+      ['CONTAINERD_NATIVE'],
+    );
+    const check = text(g.files, '/usr/lib/kjx/checks/containerd') ?? '';
+    assert.match(check, /ctr run --rm --snapshotter "\$CONTAINERD_SNAPSHOTTER"/);
+    assert.match(check, /ctr images import --snapshotter "\$CONTAINERD_SNAPSHOTTER"/);
+    assert.deepEqual(
+      g.services.map((s) => s.name),
+      ['containerd'],
+    );
+    assert.ok(g.pivotRoot);
+  });
+
+  test('uses overlayfs when the kernel has overlay, with no warning', () => {
+    const warnings: Warning[] = [];
+    const g = componentGuest(ctxFor('components: [busybox, runit, containerd]\n', ['overlay'], warnings));
+    assert.match(text(g.files, '/etc/kjx/containerd.env') ?? '', /CONTAINERD_SNAPSHOTTER=overlayfs/);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('a host kernel without modulesDir builds: overlay is optional, so nothing is required', () => {
+    const m = componentModules(
+      spec('kernel: {image: ./bzImage, modules: []}\ncomponents: [busybox, runit, containerd]\n'),
+    );
+    assert.deepEqual(m.required, []);
+    const k = kernelFromLocal(Buffer.from('bzImage'), undefined, undefined, m.required, m.optional);
+    assert.deepEqual([k.order, k.builtin], [[], []]);
+  });
+
+  test('podman and docker fall back to vfs storage', () => {
+    const g = componentGuest(ctxFor('components: [busybox, runit, podman, docker]\n', []));
+    assert.match(text(g.files, '/etc/containers/storage.conf') ?? '', /driver = "vfs"/);
+    assert.equal(JSON.parse(text(g.files, '/etc/docker/daemon.json') ?? '{}')['storage-driver'], 'vfs');
+    const o = componentGuest(ctxFor('components: [busybox, runit, podman, docker]\n', ['overlay']));
+    assert.match(text(o.files, '/etc/containers/storage.conf') ?? '', /driver = "overlay"/);
+    assert.equal(JSON.parse(text(o.files, '/etc/docker/daemon.json') ?? '{}')['storage-driver'], 'overlay2');
+  });
+
+  test('containerd config turns off the CRI plugin', () => {
+    assert.match(containerdConfig('overlayfs'), /"io\.containerd\.grpc\.v1\.cri"/);
+  });
+});
+
+describe('generated scripts', () => {
+  test('/init binds the root over itself only with pivotRoot, and parses as sh', () => {
+    assert.equal(initScript(), initScript({ pivotRoot: false }));
+    assert.doesNotMatch(initScript(), /mount/);
+    const p = initScript({ pivotRoot: true });
+    assert.match(
+      p,
+      /mount --bind \/ \/run && cd \/run && mount --move \. \/ && exec chroot \. \/init kjx-root-bound/,
+    );
+    assert.ok(shParses(p));
+  });
+
+  test('stage 1 runs component lines after networking, before tasks', () => {
+    const s = spec('tasks: [{name: t, run: "true"}]\n');
+    const out = stage1Script({ spec: s, services: [], superviseDirs: [], extra: ['echo component-line'] });
+    assert.ok(out.indexOf('component-line') > out.indexOf('ip link set lo up'));
+    assert.ok(out.indexOf('component-line') < out.indexOf('kjx_task t'));
+    assert.equal(
+      stage1Script({ spec: s, services: [], superviseDirs: [] }).includes('components need'),
+      false,
+    );
+  });
+
+  test('every check and stage-1 line of the runtimes parses as sh', () => {
+    const g = componentGuest(
+      ctxFor('components: [busybox, runit, runc, crun, gvisor, containerd, podman, docker]\n', ['overlay']),
+    );
+    assert.ok(shParses(g.stage1.join('\n')));
+    const checks = [...g.files.values()].filter((e) => e.path.startsWith('/usr/lib/kjx/checks/'));
+    assert.deepEqual(checks.map((e) => e.path.slice('/usr/lib/kjx/checks/'.length)).sort(), [
+      'containerd',
+      'docker',
+      'docker-bridge',
+      'gvisor-containerd',
+      'gvisor-docker',
+      'podman',
+      'podman-bridge',
+    ]);
+    for (const c of checks) assert.ok(shParses((c as FileEntry).data.toString()), c.path);
+  });
+});
+
+describe('the check runner', () => {
+  test('lists executable files directly in the checks directory', () => {
+    const f = (path: string, mode = '0755', type = 'file') => ({ path, mode, type });
+    assert.deepEqual(
+      checksOf([
+        f('/usr/lib/kjx/checks/runc'),
+        f('/usr/lib/kjx/checks/docker'),
+        f('/usr/lib/kjx/checks/README', '0644'),
+        f('/usr/lib/kjx/checks/sub/x'),
+        f('/usr/lib/kjx/checks/dir', '0755', 'dir'),
+      ]),
+      ['docker', 'runc'],
+    );
+  });
+
+  test('parses begin/end lines, output and status; a check that never ended fails', () => {
+    const out = [
+      '@@check begin name=runc',
+      '| kjx-check-marker',
+      '| kjx-check: ok',
+      '@@check end name=runc status=0 t0=10.50 t1=11.25',
+      '@@check begin name=docker',
+      '| boom',
+      '@@check end name=docker status=1 t0=11.25 t1=20.00',
+      '@@check begin name=podman',
+      '| hanging',
+    ].join('\n');
+    const [runc, docker, podman] = parseCheckOutput(out, ['runc', 'docker', 'podman']);
+    assert.deepEqual(runc, {
+      name: 'runc',
+      pass: true,
+      status: 0,
+      startedAt: 10.5,
+      seconds: 0.75,
+      output: ['kjx-check-marker', 'kjx-check: ok'],
+    });
+    assert.equal(docker?.pass, false);
+    assert.equal(docker?.status, 1);
+    assert.deepEqual(podman, { name: 'podman', pass: false, output: ['hanging'] });
+  });
+
+  test('the runner parses as sh', () => {
+    const [, , script] = checkRunnerArgv(['runc']);
+    assert.ok(shParses(script ?? ''));
+  });
+});

@@ -1,0 +1,128 @@
+/** Choosing how a tracer runs from what the image has, and the errors when it cannot. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { defaultTraceDir } from '../../src/cli/cmd-trace.js';
+import { toolsFromListing } from '../../src/trace/image-tools.js';
+import { checkTracerName, type ImageTools, planTracer } from '../../src/trace/tracers.js';
+import { isKjxError } from '../../src/util/errors.js';
+
+const FULL: ImageTools = {
+  components: ['busybox', 'runit', 'ftrace', 'libbpf-tools', 'bpftrace'],
+  libbpfTools: ['runqlat', 'execsnoop', 'offcputime', 'syscount', 'biolatency'],
+};
+const FTRACE_ONLY: ImageTools = { components: ['busybox', 'runit', 'ftrace'], libbpfTools: [] };
+const BARE: ImageTools = { components: ['busybox', 'runit', 'dropbear'], libbpfTools: [] };
+
+function fails(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e) => {
+    assert.ok(isKjxError(e), String(e));
+    assert.equal(e.code, code);
+    assert.match(`${e.message}\n${e.hint ?? ''}`, message);
+    return true;
+  });
+}
+
+describe('planTracer', () => {
+  test('runqlat: libbpf-tools when the image has it, stopped with INT; tracefs otherwise', () => {
+    const bpf = planTracer({ tracer: 'runqlat' }, FULL);
+    assert.equal(bpf.kind, 'process');
+    assert.deepEqual(bpf.kind === 'process' && bpf.argv, ['runqlat']);
+    assert.equal(bpf.format, 'libbpf-hist');
+    const fallback = planTracer({ tracer: 'runqlat' }, FTRACE_ONLY);
+    assert.equal(fallback.kind, 'helper');
+    assert.equal(fallback.format, 'ftrace-hist');
+    assert.equal(planTracer({ tracer: 'runqlat', backend: 'tracefs' }, FULL).kind, 'helper');
+  });
+  test('runqlat with neither: names libbpf-tools (and ftrace) and says where to add it', () => {
+    fails(
+      () => planTracer({ tracer: 'runqlat' }, BARE),
+      'TRACE_UNAVAILABLE',
+      /runqlat needs libbpf-tools \(or ftrace.*add libbpf-tools to components in kjx\.yaml/s,
+    );
+    fails(
+      () => planTracer({ tracer: 'runqlat', backend: 'bpf' }, FTRACE_ONLY),
+      'TRACE_UNAVAILABLE',
+      /needs libbpf-tools/,
+    );
+  });
+  test('a tool the spec left out of tracing.libbpfTools says so', () => {
+    fails(
+      () => planTracer({ tracer: 'offcpu' }, { ...FULL, libbpfTools: ['runqlat'] }),
+      'TRACE_UNAVAILABLE',
+      /offcputime.*tracing\.libbpfTools/s,
+    );
+  });
+  test('funccount: tracefs kprobes through kjx-ftrace, with the pattern as one word', () => {
+    const p = planTracer({ tracer: 'funccount', arg: 'vfs_*' }, FTRACE_ONLY);
+    assert.ok(p.kind === 'helper');
+    assert.deepEqual(p.start, ['/usr/sbin/kjx-ftrace', 'start', 'funccount', 'vfs_*']);
+    fails(
+      () => planTracer({ tracer: 'funccount', arg: 'a; rm -rf /' }, FULL),
+      'USAGE',
+      /not a kernel function/,
+    );
+    fails(
+      () => planTracer({ tracer: 'funccount', arg: 'vfs_read' }, BARE),
+      'TRACE_UNAVAILABLE',
+      /funccount needs ftrace/,
+    );
+  });
+  test('profile and bpftrace need bpftrace; bpftrace needs a program', () => {
+    fails(
+      () => planTracer({ tracer: 'profile' }, FTRACE_ONLY),
+      'TRACE_UNAVAILABLE',
+      /profile needs bpftrace/,
+    );
+    const p = planTracer({ tracer: 'profile' }, FULL);
+    assert.ok(p.kind === 'process' && p.argv[0] === 'bpftrace' && /profile:hz:99/.test(p.argv.at(-1)!));
+    assert.ok(
+      p.kind === 'process' &&
+        p.readyLine &&
+        p.argv.at(-1)!.includes(`BEGIN { printf("${p.readyLine}\\n"); }`),
+    );
+    fails(() => planTracer({ tracer: 'bpftrace' }, FULL), 'USAGE', /-e PROGRAM or --script FILE/);
+  });
+  test('service: the output format follows the tool in its run line', () => {
+    assert.equal(
+      planTracer({ tracer: 'service', arg: 'tracer', serviceRun: 'kjx-bpf-ready runqlat' }, BARE).format,
+      'libbpf-hist',
+    );
+    assert.equal(
+      planTracer({ tracer: 'service', arg: 't', serviceRun: 'kjx-bpf-ready offcputime -u' }, BARE).format,
+      'offcpu-stacks',
+    );
+    assert.equal(
+      planTracer({ tracer: 'service', arg: 't', serviceRun: '/usr/local/bin/mine' }, BARE).format,
+      'text',
+    );
+    fails(() => planTracer({ tracer: 'service', arg: '../x' }, BARE), 'USAGE', /not a service name/);
+  });
+  test('unknown tracer names are usage errors with a suggestion', () => {
+    fails(() => checkTracerName('runqlatt'), 'USAGE', /did you mean "runqlat"/);
+    fails(() => checkTracerName('flames'), 'USAGE', /tracers: runqlat, syscalls/);
+    assert.equal(checkTracerName('offcpu'), 'offcpu');
+  });
+});
+
+describe('what a detached VM has, and where results go', () => {
+  test('components and libbpf-tools from a listing of /usr/sbin and /usr/bin', () => {
+    assert.deepEqual(
+      toolsFromListing([
+        '/usr/sbin/kjx-ftrace',
+        '/usr/sbin/runqlat',
+        '/usr/sbin/ext4dist',
+        '/usr/bin/bpftrace',
+        '/usr/sbin/runqlat.bt',
+        '/bin/sh',
+      ]),
+      { components: ['ftrace', 'libbpf-tools', 'bpftrace'], libbpfTools: ['ext4dist', 'runqlat'] },
+    );
+    assert.deepEqual(toolsFromListing(['/usr/sbin/dropbear']), { components: [], libbpfTools: [] });
+  });
+  test('the default output directory: .kjx/traces/TRACER-STAMP (UTC)', () => {
+    assert.equal(
+      defaultTraceDir('/p', 'offcpu', new Date('2026-11-25T23:49:04.123Z')),
+      '/p/.kjx/traces/offcpu-20261125-234904',
+    );
+  });
+});
