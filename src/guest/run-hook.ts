@@ -31,11 +31,12 @@ for p in /sys/class/virtio-ports/*; do
   esac
 done
 [ -n "$found" ] || echo "kjx: no virtio-serial port ${STDOUT_PORT}; is virtio_console loaded?" >&2
-/bin/sh ${RUN_CMD_PATH} >"$out" 2>"$err" </dev/null
+# sourced in a subshell rather than run by a new sh: one exec fewer
+( . ${RUN_CMD_PATH} ) >"$out" 2>"$err" </dev/null
 status=$?
 read -r up _ </proc/uptime
 echo "${MARKER_PREFIX}exit status=$status uptime=$up"
-sync
+# no sync: a run's initramfs is memory and its medium is attached with snapshot=on
 poweroff -f
 `;
 }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { networkLines } from '../../src/guest/network.js';
 import { bootReadyScript, powerScript, stage1Script, stage3Script } from '../../src/guest/stages.js';
-import { guestSystem } from '../../src/guest/system.js';
+import { guestSystem, interactiveBuiltins } from '../../src/guest/system.js';
 import { accounts, groupFile, passwdFile, shadowFile, shellsFile } from '../../src/guest/users.js';
 import type { FileEntry, Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -70,11 +70,12 @@ describe('runit stages', () => {
     const order = [
       'mount -t proc',
       'mount -a',
-      ': >/run/runit.stopit',
-      'chmod 000 /run/runit.stopit /run/runit.reboot',
+      '(umask 777 && : >/run/runit.stopit && : >/run/runit.reboot)',
       'mkfifo -m 600 /run/kjx/tick',
-      'hostname -F /etc/hostname',
+      'echo "$kjx_h" >/proc/sys/kernel/hostname',
       'modprobe -a $(cat /etc/kjx/modules)',
+      'kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/opt/kjx/run.cpio/raw',
+      '[ -x /usr/lib/kjx/run-hook ] && rm -f ',
       'echo 1 2>/dev/null >/proc/sys/net/ipv4/ip_forward',
       'echo 0 2>/dev/null >/proc/sys/net/ipv4/conf/eth0.100/rp_filter',
       'ip link set lo up',
@@ -149,6 +150,21 @@ describe('runit stages', () => {
         const r = spawnSync('sh', ['-n'], { input: e.data, encoding: 'utf8' });
         assert.equal(r.status, 0, `${path}: ${r.stderr}`);
       }
+  });
+});
+
+describe('an ephemeral run VM', () => {
+  const svc = (name: string, needs: string[] = []) => ({ name, spec: { needs } }) as never;
+
+  test('leaves out the console shell, the power button and SSH unless a service needs one, also through another', () => {
+    const builtins = [svc('console'), svc('acpid'), svc('ssh')];
+    assert.deepEqual(interactiveBuiltins(builtins), ['console', 'acpid', 'ssh']);
+    assert.deepEqual(interactiveBuiltins([...builtins, svc('web', ['ssh'])]), ['console', 'acpid']);
+    assert.deepEqual(interactiveBuiltins([...builtins, svc('a', ['b']), svc('b', ['acpid'])]), [
+      'console',
+      'ssh',
+    ]);
+    assert.deepEqual(interactiveBuiltins([svc('console'), svc('web')]), ['console']);
   });
 });
 
