@@ -46,7 +46,7 @@ export function registerBoot(program: Command): void {
         const { projectKeyPath } = await import('../guest/ssh-keys.js');
         const key = projectKeyPath(dirname(img.specPath));
         const t0 = performance.now();
-        const rec = await bootDetached({
+        const { rec, startedAt, markers } = await bootDetached({
           name: String(o.name),
           vm,
           spec: img.specPath,
@@ -54,7 +54,19 @@ export function registerBoot(program: Command): void {
           buildId: img.buildId,
           ...(existsSync(key) ? { identity: key } : {}),
         });
-        if (o.json) console.log(JSON.stringify(rec, null, 2));
+        let timeline: string | undefined;
+        if (o.timing) {
+          const { phasesOf, serviceEvents } = await import('../vm/run.js');
+          const { timingReport } = await import('./cmd-run.js');
+          const { writeBootTimeline } = await import('./timeline-file.js');
+          const boot = { phases: phasesOf({ startedAt, markers }), services: serviceEvents(markers) };
+          timeline = writeBootTimeline(rec.dir, boot.phases, boot.services, {
+            title: `${img.name} boot timeline (kjx boot --detach --name ${rec.name})`,
+            accel: accel.accel,
+          });
+          if (!o.json) console.error(`${timingReport(boot, accel)}\nboot timeline: ${timeline}`);
+        }
+        if (o.json) console.log(JSON.stringify(timeline ? { ...rec, bootTimeline: timeline } : rec, null, 2));
         else {
           console.log(
             `${rec.name}: running (pid ${rec.pid}, ${accel.accel}), ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`,

@@ -22,7 +22,7 @@ import {
   vmDir,
   writeRecord,
 } from './registry.js';
-import { PANIC_PATTERNS } from './session.js';
+import { PANIC_PATTERNS, type TimedMarker } from './session.js';
 
 /** A TCP port on 127.0.0.1 that is free right now. */
 export function freePort(): Promise<number> {
@@ -47,7 +47,16 @@ export interface DetachOptions {
   identity?: string;
 }
 
-export async function bootDetached(o: DetachOptions): Promise<VmRecord> {
+/** A detached VM once ready, and its boot as the runner sees one (for `--timing`). */
+export interface DetachedBoot {
+  rec: VmRecord;
+  /** performance.now() when QEMU was spawned. */
+  startedAt: number;
+  /** Console markers with their host arrival times (the log is polled every 100 ms). */
+  markers: TimedMarker[];
+}
+
+export async function bootDetached(o: DetachOptions): Promise<DetachedBoot> {
   const dir = vmDir(o.name);
   const old = readRecord(o.name);
   if (old && isQemuPid(old.pid)) {
@@ -82,13 +91,15 @@ export async function bootDetached(o: DetachOptions): Promise<VmRecord> {
     net: { forwards: [{ host: rec.ports.ssh!, guest: 22 }] },
   });
   const errFd = openSync(join(dir, 'qemu.log'), 'w');
+  const startedAt = performance.now();
+  const markers: TimedMarker[] = [];
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
   closeSync(errFd);
   child.unref();
   rec.pid = child.pid ?? -1;
   writeRecord(rec);
   try {
-    await followUntilReady(rec, o.timeoutS);
+    await followUntilReady(rec, o.timeoutS, markers);
   } catch (e) {
     try {
       process.kill(rec.pid, 'SIGKILL');
@@ -102,7 +113,7 @@ export async function bootDetached(o: DetachOptions): Promise<VmRecord> {
   }
   rmSync(join(dir, 'starting'), { force: true });
   writeRecord(rec);
-  return rec;
+  return { rec, startedAt, markers };
 }
 
 function readText(path: string): string {
@@ -118,7 +129,7 @@ function readText(path: string): string {
 }
 
 /** Read the console log as it grows until the ready marker (collecting host keys). */
-async function followUntilReady(rec: VmRecord, timeoutS: number): Promise<void> {
+async function followUntilReady(rec: VmRecord, timeoutS: number, markers: TimedMarker[]): Promise<void> {
   const deadline = performance.now() + timeoutS * 1000;
   const fd = openSync(rec.consoleLog, 'r');
   let pos = 0;
@@ -144,6 +155,7 @@ async function followUntilReady(rec: VmRecord, timeoutS: number): Promise<void> 
             });
           }
           const m = parseMarker(line);
+          if (m) markers.push({ ...m, at: performance.now() });
           if (m?.event === 'hostkey' && m.fields.type && m.fields.sha256) {
             const k: HostKey = { type: m.fields.type, sha256: m.fields.sha256 };
             if (m.fields.key) k.key = m.fields.key;

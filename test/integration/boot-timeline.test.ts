@@ -2,7 +2,8 @@
  * `kjx run --timing` draws the boot it timed: the default image (`kjx init`) boots
  * under TCG, and `boot-timeline.svg` in the run's state directory names every service
  * the guest reported, each with its ready time on the host clock, in ready order.
- * `kjx boot --timing` (the interactive console) writes one too once the guest is ready.
+ * `kjx boot --timing` (the interactive console, or `--detach`) writes one too once the
+ * guest is ready.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -171,6 +172,29 @@ describe('kjx run --timing draws boot-timeline.svg', () => {
       await exited;
     }
     assert.equal(alive(child.pid!), false);
+    assert.deepEqual(processesUsing(ws), [], 'a QEMU of this workspace is still running');
+  });
+
+  test('kjx boot --detach --timing: the picture in the VM directory, every service ready in order', () => {
+    const env = { KJX_STATE_DIR: state };
+    const r = runKjx(['boot', '--accel', 'tcg', '--detach', '--name', 'tl', '--timing', '--json'], {
+      cwd: ws,
+      env,
+      timeoutMs: 300_000,
+    });
+    try {
+      assert.equal(r.code, 0, r.stderr);
+      const rec = JSON.parse(r.stdout) as { dir: string; bootTimeline: string };
+      assert.equal(rec.bootTimeline, join(rec.dir, 'boot-timeline.svg'));
+      const texts = serviceTexts(readFileSync(rec.bootTimeline, 'utf8'));
+      for (const want of ['ssh', 'console', 'acpid', 'first', 'second', 'polled'])
+        assert.ok(
+          texts.some((t) => t.startsWith(`${want} ready `)),
+          `${want}: ${texts.join(' | ')}`,
+        );
+    } finally {
+      runKjx(['stop', 'tl'], { cwd: ws, env });
+    }
     assert.deepEqual(processesUsing(ws), [], 'a QEMU of this workspace is still running');
   });
 });
