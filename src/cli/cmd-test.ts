@@ -7,7 +7,13 @@
  */
 import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
-import type { CheckResult } from '../guest/checks.js';
+import {
+  CHECK_TIMEOUT,
+  type CheckResult,
+  checkRunnerArgv,
+  checksOf,
+  parseCheckOutput,
+} from '../guest/checks.js';
 import { KjxError } from '../util/errors.js';
 import type { RunResult } from '../vm/run.js';
 import { consoleExcerpt, timingReport } from './cmd-run.js';
@@ -22,13 +28,27 @@ import {
   resolveAccel,
 } from './vm-options.js';
 
-/** One line per check: `pass  NAME  1.23 s` or `FAIL  NAME  4.56 s  (status 1)`. */
+/** Why a check failed, in parentheses after its time. */
+function failure(r: CheckResult): string {
+  if (r.status === undefined) return '  (did not finish)';
+  // the runner's `timeout -s KILL`: 128 + SIGKILL
+  if (r.status === 137)
+    return r.seconds === undefined || r.seconds >= CHECK_TIMEOUT - 1
+      ? `  (killed after the ${CHECK_TIMEOUT} s check timeout: status 137)`
+      : '  (killed: status 137, SIGKILL before the check timeout, out of memory?)';
+  return `  (status ${r.status})`;
+}
+
+/**
+ * One line per check: `pass  NAME  1.23 s` or `FAIL  NAME  4.56 s  (status 1)`,
+ * and a failed check's last output lines.
+ */
 export function formatChecks(results: CheckResult[]): string {
   const w = Math.max(0, ...results.map((r) => r.name.length));
   const lines: string[] = [];
   for (const r of results) {
     const time = r.seconds === undefined ? '      -' : `${r.seconds.toFixed(2).padStart(7)} s`;
-    const why = r.pass ? '' : r.status === undefined ? '  (did not finish)' : `  (status ${r.status})`;
+    const why = r.pass ? '' : failure(r);
     lines.push(`${r.pass ? 'pass' : 'FAIL'}  ${r.name.padEnd(w)}  ${time}${why}`);
     if (!r.pass) for (const l of r.output.slice(-20)) lines.push(`      | ${l}`);
   }
@@ -49,7 +69,6 @@ export function registerTest(program: Command): void {
     .action(async (asked: string[], o: Record<string, string | boolean | undefined>) => {
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
       const img = await builtImage(String(o.file), String(o.out));
-      const { checksOf, checkRunnerArgv, parseCheckOutput } = await import('../guest/checks.js');
       const available = checksOf(img.manifest.files);
       if (available.length === 0)
         throw new KjxError('USAGE', `the image of ${String(o.file)} has no checks`, {

@@ -71,22 +71,33 @@ export function registerTrace(program: Command): void {
       const workload = rest.slice(nArgs);
       const backend = String(o.backend);
       if (!['auto', 'bpf', 'tracefs'].includes(backend))
-        throw new KjxError('USAGE', `--backend ${backend}: expected auto, bpf or tracefs`);
+        throw new KjxError('USAGE', `--backend ${backend}: expected auto, bpf or tracefs`, {
+          hint: 'auto picks libbpf-tools when the image has the tool, tracefs (the ftrace component) otherwise',
+        });
       const durationS = o.duration === undefined ? undefined : numberOption('duration', o.duration, 1);
       if (durationS !== undefined && !Number.isInteger(durationS))
         throw new KjxError('USAGE', `--duration must be whole seconds, got "${o.duration}"`);
       let program = o.program === undefined ? undefined : String(o.program);
       if (o.script !== undefined) {
         if (program !== undefined)
-          throw new KjxError('USAGE', 'give either -e PROGRAM or --script FILE, not both');
+          throw new KjxError('USAGE', 'give either -e PROGRAM or --script FILE, not both', {
+            hint: "kjx trace bpftrace -e 'PROGRAM' or kjx trace bpftrace --script FILE.bt",
+          });
+        const scriptPath = resolve(String(o.script));
         try {
-          program = readFileSync(String(o.script), 'utf8');
-        } catch {
-          throw new KjxError('INPUT_NOT_FOUND', `--script: cannot read ${o.script}`);
+          program = readFileSync(scriptPath, 'utf8');
+        } catch (e) {
+          const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+          throw new KjxError('INPUT_NOT_FOUND', `--script: cannot read ${scriptPath} (${why})`, {
+            hint: 'the bpftrace program is read on the host; give a path relative to the working directory',
+            cause: e,
+          });
         }
       }
       if (program !== undefined && tracer !== 'bpftrace')
-        throw new KjxError('USAGE', '-e/--script go with the bpftrace tracer');
+        throw new KjxError('USAGE', `-e/--script go with the bpftrace tracer, not ${tracer}`, {
+          hint: "kjx trace bpftrace -e 'PROGRAM' [-- CMD ARGS...]",
+        });
 
       const specPath = String(o.file);
       const vmName = o.vm === undefined ? undefined : String(o.vm);
@@ -131,13 +142,16 @@ export function registerTrace(program: Command): void {
         defaultDurationS: 5,
         ephemeral: !record,
       });
-      const outDir = resolve(
-        o.output === undefined
-          ? defaultTraceDir(record ? process.cwd() : dirname(resolve(specPath)), tracer)
-          : String(o.output),
+      const { claimTraceDir, prepareOutputDir, runDriver, renderTrace, runOutcomeError } = await import(
+        '../trace/collect.js'
       );
+      // -o DIR is checked before anything boots; the default one is claimed once there are results
+      const givenDir = o.output === undefined ? undefined : resolve(String(o.output));
+      if (givenDir) prepareOutputDir(givenDir);
+      const outDir = () =>
+        givenDir ??
+        claimTraceDir(defaultTraceDir(record ? process.cwd() : dirname(resolve(specPath)), tracer));
 
-      const { runDriver, renderTrace } = await import('../trace/collect.js');
       const json = !!o.json;
       let target: { vm?: string; spec?: string; buildId?: string };
       let driven: Awaited<ReturnType<typeof runDriver>>;
@@ -173,16 +187,11 @@ export function registerTrace(program: Command): void {
           script,
           process.stderr,
         );
-        const r = driven.run!;
-        if (r.outcome !== 'exited') {
-          const code =
-            r.outcome === 'panic' ? 'GUEST_PANIC' : r.outcome === 'vm-failed' ? 'VM_START' : 'VM_TIMEOUT';
-          throw new KjxError(code, `trace ${tracer}: ${r.message ?? r.outcome}`, {
-            hint: `console log: ${r.stateDir}/console.log${r.excerpt ? `\n--- console (last lines) ---\n${r.excerpt}` : ''}`,
-          });
-        }
+        // the outcome first: a panic or timeout while results were sent leaves them cut short
+        const failed = runOutcomeError(tracer, driven.run!);
+        if (failed) throw failed;
       }
-      const rendered = renderTrace(outDir, plan, driven.frames, {
+      const rendered = renderTrace(outDir(), plan, driven.frames, {
         target,
         ...(workload.length ? { workload } : {}),
         ...(durationS !== undefined ? { durationS } : {}),

@@ -14,14 +14,13 @@
  * - image.tar: the same root as an image archive (OCI layout + docker-save, from
  *   src/image/oci.ts), `kjx/check:latest`, for ctr, podman and docker.
  */
+import { CHECK_DIR } from '../guest/checks.js';
 import { script } from '../guest/shell.js';
 import { ociArchive } from '../image/oci.js';
 import { addEntry, type EntrySource, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import type { AssembleContext, GuestContext, ModuleNeed } from './component.js';
 
-/** Where the checks live; `kjx test` runs every executable file directly in it. */
-export const CHECK_DIR = '/usr/lib/kjx/checks';
 export const CHECK_DATA = '/usr/lib/kjx/check-data';
 export const CHECK_ROOTFS = `${CHECK_DATA}/rootfs`;
 export const CHECK_IMAGE = `${CHECK_DATA}/image.tar`;
@@ -39,8 +38,40 @@ export const CHECK_MARKER = 'kjx-check-marker';
 
 const SRC: EntrySource = { kind: 'generated', by: 'kjx containers' };
 
-/** busybox applets the check root links (what the checks run inside containers). */
-const CHECK_APPLETS = ['sh', 'echo', 'cat', 'ip', 'ping', 'sleep', 'true', 'id', 'hostname', 'ls'];
+/**
+ * Why a runtime falls back from overlay, for its build warning: a kernel given by
+ * `kernel.image` without `kernel.modulesDir` may well have overlay built in, but
+ * kjx cannot see it, so say that rather than that the module is missing.
+ */
+export function overlayMissing(ctx: Pick<GuestContext, 'spec'>): string {
+  const k = ctx.spec.kernel;
+  return k.kind === 'image' && k.modulesDir === undefined
+    ? 'kjx cannot tell whether the kernel given by kernel.image has overlay (no kernel.modulesDir to look in)'
+    : 'the kernel has no overlay module';
+}
+
+/** What to do about overlayMissing, to end the warning with. */
+export function overlayHint(ctx: Pick<GuestContext, 'spec'>): string {
+  const k = ctx.spec.kernel;
+  return k.kind === 'image' && k.modulesDir === undefined
+    ? "give kernel.modulesDir (the kernel's lib/modules/<version>) so kjx can see overlay"
+    : 'add overlay to the kernel for overlayfs';
+}
+
+/** busybox applets the check root links (what the checks run inside containers: the bridge checks grep `ip` output). */
+export const CHECK_APPLETS = [
+  'sh',
+  'echo',
+  'cat',
+  'ip',
+  'grep',
+  'ping',
+  'sleep',
+  'true',
+  'id',
+  'hostname',
+  'ls',
+];
 
 /** Package of the check root's busybox. */
 export const CHECK_BUSYBOX_PACKAGE = 'busybox-static';
@@ -50,7 +81,9 @@ export function checkRootfs(ctx: AssembleContext): Tree {
   const staged = ctx.staged(CHECK_BUSYBOX_PACKAGE);
   const bin = staged.get('/bin/busybox');
   if (bin?.type !== 'file')
-    throw new KjxError('TREE_INVALID', `${CHECK_BUSYBOX_PACKAGE} has no regular file /bin/busybox`);
+    throw new KjxError('TREE_INVALID', `${CHECK_BUSYBOX_PACKAGE} has no regular file /bin/busybox`, {
+      hint: 'the Debian package layout changed; report this to kjx',
+    });
   const t = newTree();
   addEntry(t, { ...bin, path: `${CHECK_ROOTFS}/bin/busybox`, mode: 0o755 });
   for (const a of CHECK_APPLETS) addEntry(t, mk.symlink(`${CHECK_ROOTFS}/bin/${a}`, 'busybox', SRC));

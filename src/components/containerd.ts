@@ -16,7 +16,14 @@ import type { GuestService } from '../guest/services.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { DEFAULT_READY_TIMEOUT } from '../spec/schema.js';
 import { type Component, type GuestContext, kernelHas, takeFiles } from './component.js';
-import { CHECK_BUSYBOX_PACKAGE, checkEntry, checkImage, checkRootfs } from './container-common.js';
+import {
+  CHECK_BUSYBOX_PACKAGE,
+  checkEntry,
+  checkImage,
+  checkRootfs,
+  overlayHint,
+  overlayMissing,
+} from './container-common.js';
 
 export const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 export const CONTAINERD_ENV = '/etc/kjx/containerd.env';
@@ -74,8 +81,7 @@ function containerdFiles(ctx: GuestContext): Tree {
   if (snapshotter === 'native')
     ctx.warn({
       code: 'CONTAINERD_NATIVE',
-      message:
-        'containerd: the kernel has no overlay module, so containers use the native snapshotter (full copies, slower); add overlay to the kernel for overlayfs',
+      message: `containerd: ${overlayMissing(ctx)}, so containers use the native snapshotter (full copies, slower); ${overlayHint(ctx)}`,
     });
   const t = newTree();
   addEntry(t, mk.file('/etc/containerd/config.toml', containerdConfig(snapshotter), SRC));

@@ -5,6 +5,7 @@
  */
 
 import type { GuestService } from '../guest/services.js';
+import { NO_MODULES_DIR } from '../rootfs/kernel.js';
 import { mergeTrees, type Tree } from '../rootfs/tree.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
@@ -51,7 +52,7 @@ export function explainModuleError(e: unknown, spec: Spec): unknown {
   if (!(e instanceof KjxError) || e.code !== 'MODULE_MISSING') return e;
   const { askedBy, required } = componentModules(spec);
   const fromComponents = required.filter((m) => !spec.kernel.modules.includes(m));
-  if (fromComponents.length > 0 && e.message.includes('kernel.modulesDir is not set')) {
+  if (fromComponents.length > 0 && e.reason === NO_MODULES_DIR) {
     const by = [...new Set(fromComponents.flatMap((m) => askedBy.get(m) ?? []))];
     return new KjxError(
       'MODULE_MISSING',
@@ -89,6 +90,16 @@ export interface ComponentGuest {
   pivotRoot: boolean;
 }
 
+/**
+ * Add a component's stage-1 lines under a `# <component>` header. A line another
+ * component already added is not repeated (bridge networking's, for one), and
+ * the header is left out when nothing is left under it.
+ */
+export function appendStage1(stage1: string[], component: string, lines: string[]): void {
+  const fresh = lines.filter((l, i) => !stage1.includes(l) && lines.indexOf(l) === i);
+  if (fresh.length > 0) stage1.push(`# ${component}`, ...fresh);
+}
+
 export function componentGuest(ctx: GuestContext): ComponentGuest {
   const services: GuestService[] = [];
   const stage1: string[] = [];
@@ -96,17 +107,11 @@ export function componentGuest(ctx: GuestContext): ComponentGuest {
   let pivotRoot = false;
   for (const c of componentsOf(ctx.spec)) {
     for (const s of c.services?.(ctx) ?? []) if (!services.some((x) => x.name === s.name)) services.push(s);
-    const lines = c.stage1?.(ctx) ?? [];
-    if (lines.length > 0) stage1.push(`# ${c.name}`, ...lines.filter((l) => !stage1.includes(l)));
+    appendStage1(stage1, c.name, c.stage1?.(ctx) ?? []);
     if (c.files) trees.push(c.files(ctx));
     pivotRoot ||= c.pivotRoot === true;
   }
   return { services, stage1, files: mergeTrees(trees), pivotRoot };
-}
-
-/** Whether any component needs a pivotable root (known from the spec alone). */
-export function needsPivotRoot(spec: Spec): boolean {
-  return componentsOf(spec).some((c) => c.pivotRoot === true);
 }
 
 /** The guest memory the spec's components want, at least BASE_MEMORY_MIB. */

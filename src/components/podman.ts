@@ -19,6 +19,8 @@ import {
   checkRootfs,
   IPTABLES_PACKAGE,
   iptablesFiles,
+  overlayHint,
+  overlayMissing,
 } from './container-common.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'kjx podman' };
@@ -55,7 +57,7 @@ function podmanFiles(ctx: GuestContext): Tree {
   if (driver === 'vfs')
     ctx.warn({
       code: 'PODMAN_VFS',
-      message: 'podman: the kernel has no overlay module, so podman stores images with vfs (full copies)',
+      message: `podman: ${overlayMissing(ctx)}, so podman stores images with vfs (full copies); ${overlayHint(ctx)}`,
     });
   const t = newTree();
   addEntry(t, mk.file('/etc/containers/storage.conf', podmanStorageConf(driver), SRC));

@@ -11,24 +11,59 @@
  * A check passes when it exits 0. Each runs under `timeout` so one hung runtime
  * does not take the others' results with it.
  */
-export const CHECKS_DIR = '/usr/lib/kjx/checks';
+import type { Tree } from '../rootfs/tree.js';
+import { KjxError } from '../util/errors.js';
+
+/** Where the checks live; `kjx test` runs every executable file directly in it. */
+export const CHECK_DIR = '/usr/lib/kjx/checks';
 /** Seconds one check may take (then it is killed: status 137). */
 export const CHECK_TIMEOUT = 300;
 export const CHECK_PREFIX = '@@check';
+/**
+ * What a check may be called: its name goes through the runner's `@@check` lines,
+ * which are split at spaces and "=", and onto the `kjx test` command line.
+ */
+export const CHECK_NAME = /^[A-Za-z0-9._-]+$/;
 
-/** The names of the checks an image has, from its manifest's file list. */
+/** The check's name when `path` is directly in CHECK_DIR, else undefined. */
+function checkName(path: string): string | undefined {
+  const prefix = `${CHECK_DIR}/`;
+  const name = path.startsWith(prefix) ? path.slice(prefix.length) : '';
+  return name !== '' && !name.includes('/') ? name : undefined;
+}
+
+/** The names of the checks an image has, from its manifest's file list (names kjx cannot run are left out). */
 export function checksOf(files: { path: string; type: string; mode: string }[]): string[] {
-  const prefix = `${CHECKS_DIR}/`;
   return files
-    .filter(
-      (f) =>
-        f.type === 'file' &&
-        f.path.startsWith(prefix) &&
-        !f.path.slice(prefix.length).includes('/') &&
-        (Number.parseInt(f.mode, 8) & 0o111) !== 0,
-    )
-    .map((f) => f.path.slice(prefix.length))
+    .filter((f) => f.type === 'file' && (Number.parseInt(f.mode, 8) & 0o111) !== 0)
+    .map((f) => checkName(f.path))
+    .filter((n): n is string => n !== undefined && CHECK_NAME.test(n))
     .sort();
+}
+
+/**
+ * Refuse, at build time, an executable file in CHECK_DIR whose name is not a
+ * check name (a `files:` entry, most likely): `kjx test` could not run it.
+ * @throws KjxError TREE_INVALID naming the file and where it came from
+ */
+export function refuseBadCheckNames(tree: Tree): void {
+  for (const e of tree.values()) {
+    const name = checkName(e.path);
+    if (e.type !== 'file' || (e.mode & 0o111) === 0 || name === undefined || CHECK_NAME.test(name)) continue;
+    const from =
+      e.source.kind === 'input'
+        ? ` (files: ${e.source.ref})`
+        : e.source.kind === 'deb'
+          ? ` (package ${e.source.package})`
+          : '';
+    throw new KjxError(
+      'TREE_INVALID',
+      `check ${JSON.stringify(e.path)}${from}: a check name may only have letters, digits, ".", "_" and "-"`,
+      {
+        hint: `rename it under ${CHECK_DIR}/ (kjx test passes the name to the guest and reads it back from @@check lines), or make it not executable`,
+      },
+    );
+  }
 }
 
 /** The command `kjx test` runs: `sh -c RUNNER kjx-test CHECK...`. */
@@ -37,10 +72,11 @@ export function checkRunnerArgv(checks: string[]): string[] {
     'for c in "$@"; do',
     '  read -r t0 _ </proc/uptime',
     `  echo "${CHECK_PREFIX} begin name=$c"`,
-    `  timeout -s KILL ${CHECK_TIMEOUT} ${CHECKS_DIR}/"$c" </dev/null >/tmp/kjx-check.out 2>&1`,
+    `  timeout -s KILL ${CHECK_TIMEOUT} ${CHECK_DIR}/"$c" </dev/null >/tmp/kjx-check.out 2>&1`,
     '  rc=$?',
     '  read -r t1 _ </proc/uptime',
-    '  while IFS= read -r l; do printf \'| %s\\n\' "$l"; done </tmp/kjx-check.out',
+    '  # a last line without a newline is read (status 1) but still printed',
+    '  while IFS= read -r l || [ -n "$l" ]; do printf \'| %s\\n\' "$l"; done </tmp/kjx-check.out',
     `  echo "${CHECK_PREFIX} end name=$c status=$rc t0=$t0 t1=$t1"`,
     'done',
   ].join('\n');

@@ -10,7 +10,7 @@
  */
 import { gunzip, gzip } from 'node:zlib';
 import { xz } from '@napi-rs/lzma';
-import { decompress as zstdDecompress } from 'fzstd';
+import { Decompress as ZstdStream, decompress as zstdDecompress } from 'fzstd';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 
@@ -33,10 +33,24 @@ function gzipAsync(data: Buffer): Promise<Buffer> {
   });
 }
 
-function gunzipAsync(data: Buffer): Promise<Buffer> {
+function gunzipAsync(data: Buffer, maxBytes?: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    gunzip(data, (err, out) => (err ? reject(err) : resolve(out)));
+    const opts = maxBytes === undefined ? {} : { maxOutputLength: maxBytes };
+    gunzip(data, opts, (err, out) => (err ? reject(err) : resolve(out)));
   });
+}
+
+/** zstd through the streaming decoder, so output past `maxBytes` stops it early. */
+function zstdBounded(data: Buffer, maxBytes: number, tooLarge: () => Error): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  const stream = new ZstdStream((chunk) => {
+    total += chunk.length;
+    if (total > maxBytes) throw tooLarge();
+    parts.push(Buffer.from(chunk)); // the decoder may reuse its window
+  });
+  stream.push(data, true);
+  return Buffer.concat(parts, total);
 }
 
 /** Feed `data` to a host tool's stdin and return its stdout. */
@@ -112,29 +126,45 @@ export function detectCompression(data: Buffer): Compression {
  * anything else is returned as it is. Only the first format is undone: an
  * initramfs made of an uncompressed cpio followed by a compressed one is
  * returned unchanged. Corrupt data, or a bzip2/lzma/lz4/lzo image, is
- * CPIO_INVALID naming `name`.
+ * CPIO_INVALID naming `name`; so is output past `maxBytes` when it is given (gzip
+ * and zstd stop there; xz, whose library has no limit, is measured afterwards).
  */
-export async function decompressAny(data: Buffer, name = 'image'): Promise<Buffer> {
+export async function decompressAny(data: Buffer, name = 'image', maxBytes?: number): Promise<Buffer> {
   const format = detectCompression(data);
+  const tooLarge = (): KjxError =>
+    new KjxError(
+      'CPIO_INVALID',
+      format === 'none'
+        ? `${name}: ${data.length} bytes, more than the ${maxBytes} allowed`
+        : `${name}: ${format} data decompresses to more than ${maxBytes} bytes`,
+    );
+  let out: Buffer;
   try {
     switch (format) {
       case 'gzip':
-        return await gunzipAsync(data);
+        out = await gunzipAsync(data, maxBytes);
+        break;
       case 'zstd':
-        return asBuffer(zstdDecompress(data));
+        out = maxBytes === undefined ? asBuffer(zstdDecompress(data)) : zstdBounded(data, maxBytes, tooLarge);
+        break;
       case 'xz':
-        return await xz.decompress(data);
+        out = await xz.decompress(data);
+        break;
       case 'none':
+        out = data;
         break;
     }
   } catch (cause) {
+    if (isKjxError(cause)) throw cause;
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
     throw new KjxError('CPIO_INVALID', `${name}: ${format} data is corrupt or truncated`, { cause });
   }
-  const other = UNSUPPORTED.find((u) => startsWith(data, u.magic));
+  const other = format === 'none' ? UNSUPPORTED.find((u) => startsWith(data, u.magic)) : undefined;
   if (other) {
     throw new KjxError('CPIO_INVALID', `${name}: compressed with ${other.name}, which kjx does not read`, {
       hint: 'decompress it on the host first, or rebuild it with gzip, zstd or xz',
     });
   }
-  return data;
+  if (maxBytes !== undefined && out.length > maxBytes) throw tooLarge();
+  return out;
 }

@@ -32,13 +32,16 @@ export function imageReferenceProblem(name: string, tag: string): string | undef
 /**
  * The name as Docker normalizes it: a registry in front (docker.io unless the
  * first component looks like a host), "library/" for single-component names on
- * docker.io. "busybox" -> "docker.io/library/busybox", "kjx/x" -> "docker.io/kjx/x".
+ * docker.io (also when docker.io or index.docker.io is given). "busybox" and
+ * "docker.io/busybox" -> "docker.io/library/busybox", "kjx/x" -> "docker.io/kjx/x".
  */
 export function fullImageName(name: string): string {
   const slash = name.indexOf('/');
   const first = slash < 0 ? '' : name.slice(0, slash);
   if (looksLikeHost(first)) {
-    return first === 'index.docker.io' ? `docker.io${name.slice(slash)}` : name;
+    if (first !== 'docker.io' && first !== 'index.docker.io') return name;
+    const path = name.slice(slash + 1);
+    return path.includes('/') ? `docker.io/${path}` : `docker.io/library/${path}`;
   }
   return slash < 0 ? `docker.io/library/${name}` : `docker.io/${name}`;
 }

@@ -73,7 +73,18 @@ function applyLayer(tree: Tree, entries: TarEntry[], name: string, source: Entry
     if (base === OPAQUE) removeUnder(dir, false);
     else removeUnder(`${dir === '/' ? '' : dir}/${base.slice(WHITEOUT.length)}`, true);
   }
-  for (const e of tarToTree(plain, name, source).values()) tree.set(e.path, e);
+  const layer = tarToTree(plain, name, source);
+  // a file or symlink that replaces a directory of the layers below replaces what was under it
+  // too (lower layers need not list the directory itself, so look at every path's ancestors)
+  const nonDirs = new Set([...layer.values()].filter((e) => e.type !== 'dir').map((e) => e.path));
+  if (nonDirs.size > 0)
+    for (const p of [...tree.keys()])
+      for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1))
+        if (nonDirs.has(p.slice(0, i))) {
+          tree.delete(p);
+          break;
+        }
+  for (const e of layer.values()) tree.set(e.path, e);
 }
 
 function json(files: Map<string, Buffer>, at: string, archive: string): Record<string, unknown> {
@@ -89,13 +100,26 @@ function json(files: Map<string, Buffer>, at: string, archive: string): Record<s
 const blobAt = (digest: unknown): string => `blobs/${String(digest).replace(':', '/')}`;
 
 /**
+ * The most a layer may hold once decompressed: 4 GiB, what one Node 20 Buffer can
+ * hold; past it a layer is refused as it decompresses rather than exhausting memory.
+ */
+export const MAX_LAYER_BYTES = 4 * 1024 ** 3;
+
+export interface ImageArchiveOptions {
+  /** Refuse a layer that decompresses to more than this (default MAX_LAYER_BYTES). */
+  maxLayerBytes?: number;
+}
+
+/**
  * The root file system of the first image of an image archive, its name and layer count.
- * @throws KjxError ARTIFACT_INVALID for a missing or damaged manifest, config or layer
+ * @throws KjxError ARTIFACT_INVALID for a missing or damaged manifest, config or layer,
+ *   or a layer larger than `maxLayerBytes` decompressed
  */
 export async function imageArchiveTree(
   entries: TarEntry[],
   archive: string,
   source: EntrySource,
+  { maxLayerBytes = MAX_LAYER_BYTES }: ImageArchiveOptions = {},
 ): Promise<ImageArchiveContents> {
   const files = filesOf(entries);
   let layers: string[];
@@ -129,9 +153,12 @@ export async function imageArchiveTree(
     const layerName = `${archive}: ${at}`;
     let layerEntries: TarEntry[];
     try {
-      layerEntries = parseTar(await decompressAny(data, layerName), layerName);
+      layerEntries = parseTar(await decompressAny(data, layerName, maxLayerBytes), layerName);
     } catch (cause) {
-      throw new KjxError('ARTIFACT_INVALID', `${layerName}: ${(cause as Error).message}`, { cause });
+      const why = (cause as Error).message;
+      throw new KjxError('ARTIFACT_INVALID', why.startsWith(layerName) ? why : `${layerName}: ${why}`, {
+        cause,
+      });
     }
     applyLayer(tree, layerEntries, layerName, source);
   }

@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { componentGuest, componentModules, explainModuleError } from '../components/hooks.js';
+import { refuseBadCheckNames } from '../guest/checks.js';
 import { guestKernelModules } from '../guest/power-button.js';
 import { sshInputs } from '../guest/ssh-keys.js';
 import { guestSystem } from '../guest/system.js';
@@ -444,6 +445,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       files.user,
     ]);
     ensureParents(tree);
+    refuseBadCheckNames(tree);
     const cpio = writeCpio(tree, { epoch });
     const initrd = await compress(cpio, spec.compression);
     const artifacts: Artifact[] = [];

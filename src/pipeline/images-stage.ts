@@ -5,10 +5,12 @@
  * - `images:` (src/spec/images.ts): each entry becomes
  *   /usr/share/kjx/images/<name>.tar in the guest, a host archive as it is or an
  *   image kjx builds (busybox-static: the Debian package's busybox and applets);
- * - `outputs: [oci]`: the whole guest tree as one container image archive,
- *   <name>-oci.tar, named kjx/<name>:<version> (src/image/oci.ts).
+ * - `outputs: [oci]`: the guest tree as one container image archive,
+ *   <name>-oci.tar, named kjx/<name>:<version> (src/image/oci.ts), without
+ *   device nodes and without the host private keys of `ssh.hostKeyFiles`.
  */
 import { busyboxStatic } from '../components/busybox.js';
+import { givenHostKeyPath } from '../guest/ssh.js';
 import { ociOutputReference } from '../image/image-ref.js';
 import { GUEST_IMAGES_DIR, imageReferenceProblem, ociArchive } from '../image/oci.js';
 import type { PackageSet } from '../plan/resolve.js';
@@ -121,7 +123,9 @@ export async function imagesLayer(i: ImagesLayerInputs): Promise<Tree> {
 /**
  * The `oci` output: the guest's tree as a container image, run as `/bin/sh`.
  * Device nodes are left out: runtimes mount their own /dev, and rootless ones
- * cannot create device nodes when they unpack a layer.
+ * cannot create device nodes when they unpack a layer. The host private keys of
+ * `ssh.hostKeyFiles` are left out too: the image is meant to be shared, and the
+ * keys would let anyone who has it pose as every machine booted from the build.
  */
 export function ociOutput(spec: Spec, tree: Tree, epoch: number, buildId: string): Buffer {
   const { name, tag } = ociOutputReference(spec.name, spec.version);
@@ -130,8 +134,10 @@ export function ociOutput(spec: Spec, tree: Tree, epoch: number, buildId: string
     throw new KjxError('SPEC_INVALID', `outputs: oci: ${problem} (made of name: ${spec.name})`, {
       hint: 'for the oci output, give the system a name whose parts between ".", "_" and "-" are not empty, like "my-system"',
     });
+  const secrets = new Set(spec.ssh.hostKeyFiles.map((_, i) => givenHostKeyPath(i)));
   const rootfs = newTree();
-  for (const [path, e] of tree) if (e.type !== 'char' && e.type !== 'block') rootfs.set(path, e);
+  for (const [path, e] of tree)
+    if (e.type !== 'char' && e.type !== 'block' && !secrets.has(path)) rootfs.set(path, e);
   return ociArchive({
     tree: rootfs,
     name,

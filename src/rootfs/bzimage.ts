@@ -25,6 +25,9 @@ const PAYLOAD_LENGTH = 0x24c;
 const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 const PT_NOTE = 4;
 
+/** Bumped when the reader learns a format: kernels it refused before are tried again. */
+export const PVH_READER = 1;
+
 export type PayloadFormat = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'bzip2' | 'lzma' | 'lzo' | 'unknown';
 
 const MAGICS: [PayloadFormat, number[]][] = [
@@ -103,8 +106,8 @@ function lz4Block(src: Buffer, out: Buffer, name: string): number {
 /**
  * The legacy LZ4 frame (`lz4 -l`, the kernel's format): a magic, then blocks
  * of at most 8 MiB, each a 32-bit compressed size and a raw block. The kernel's
- * build appends the uncompressed size as 4 more bytes; reading stops where no
- * whole block is left.
+ * build appends the uncompressed size as 4 more bytes; anything else left after
+ * the last whole block means the data is cut short.
  */
 export function lz4LegacyDecompress(data: Buffer, name = 'lz4 data'): Buffer {
   const BLOCK = 8 << 20;
@@ -123,6 +126,8 @@ export function lz4LegacyDecompress(data: Buffer, name = 'lz4 data'): Buffer {
     i += 4 + size;
   }
   if (chunks.length === 0) bad(name, 'no LZ4 block');
+  const rest = data.length - i;
+  if (rest !== 0 && rest !== 4) bad(name, `truncated: ${rest} bytes after the last whole LZ4 block`);
   return Buffer.concat(chunks);
 }
 
@@ -180,6 +185,11 @@ export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<Vmli
     default:
       return { ok: false, why: `its payload is ${format}-compressed, which kjx does not unpack` };
   }
+  // every payload ends with the uncompressed size (gzip's ISIZE; appended by the
+  // kernel's build for the others): a different length means the data was cut short
+  const want = payload.readUInt32LE(payload.length - 4);
+  if (elf.length % 2 ** 32 !== want)
+    bad(name, `the ${format} payload unpacks to ${elf.length} bytes, its trailer says ${want}`);
   if (!hasPvhEntry(elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
   return { ok: true, vmlinux: elf, format };
 }

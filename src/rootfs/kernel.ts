@@ -50,6 +50,9 @@ export async function kernelFromDeb(
   return { version, vmlinuz: img.data, modules: mc.tree, order: mc.order, builtin: mc.builtin };
 }
 
+/** KjxError `reason` of the MODULE_MISSING kernelFromLocal throws when modules are wanted but no modulesDir is given. */
+export const NO_MODULES_DIR = 'no-modules-dir';
+
 /** A local kernel: the bzImage bytes and a tree holding `<modulesDir>` at /lib/modules/<basename>. */
 export function kernelFromLocal(
   vmlinuz: Buffer,
@@ -66,6 +69,7 @@ export function kernelFromLocal(
         `kernel.modules lists ${wanted.join(', ')} but kernel.modulesDir is not set`,
         {
           hint: 'set kernel.modulesDir to the lib/modules/<version> directory of your kernel build, or set `modules: []`',
+          reason: NO_MODULES_DIR,
         },
       );
     }

@@ -1,7 +1,8 @@
 /**
  * Container image archives from the host, for `images:` in kjx.yaml: what
  * `docker save`, `podman save` or `ctr images export` write, a tar holding
- * `manifest.json` (docker-save) or `index.json` (OCI image layout), or both.
+ * `manifest.json` (docker-save) or `oci-layout` and `index.json` (OCI image
+ * layout), or both.
  *
  * `imageArchiveProblem` is cheap enough for loading the spec: it walks the tar
  * headers (POSIX ustar / GNU, 512-byte blocks) and seeks over the data, so a
@@ -11,7 +12,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { KjxError } from '../util/errors.js';
-import { parseTar } from './tar.js';
+import { parseTar, type TarEntry } from './tar.js';
 
 const BLOCK = 512;
 
@@ -24,8 +25,13 @@ const COMPRESSED: [string, number[]][] = [
 
 const DECOMPRESS = { gzip: 'gunzip', zstd: 'unzstd', xz: 'unxz', bzip2: 'bunzip2' } as Record<string, string>;
 
-/** The names that make a tar a container image archive. */
-const IMAGE_FILES = ['manifest.json', 'index.json'];
+/** The JSON members of a container image archive, checked when the build reads it. */
+const IMAGE_FILES = ['manifest.json', 'index.json', 'oci-layout'];
+
+/** Whether these top-level names make a container image archive (as oci-reader.ts isImageArchive says). */
+function isImage(names: Set<string>): boolean {
+  return names.has('manifest.json') || (names.has('oci-layout') && names.has('index.json'));
+}
 
 function checksumOk(h: Buffer): boolean {
   const text = h
@@ -71,7 +77,7 @@ function memberName(name: string): string {
 /**
  * What is wrong with `path` as an image archive, or undefined when it looks like
  * one: it must exist, be a regular file, an uncompressed tar, and hold
- * manifest.json or index.json at its top level.
+ * manifest.json, or oci-layout and index.json, at its top level.
  */
 export function imageArchiveProblem(path: string): string | undefined {
   let fd: number;
@@ -90,9 +96,13 @@ export function imageArchiveProblem(path: string): string | undefined {
     const names = new Set<string>();
     let off = 0;
     let entries = 0;
+    let ended = false;
     while (off + BLOCK <= st.size) {
       if (readSync(fd, h, 0, BLOCK, off) !== BLOCK) return `could not be read at offset ${off}`;
-      if (h.every((b) => b === 0)) break;
+      if (h.every((b) => b === 0)) {
+        ended = true;
+        break;
+      }
       if (entries === 0) {
         const kind = COMPRESSED.find(([, magic]) => magic.every((b, i) => h[i] === b))?.[0];
         if (kind)
@@ -111,8 +121,10 @@ export function imageArchiveProblem(path: string): string | undefined {
     }
     if (entries === 0) return 'is not a tar archive (empty, or shorter than one tar header)';
     if (off > st.size) return 'is truncated';
-    if (!IMAGE_FILES.some((n) => names.has(n)))
-      return 'is a tar archive without manifest.json or index.json, not a container image (make one with docker save, podman save or ctr images export)';
+    // the file ends inside a header: what was cut off may be the members that matter
+    if (!ended && off < st.size) return `is truncated (cut inside the tar header at offset ${off})`;
+    if (!isImage(names))
+      return 'is a tar archive without manifest.json, or oci-layout and index.json, so not a container image (make one with docker save, podman save or ctr images export)';
     return undefined;
   } finally {
     closeSync(fd);
@@ -137,14 +149,27 @@ export function readImageArchive(path: string, what: string): Buffer {
       },
     );
   const data = readFileSync(path);
+  let entries: TarEntry[];
   try {
-    const entries = parseTar(data, path);
-    for (const e of entries) {
-      if (e.type !== 'file' || !IMAGE_FILES.includes(memberName(e.name))) continue;
-      JSON.parse(e.data.toString('utf8'));
-    }
+    entries = parseTar(data, path);
   } catch (cause) {
     throw new KjxError('SPEC_INVALID', `${what} is damaged: ${(cause as Error).message}`, { hint, cause });
+  }
+  for (const e of entries) {
+    const name = memberName(e.name);
+    if (e.type !== 'file' || !IMAGE_FILES.includes(name)) continue;
+    try {
+      JSON.parse(e.data.toString('utf8'));
+    } catch (cause) {
+      throw new KjxError(
+        'SPEC_INVALID',
+        `${what} is damaged: ${name} is not valid JSON (${(cause as Error).message})`,
+        {
+          hint,
+          cause,
+        },
+      );
+    }
   }
   return data;
 }

@@ -1016,7 +1016,7 @@ const sshObject = z
       )
       .prefault(() => [])
       .describe(
-        'Host keys to use instead of generating them (relative to kjx.yaml). They land in the image.',
+        'Host keys to use instead of generating them (relative to kjx.yaml). They land in the image (initramfs and media; never in the oci container image).',
       ),
     rootLogin: z
       .boolean()

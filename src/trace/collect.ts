@@ -4,8 +4,8 @@
  * off its stdout, turn the raw output into results (results.ts) and write them with
  * the renderers (histogram, flame graph, table) into the output directory.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { KjxError } from '../util/errors.js';
 import type { VmRecord } from '../vm/registry.js';
@@ -17,18 +17,22 @@ import { stripServiceLog, type TraceResults, traceResults } from './results.js';
 import { flameGraphSvg } from './svg-flame.js';
 import { histogramSvg } from './svg-histogram.js';
 import { formatTable } from './table.js';
-import type { GuestTracer } from './tracers.js';
+import { type GuestTracer, TRACERS } from './tracers.js';
 
 /** The files a driver shipped, and whether its end frame arrived. */
 export interface Frames {
   files: Map<string, Buffer>;
   complete: boolean;
+  /** Why the frames stopped early: a file cut short, or a line that is not a frame. */
+  problem?: string;
 }
 
 /**
  * Split the driver's stdout into files (`@@kjx-trace:file name=N bytes=B\n`, B bytes,
- * a newline; then `@@kjx-trace:end\n`). Bytes before the first frame are ignored; a
- * frame cut short is an error naming the file.
+ * a newline; then `@@kjx-trace:end\n`). Bytes before the first frame are ignored.
+ * Never throws: the guest may panic or time out mid-way, and then the run's outcome
+ * is what the user needs to hear, so a file cut short keeps the bytes that arrived
+ * and the frames are marked incomplete with the `problem`.
  */
 export function parseFrames(buf: Buffer): Frames {
   const files = new Map<string, Buffer>();
@@ -36,25 +40,70 @@ export function parseFrames(buf: Buffer): Frames {
   let at = buf.indexOf(head);
   while (at >= 0) {
     const nl = buf.indexOf(0x0a, at);
-    if (nl < 0) break;
+    if (nl < 0) return { files, complete: false, problem: 'a frame header was cut short' };
     const line = buf.subarray(at + head.length, nl).toString('utf8');
     if (line === 'end') return { files, complete: true };
     const m = /^file name=(\S+) bytes=\s*(\d+)\s*$/.exec(line);
     if (!m)
-      throw new KjxError('TRACE_PARSE', `trace frames: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+      return {
+        files,
+        complete: false,
+        problem: `unexpected frame line ${JSON.stringify(line.slice(0, 80))}`,
+      };
     const n = Number(m[2]);
-    if (nl + 1 + n > buf.length)
-      throw new KjxError(
-        'TRACE_PARSE',
-        `trace frames: ${m[1]} was cut short (${buf.length - nl - 1} of ${n} bytes)`,
-        {
-          hint: 'the guest stopped while sending its results; see the console log',
-        },
-      );
+    if (nl + 1 + n > buf.length) {
+      files.set(m[1]!, buf.subarray(nl + 1));
+      return {
+        files,
+        complete: false,
+        problem: `${m[1]} was cut short (${buf.length - nl - 1} of ${n} bytes)`,
+      };
+    }
     files.set(m[1]!, buf.subarray(nl + 1, nl + 1 + n));
     at = buf.indexOf(head, nl + 1 + n);
   }
   return { files, complete: false };
+}
+
+/** The files `renderTrace` writes (any tracer), so a previous trace's can be told from anything else. */
+const TRACE_FILE = new RegExp(
+  `^(summary\\.json|(${TRACERS.join('|')})(-\\d+)?\\.(raw\\.txt|stderr\\.txt|hist\\.txt|svg|folded|table\\.txt))$`,
+);
+
+/**
+ * Make `-o DIR` ready before the trace runs: a missing or empty directory is fine; a
+ * previous kjx trace directory (summary.json and only files kjx writes) has those
+ * files removed, so none is left from another tracer; anything else is refused
+ * rather than mixed into.
+ */
+export function prepareOutputDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  const names = readdirSync(dir);
+  if (names.length === 0) return;
+  const foreign = names.filter((n) => !TRACE_FILE.test(n));
+  if (!names.includes('summary.json') || foreign.length > 0)
+    throw new KjxError('USAGE', `-o ${dir}: the directory is not empty and not a kjx trace directory`, {
+      hint: `give a new or empty directory, or leave -o out (results go to .kjx/traces/TRACER-STAMP)${foreign.length ? `; it has ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}` : ''}`,
+    });
+  for (const n of names) rmSync(join(dir, n), { force: true });
+}
+
+/**
+ * Take `base` as a fresh directory for results, or `base-2`, `base-3`, ...: creating it
+ * (not recursively) is the claim, so two traces started in the same second, even at
+ * once, never share one.
+ */
+export function claimTraceDir(base: string): string {
+  mkdirSync(join(base, '..'), { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`;
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
 }
 
 /** `key=value` lines of the driver's meta file. */
@@ -120,6 +169,20 @@ export async function runDriver(
   return { frames: parseFrames(Buffer.concat(chunks)), run };
 }
 
+/**
+ * An ephemeral run that did not end with the driver exiting (panic, timeout, QEMU
+ * died) as the error to report, with the console excerpt; checked before the frames,
+ * which such a run leaves cut short. `undefined` when the run exited.
+ */
+export function runOutcomeError(tracer: string, run: RunResult): KjxError | undefined {
+  if (run.outcome === 'exited') return undefined;
+  const code =
+    run.outcome === 'panic' ? 'GUEST_PANIC' : run.outcome === 'vm-failed' ? 'VM_START' : 'VM_TIMEOUT';
+  return new KjxError(code, `trace ${tracer}: ${run.message ?? run.outcome}`, {
+    hint: `console log: ${join(run.stateDir, 'console.log')}${run.excerpt ? `\n--- console (last lines) ---\n${run.excerpt}` : ''}`,
+  });
+}
+
 export interface TraceSummary {
   tracer: string;
   via: string;
@@ -137,7 +200,8 @@ export interface TraceSummary {
     unit: string;
     label?: string;
     total: number;
-    buckets: { low: number; high: number; count: number }[];
+    /** Both bounds included; `null` is an open end (no lower / no upper bound, as bpftrace's `(..., 0)` and `[100, ...)`). */
+    buckets: { low: number | null; high: number | null; count: number }[];
   }[];
   stacks?: { unique: number; total: number; unit: string };
   top?: Record<string, string | number>[];
@@ -153,6 +217,9 @@ export interface Rendered {
   text: string;
   results: TraceResults;
 }
+
+/** An open end (±Infinity) as JSON `null` on purpose (JSON.stringify would do it silently). */
+const bound = (n: number): number | null => (Number.isFinite(n) ? n : null);
 
 const histTotal = (h: Log2Hist) => h.buckets.reduce((a, b) => a + b.count, 0);
 
@@ -190,7 +257,7 @@ export function renderTrace(
   const files: Record<string, string> = {};
   const write = (name: string, data: string, key: string) => {
     writeFileSync(join(dir, name), data);
-    files[key] = join(dir, name);
+    files[key] = resolve(dir, name);
   };
   write(`${base}.raw.txt`, file('out'), 'raw');
   if (file('err').trim()) write(`${base}.stderr.txt`, file('err'), 'stderr');
@@ -222,7 +289,7 @@ export function renderTrace(
 
   // summary.json names itself among the files, so the file and --json agree
   const writeSummary = () => {
-    files.summary = join(dir, 'summary.json');
+    files.summary = resolve(dir, 'summary.json');
     writeFileSync(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
   };
   const failed = (msg: string) => {
@@ -236,7 +303,22 @@ export function renderTrace(
   if (meta.error) throw failed(meta.error);
 
   const raw = t.kind === 'service' ? stripServiceLog(file('out')) : file('out');
-  const results = traceResults(t.format, raw, `${base}.raw.txt`);
+  let results: TraceResults;
+  try {
+    results = traceResults(t.format, raw, `${base}.raw.txt`);
+  } catch (e) {
+    if (!(e instanceof KjxError) || e.code !== 'TRACE_PARSE') throw e;
+    // the raw output stays, and summary.json says what went wrong with it
+    summary.error = e.message;
+    writeSummary();
+    throw new KjxError('TRACE_PARSE', `${t.tracer}: cannot read what ${t.via} printed: ${e.message}`, {
+      hint: `the raw output is in ${files.raw}${files.stderr ? ` (stderr: ${files.stderr})` : ''}; it was read as "${t.format}" output. A tracer that printed warnings or was cut short explains most of these; if it looks fine, report it with that file`,
+      cause: e,
+      ...(e.position ? { position: { ...e.position, file: files.raw! } } : {}),
+    });
+  }
+  // a tracefs hist names its unit after the key field (`lat`); the plan knows the unit
+  if (t.format === 'ftrace-hist' && t.unit) for (const h of results.histograms) h.unit = t.unit;
   const text: string[] = [];
   const title = `${t.tracer} (${t.via})`;
   const subtitle = ctx.workload?.length
@@ -248,7 +330,7 @@ export function renderTrace(
       unit: h.unit,
       ...(h.label !== undefined ? { label: h.label } : {}),
       total: histTotal(h),
-      buckets: h.buckets.map((b) => ({ low: b.low, high: b.high, count: b.count })),
+      buckets: h.buckets.map((b) => ({ low: bound(b.low), high: bound(b.high), count: b.count })),
     }));
     const txt = results.histograms.map(formatLog2Hist).join('\n');
     write(`${base}.hist.txt`, txt, 'histogramText');
@@ -291,6 +373,7 @@ export function renderTrace(
     );
   }
   writeSummary();
-  if (!frames.complete) throw failed('the results were cut short');
+  if (!frames.complete)
+    throw failed(`the results were cut short${frames.problem ? ` (${frames.problem})` : ''}`);
   return { summary, text: text.join('\n\n'), results };
 }

@@ -24,10 +24,18 @@ export const FTRACE_HELPER_LINK = '/usr/sbin/kjx-ftrace';
 /** At most this many functions per funccount pattern (each one is a kprobe). */
 export const FUNCCOUNT_MAX = 200;
 
-/** The helper's own file writes and reads (setting up 70 kprobes) are not the workload's. */
-const NOT_US = 'if comm != "kjx-ftrace"';
-const FUNC_TRIGGER = `hist:keys=common_pid.execname:vals=hitcount:sort=hitcount.descending:size=4096 ${NOT_US}`;
-const SYS_TRIGGER = `hist:keys=common_pid.execname,id.syscall:vals=hitcount:sort=hitcount.descending:size=8192 ${NOT_US}`;
+/**
+ * The helper's own file writes and reads (setting up 70 kprobes) are not the
+ * workload's, and neither are those of the process named by $KJX_FTRACE_EXCLUDE_PID
+ * (the `kjx trace` driver, which reads /proc/uptime a byte per read(2) to stamp the
+ * window). `$F`: the filter, computed by the script at start and kept in the state
+ * directory, because removing a hist trigger takes the same text that added it.
+ */
+const FUNC_TRIGGER = 'hist:keys=common_pid.execname:vals=hitcount:sort=hitcount.descending:size=4096 $F';
+const SYS_TRIGGER =
+  'hist:keys=common_pid.execname,id.syscall:vals=hitcount:sort=hitcount.descending:size=8192 $F';
+/** The private tracefs instance of `exec` (its own buffer and tracing_on; the global ones stay as they are). */
+export const EXEC_INSTANCE = 'kjx-exec';
 const WAKE_TRIGGER = 'hist:keys=pid:kjx_ts0=common_timestamp.usecs';
 const SWITCH_TRIGGER =
   'hist:keys=next_pid:kjx_lat=common_timestamp.usecs-$kjx_ts0:onmatch(sched.sched_wakeup).kjx_runq_lat($kjx_lat,next_pid)';
@@ -47,6 +55,24 @@ mkdir -p $S
 die() { echo "kjx-ftrace: $*" >&2; exit 2; }
 KEEP=
 [ "$3" = --keep ] && KEEP=1
+# the trigger filter: not the helper, nor the process that asked to be left out (the driver)
+filter_new() {
+  F='if comm != "kjx-ftrace"'
+  case $KJX_FTRACE_EXCLUDE_PID in '' | *[!0-9]*) ;; *) F="$F && common_pid != $KJX_FTRACE_EXCLUDE_PID" ;; esac
+  echo "$F" >$S/filter-$1
+}
+filter_of() { F=$(cat $S/filter-$1 2>/dev/null) || F='if comm != "kjx-ftrace"'; }
+# kjx kprobes left by a run that was interrupted: clear their triggers (an O_TRUNC open
+# of a trigger file removes them all), then the probes
+probes_clear() {
+  [ -d $T/events/kjx ] || return 0
+  for e in $T/events/kjx/*; do
+    [ -f "$e/trigger" ] || continue
+    : >"$e/trigger" 2>/dev/null
+    echo "-:kjx/\${e##*/}" >>$T/kprobe_events 2>/dev/null
+  done
+  rm -f $S/funcs
+}
 # append to a tracefs file; a refused write names the file and what the kernel said
 tw() { echo "$2" >>"$1" 2>/dev/null || { echo "kjx-ftrace: the kernel refused '$2' in \${1#$T/}" >&2; [ -r $T/error_log ] && tail -n 3 $T/error_log >&2; return 1; }; }
 
@@ -54,10 +80,15 @@ tw() { echo "$2" >>"$1" 2>/dev/null || { echo "kjx-ftrace: the kernel refused '$
 # read(2), and every one of them would be counted (vfs_read, ksys_read, ...)
 funccount_start() {
   [ -n "$1" ] || die "funccount needs a function name or glob (like vfs_read or 'vfs_*')"
-  # the kernel expands the glob against the traceable functions; set_ftrace_filter lists them
-  echo "$1" >$T/set_ftrace_filter 2>/dev/null || { echo >$T/set_ftrace_filter; die "no traceable kernel function matches '$1'"; }
+  probes_clear
+  filter_new funccount
+  # the kernel expands the glob against the traceable functions; set_ftrace_filter lists
+  # them. What was in it before is put back (names only: a "[module]" suffix is dropped)
+  saved=$(grep -v '^#' $T/set_ftrace_filter 2>/dev/null | sed 's/ [.*]$//')
+  restore() { echo >$T/set_ftrace_filter; [ -z "$saved" ] || echo "$saved" >>$T/set_ftrace_filter 2>/dev/null; }
+  echo "$1" >$T/set_ftrace_filter 2>/dev/null || { restore; die "no traceable kernel function matches '$1'"; }
   fns=$(cat $T/set_ftrace_filter)
-  echo >$T/set_ftrace_filter
+  restore
   case $fns in '#'*) die "'$1' selects every function; give a name or a narrower glob" ;; esac
   n=0
   list=
@@ -67,11 +98,13 @@ funccount_start() {
     n=$((n + 1))
     [ $n -gt ${FUNCCOUNT_MAX} ] && { echo "kjx-ftrace: '$1' matches more than ${FUNCCOUNT_MAX} functions; counting the first ${FUNCCOUNT_MAX}" >&2; break; }
     echo "p:kjx/fc$n $f" >>$T/kprobe_events 2>/dev/null || { echo "kjx-ftrace: cannot probe $f (skipped)" >&2; continue; }
-    echo '${FUNC_TRIGGER}' >>$T/events/kjx/fc$n/trigger || continue
+    # a probe without its trigger counts nothing and would be left behind: remove it
+    echo "${FUNC_TRIGGER}" >>$T/events/kjx/fc$n/trigger || { echo "-:kjx/fc$n" >>$T/kprobe_events 2>/dev/null; continue; }
     list="$list fc$n=$f"
+    # stop (and an interrupted driver's cleanup) remove what is listed so far
+    echo "$list" >$S/funcs
   done
   [ -n "$list" ] || die "no function matching '$1' could be probed"
-  echo "$list" >$S/funcs
 }
 
 # output: "### functions F1 F2 ...", then their hists in that order (one cat)
@@ -88,9 +121,10 @@ funccount_stop() {
   echo "### functions$names"
   cat "$@"
   [ -n "$KEEP" ] && return 0
-  for x in $list; do echo '!${FUNC_TRIGGER}' >>$T/events/kjx/\${x%%=*}/trigger; done
+  filter_of funccount
+  for x in $list; do echo "!${FUNC_TRIGGER}" >>$T/events/kjx/\${x%%=*}/trigger; done
   for x in $list; do echo "-:kjx/\${x%%=*}" >>$T/kprobe_events; done
-  rm -f $S/funcs
+  rm -f $S/funcs $S/filter-funccount
 }
 
 runqlat_start() {
@@ -113,26 +147,35 @@ runqlat_stop() {
 }
 
 syscalls_start() {
-  tw $T/events/raw_syscalls/sys_enter/trigger '${SYS_TRIGGER}' || exit 2
+  filter_new syscalls
+  tw $T/events/raw_syscalls/sys_enter/trigger "${SYS_TRIGGER}" || exit 2
 }
 
 syscalls_stop() {
   cat $T/events/raw_syscalls/sys_enter/hist
   [ -n "$KEEP" ] && return 0
-  echo '!${SYS_TRIGGER}' >>$T/events/raw_syscalls/sys_enter/trigger 2>/dev/null
+  filter_of syscalls
+  echo "!${SYS_TRIGGER}" >>$T/events/raw_syscalls/sys_enter/trigger 2>/dev/null
+  rm -f $S/filter-syscalls
 }
 
+# exec traces into a private instance: its own buffer and tracing_on, so the global
+# trace buffer and tracing_on (someone else's) are left alone, whatever happens
+I=$T/instances/${EXEC_INSTANCE}
 exec_start() {
-  echo 0 >$T/tracing_on
-  echo >$T/trace
-  echo 1 >$T/events/sched/sched_process_exec/enable || exit 2
-  echo 1 >$T/tracing_on
+  [ -d $I ] || mkdir $I 2>/dev/null || die "cannot create the tracefs instance $I"
+  echo 0 >$I/tracing_on
+  : >$I/trace
+  echo 1 >$I/events/sched/sched_process_exec/enable || { rmdir $I 2>/dev/null; exit 2; }
+  echo 1 >$I/tracing_on
 }
 
 exec_stop() {
-  echo 0 >$T/events/sched/sched_process_exec/enable
-  cat $T/trace
-  echo >$T/trace
+  [ -d $I ] || return 0
+  echo 0 >$I/events/sched/sched_process_exec/enable
+  cat $I/trace
+  [ -n "$KEEP" ] && return 0
+  rmdir $I
 }
 
 case "$1:$2" in

@@ -29,6 +29,10 @@ export const BPF_READY = '/usr/lib/kjx/trace/kjx-bpf-ready';
 export const BPF_READY_LINK = '/usr/sbin/kjx-bpf-ready';
 /** Seconds a tracer may take to attach (BPF verification under TCG takes a few). */
 export const ATTACH_TIMEOUT = 120;
+/** Seconds a tracer may take to print its results after SIGINT before it gets SIGKILL. */
+export const STOP_TIMEOUT = 120;
+/** Seconds between SIGTERM and SIGKILL when --duration stops the workload. */
+export const KILL_GRACE_S = 2;
 
 /** `kjx_links PID` (sets kjx_n) and `kjx_wait_attached PID SECONDS` (0: attached, 1: died, 2: timed out). */
 const ATTACH_FUNCTIONS = [
@@ -116,8 +120,14 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
     '# fd 3 carries the framed results; everything else goes to stderr',
     'exec 3>&1 1>&2',
     'D=$(mktemp -d /tmp/kjx-trace.XXXXXX) || exit 1',
-    'up() { read -r kjx_up _ </proc/uptime; echo "$kjx_up"; }',
+    '# the uptime in $kjx_up: no $(...), whose subshell would be counted by funccount (it reads',
+    '# /proc/uptime a byte per read(2)); the driver itself ($$) is left out of the tracefs counts',
+    'up() { read -r kjx_up _ </proc/uptime; }',
     'meta() { echo "$1=$2" >>"$D/meta"; }',
+    'stamp() { up; meta "$1" "$kjx_up"; }',
+    '# kjx_sleep N: a builtin sleep where the FIFO exists (no process for tracers to see, none',
+    '# to leave behind when killed); else a sleep whose pid is in $kjx_s',
+    `kjx_sleep() { if [ -p ${STATE_DIR}/tick ]; then read -t "$1" kjx_x 0<>${STATE_DIR}/tick; else sleep "$1" & kjx_s=$!; wait $kjx_s; fi; }`,
     'emit() {',
     '  [ -f "$D/$1" ] || : >"$D/$1"',
     '  set -- "$1" $(wc -c <"$D/$1")',
@@ -125,33 +135,51 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
     '  cat "$D/$1" >&3',
     '  echo >&3',
     '}',
-    `finish() { meta t_end "$(up)"; emit out; emit err; emit meta; echo "${FRAME_PREFIX}end" >&3; rm -rf "$D"; exit 0; }`,
+    `finish() { stamp t_end; emit out; emit err; emit meta; echo "${FRAME_PREFIX}end" >&3; exit 0; }`,
     'fail() { meta error "$1"; finish; }',
     ...ATTACH_FUNCTIONS,
+    '# interrupted (the SSH session of --vm gone, a signal): stop the tracer and the workload and',
+    '# undo the tracefs setup, so nothing keeps tracing; on a normal exit only $D is left to remove',
+    'tp= wp= armed= kjx_s=',
+    'cleanup() {',
+    '  trap - EXIT HUP INT TERM PIPE',
+    '  [ -n "$wp" ] && { kill -KILL -"$wp" 2>/dev/null || kill -KILL "$wp" 2>/dev/null; }',
+    '  [ -n "$tp" ] && kill -KILL "$tp" 2>/dev/null',
+    '  [ -n "$kjx_s" ] && kill "$kjx_s" 2>/dev/null',
+    ...(t.kind === 'helper' ? [`  [ -n "$armed" ] && ${words(t.stop)} >/dev/null 2>&1 3>&-`] : []),
+    '  rm -rf "$D"',
+    '}',
+    'trap cleanup EXIT',
+    "trap 'cleanup; exit 129' HUP",
+    "trap 'cleanup; exit 130' INT",
+    "trap 'cleanup; exit 141' PIPE",
+    "trap 'cleanup; exit 143' TERM",
     `meta tracer ${shQuote(t.tracer)}`,
     `meta via ${shQuote(t.via)}`,
     'meta kernel "$(uname -r)"',
-    'meta t_start "$(up)"',
+    'stamp t_start',
   ];
 
   // start
   if (t.kind === 'process') {
     L.push(
       `command -v ${shQuote(t.argv[0]!)} >/dev/null || fail ${shQuote(`${t.argv[0]} is not in this image`)}`,
-      `${words(t.argv)} >"$D/out" 2>"$D/err" </dev/null &`,
+      `${words(t.argv)} >"$D/out" 2>"$D/err" </dev/null 3>&- &`,
       'tp=$!',
       t.readyLine
         ? `kjx_wait_line $tp "$D/out" ${shQuote(t.readyLine)} ${ATTACH_TIMEOUT}`
         : `kjx_wait_attached $tp ${ATTACH_TIMEOUT}`,
       'case $? in',
-      `  1) wait $tp; meta tracer_status $?; fail ${shQuote(`${t.argv[0]} exited before it attached`)} ;;`,
+      `  1) wait $tp; meta tracer_status $?; tp=; fail ${shQuote(`${t.argv[0]} exited before it attached`)} ;;`,
       `  2) kill -KILL $tp; fail ${shQuote(`${t.argv[0]} did not attach within ${ATTACH_TIMEOUT} s`)} ;;`,
       'esac',
     );
   } else if (t.kind === 'helper') {
     L.push(
       `command -v ${shQuote(t.start[0]!)} >/dev/null || fail ${shQuote(`${t.start[0]} is not in this image (the ftrace component)`)}`,
-      `${words(t.start)} >"$D/start" 2>>"$D/err" || fail ${shQuote(`${t.start.slice(1).join(' ')} failed`)}`,
+      '# armed first: a start that fails half-way leaves probes for cleanup to remove',
+      'armed=1',
+      `KJX_FTRACE_EXCLUDE_PID=$$ ${words(t.start)} >"$D/start" 2>>"$D/err" 3>&- || fail ${shQuote(`${t.start.slice(1).join(' ')} failed`)}`,
     );
   } else {
     const svc = `/etc/service/${t.service}`;
@@ -160,39 +188,59 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
       `[ -d ${shQuote(`/var/log/${t.service}`)} ] || fail ${shQuote(`service ${t.service} has no log directory (log: false sends its output to the console)`)}`,
     );
   }
-  L.push('meta t_attached "$(up)"');
+  L.push('stamp t_attached');
 
   // workload
   const dur = o.durationS;
   if (o.workload && o.workload.length > 0) {
     L.push(
       `meta workload ${shQuote(o.workload.join(' '))}`,
-      '# its own session and process group, so a --duration limit stops all of it',
-      `setsid ${words(o.workload)} </dev/null &`,
+      '# its own session and process group, so a --duration limit stops all of it; not fd 3',
+      `setsid ${words(o.workload)} </dev/null 3>&- &`,
       'wp=$!',
     );
     if (dur !== undefined)
-      L.push(`( sleep ${dur}; : >"$D/killed"; kill -TERM -$wp 2>/dev/null || kill -TERM $wp ) &`, 'dog=$!');
-    L.push('wait $wp 2>/dev/null', 'meta workload_status $?');
-    if (dur !== undefined) L.push('kill $dog 2>/dev/null', '[ -f "$D/killed" ] && meta workload_killed 1');
+      L.push(
+        `# the watchdog: SIGTERM after ${dur} s, SIGKILL ${KILL_GRACE_S} s later. Its sleeps are builtin`,
+        '# (kjx_sleep), so stopping it early leaves no sleep behind holding stderr (and with',
+        '# it the SSH session of --vm) open; without the FIFO it stops its sleep itself',
+        '(',
+        `  [ -p ${STATE_DIR}/tick ] || trap 'kill $kjx_s 2>/dev/null; exit 0' TERM`,
+        `  kjx_sleep ${dur}`,
+        '  : >"$D/killed"',
+        '  kill -TERM -$wp 2>/dev/null || kill -TERM $wp',
+        `  kjx_sleep ${KILL_GRACE_S}`,
+        '  kill -KILL -$wp 2>/dev/null || kill -KILL $wp',
+        ') </dev/null >/dev/null 2>&1 3>&- &',
+        'dog=$!',
+      );
+    L.push('wait $wp 2>/dev/null', 'meta workload_status $?', 'wp=');
+    if (dur !== undefined)
+      L.push('kill $dog 2>/dev/null; wait $dog 2>/dev/null', '[ -f "$D/killed" ] && meta workload_killed 1');
   } else {
-    L.push(`sleep ${dur ?? o.defaultDurationS ?? 5}`);
+    L.push(`kjx_sleep ${dur ?? o.defaultDurationS ?? 5}`);
   }
-  L.push('meta t_workload_end "$(up)"');
+  L.push('stamp t_workload_end');
 
   // stop and collect
   if (t.kind === 'process') {
     L.push(
       'kill -INT $tp',
-      '( sleep 120; kill -KILL $tp ) 2>/dev/null &',
+      `# SIGKILL after ${STOP_TIMEOUT} s; a guard like the watchdog`,
+      '(',
+      `  [ -p ${STATE_DIR}/tick ] || trap 'kill $kjx_s 2>/dev/null; exit 0' TERM`,
+      `  kjx_sleep ${STOP_TIMEOUT}`,
+      '  kill -KILL $tp',
+      ') </dev/null >/dev/null 2>&1 3>&- &',
       'guard=$!',
       'wait $tp',
       'meta tracer_status $?',
-      'kill $guard 2>/dev/null',
+      'tp=',
+      'kill $guard 2>/dev/null; wait $guard 2>/dev/null',
     );
   } else if (t.kind === 'helper') {
     const stop = o.ephemeral ? [...t.stop, '--keep'] : t.stop;
-    L.push(`${words(stop)} >"$D/out" 2>>"$D/err"`, 'meta tracer_status $?');
+    L.push(`${words(stop)} >"$D/out" 2>>"$D/err" 3>&-`, 'meta tracer_status $?', 'armed=');
   } else {
     const svc = shQuote(`/etc/service/${t.service}`);
     L.push(

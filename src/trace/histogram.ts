@@ -117,10 +117,28 @@ export function parseLog2Hists(text: string, source = 'input'): Log2Hist[] {
   if (cur && cur.buckets.length === 0) {
     throw parseError(source, lines.length, 'histogram header without buckets', lines.at(-1) ?? '');
   }
-  // print_linear_hist() prints each bucket's base; consecutive bases give the step
-  for (const h of linear) {
-    const [a, b] = h.buckets;
-    if (a && b) for (const x of h.buckets) x.high = x.low + (b.low - a.low) - 1;
+  for (const h of linear) h.buckets = linearBuckets(h.buckets);
+  return out;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * print_linear_hist() prints the base of each non-empty bucket only (it skips empty
+ * ones), so the step is the greatest common divisor of the gaps between printed
+ * bases (a multiple of the real step when every gap is one, which the output cannot
+ * tell apart), and the empty buckets in between are put back with count 0. A single
+ * row keeps its one value as the bucket.
+ */
+function linearBuckets(rows: HistBucket[]): HistBucket[] {
+  let step = 0;
+  for (let i = 1; i < rows.length; i++) step = gcd(rows[i]!.low - rows[i - 1]!.low, step);
+  if (step === 0) return rows;
+  const out: HistBucket[] = [];
+  for (const r of rows) {
+    for (let low = (out.at(-1)?.low ?? r.low - step) + step; low < r.low; low += step)
+      out.push({ low, high: low + step - 1, count: 0 });
+    out.push({ low: r.low, high: r.low + step - 1, count: r.count });
   }
   return out;
 }
@@ -194,25 +212,69 @@ function btBucket(open: string, inner: string, close: string): { low: number; hi
   return { low, high: Number.isFinite(hiEx) ? hiEx - 1 : hiEx };
 }
 
+/** The line that ends a map entry whose key spans lines (`]: 5`, or `]:` before a hist). */
+const BT_KEY_END = /\]:\s*(.*)$/;
+/** Lines a multi-line key (a kstack/ustack) may take before it is given up on. */
+const BT_KEY_MAX_LINES = 512;
+
+/**
+ * The map line at `i`, joined with the lines after it when its key spans several
+ * (`@[` then one stack frame per line, then `]: 5`, as bpftrace prints stack keys).
+ * The key's lines are trimmed and joined with `;`. `undefined` when it is no map line.
+ */
+function bpftraceMapLine(
+  lines: string[],
+  i: number,
+): { name: string; key?: string; value: string; last: number } | undefined {
+  const line = lines[i]!;
+  const m = BT_MAP.exec(line);
+  if (m) return { name: m[1]!, ...(m[2] !== undefined ? { key: m[2] } : {}), value: m[3]!.trim(), last: i };
+  const open = /^@(\w*)\[(.*)$/.exec(line);
+  if (!open) return undefined;
+  const key: string[] = [open[2]!];
+  for (let j = i + 1; j < lines.length && j <= i + BT_KEY_MAX_LINES; j++) {
+    const l = lines[j]!;
+    if (l.startsWith('@')) return undefined;
+    const end = BT_KEY_END.exec(l);
+    if (end && !/^\s/.test(l)) {
+      key.push(l.slice(0, end.index));
+      const text = key
+        .map((k) => k.trim())
+        .filter((k) => k !== '')
+        .join(';');
+      return { name: open[1]!, key: text, value: end[1]!.trim(), last: j };
+    }
+    key.push(l);
+  }
+  return undefined;
+}
+
 /**
  * The maps in bpftrace's output (what it prints at exit, or `print(@map)`): scalar
  * maps grouped by name, in the order first seen; each hist()/lhist() block on its own,
  * with the map name as unit (bpftrace scripts name maps after their unit: `@usecs`,
- * `@bytes`) and the key as label. Lines that are not map prints (`Attaching 2
- * probes...`, printf output) are skipped; a broken bucket row is a `TRACE_PARSE` error.
+ * `@bytes`) and the key as label. Keys that span lines (stacks) are joined. Lines that
+ * are not map prints (`Attaching 2 probes...`, printf output, even one starting with
+ * `@`) are skipped; a broken bucket row is a `TRACE_PARSE` error, and so is output
+ * where lines start with `@` but none of them is a map print.
  */
 export function parseBpftraceOutput(text: string, source = 'input'): BpftraceResult[] {
   const out: BpftraceResult[] = [];
   const maps = new Map<string, Extract<BpftraceResult, { kind: 'map' }>>();
   const lines = splitLines(text);
+  let skipped: { line: number; text: string } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!line.startsWith('@')) continue;
-    const m = BT_MAP.exec(line);
-    if (!m) throw parseError(source, i + 1, 'not a bpftrace map line', line);
-    const name = m[1]!;
-    const key = m[2];
-    const value = m[3]!.trim();
+    const m = bpftraceMapLine(lines, i);
+    if (!m) {
+      skipped ??= { line: i + 1, text: line };
+      continue;
+    }
+    i = m.last;
+    const name = m.name;
+    const key = m.key;
+    const value = m.value;
     const next = lines[i + 1]?.trim() ?? '';
     if (value === '' && (next.startsWith('[') || next.startsWith('('))) {
       const hist: Log2Hist = { unit: name || 'value', buckets: [] };
@@ -239,6 +301,8 @@ export function parseBpftraceOutput(text: string, source = 'input'): BpftraceRes
     const n = Number(value);
     map.entries.push({ key: key ?? '', value: value !== '' && Number.isFinite(n) ? n : value });
   }
+  if (out.length === 0 && skipped)
+    throw parseError(source, skipped.line, 'not a bpftrace map line', skipped.text);
   return out;
 }
 

@@ -43,5 +43,5 @@ export async function probeVmTools(rec: VmRecord): Promise<ImageTools> {
     stdout: sink(),
     stderr: new Writable({ write: (_b, _e, cb) => cb() }),
   });
-  return toolsFromListing(Buffer.concat(chunks).toString('utf8').split('\n'));
+  return { ...toolsFromListing(Buffer.concat(chunks).toString('utf8').split('\n')), vm: rec.name };
 }

@@ -5,6 +5,7 @@
  * image has (from the spec, or probed in a running VM) and returns a plan, or a
  * KjxError that says which component to add.
  */
+import { didYouMean } from '../spec/messages.js';
 import { KjxError } from '../util/errors.js';
 import { FTRACE_HELPER_LINK } from './ftrace-helper.js';
 
@@ -49,6 +50,8 @@ export interface ImageTools {
   components: string[];
   /** The libbpf-tools installed (file names in /usr/sbin). */
   libbpfTools: string[];
+  /** Set when probed in a running detached VM (its name): a missing piece needs a new boot there. */
+  vm?: string;
 }
 
 export type Backend = 'auto' | 'bpf' | 'tracefs';
@@ -110,18 +113,28 @@ export const PROFILE_PROGRAM = 'profile:hz:99 { @[kstack, ustack, comm] = count(
  */
 export const BPFTRACE_READY = 'kjx: bpftrace attached';
 
+/**
+ * How to get a missing piece into the traced image: a spec's image is rebuilt by
+ * `kjx trace` itself; a detached VM keeps running the image it booted until it is
+ * booted again.
+ */
+function rebuildHint(tools: ImageTools): string {
+  return tools.vm
+    ? `, then rebuild and boot the VM again (kjx stop ${tools.vm}; kjx boot --detach -n ${tools.vm}): VM ${tools.vm} runs the image it was booted with`
+    : ' (kjx trace rebuilds it), or trace another image with -f';
+}
+
 /** Missing-component errors share their shape: what needs what, and what to add. */
-function needs(what: string, component: string, extra = ''): KjxError {
+function needs(tools: ImageTools, what: string, component: string, extra = ''): KjxError {
   return new KjxError('TRACE_UNAVAILABLE', `${what} needs ${component}${extra}; the image does not have it`, {
-    hint: `add ${component} to components in kjx.yaml (and rebuild), or trace another image with -f`,
+    hint: `add ${component} to components in kjx.yaml${rebuildHint(tools)}`,
   });
 }
 
 /** `kjx trace TRACER`: a usage error with the list, and a did-you-mean, for unknown names. */
 export function checkTracerName(name: string): TracerName {
   if ((TRACERS as readonly string[]).includes(name)) return name as TracerName;
-  const near = TRACERS.find((t) => t.startsWith(name.slice(0, 3)));
-  throw new KjxError('USAGE', `unknown tracer "${name}"${near ? ` (did you mean "${near}"?)` : ''}`, {
+  throw new KjxError('USAGE', `unknown tracer "${name}"${didYouMean(name, TRACERS)}`, {
     hint: `tracers: ${TRACERS.join(', ')} (kjx trace --help)`,
   });
 }
@@ -147,15 +160,15 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
           'TRACE_UNAVAILABLE',
           `${tracer} needs the libbpf-tools program ${t}, which the image leaves out`,
           {
-            hint: `add ${t} to tracing.libbpfTools in kjx.yaml${fallback ? ', or add the ftrace component for the tracefs version' : ''}`,
+            hint: `add ${t} to tracing.libbpfTools in kjx.yaml${fallback ? ' (or add the ftrace component for the tracefs version)' : ''}${rebuildHint(tools)}`,
           },
         );
-      throw needs(tracer, 'libbpf-tools', fallback ? ' (or ftrace, for the tracefs version)' : '');
+      throw needs(tools, tracer, 'libbpf-tools', fallback ? ' (or ftrace, for the tracefs version)' : '');
     }
     return false;
   };
   const needFtrace = (what: string) => {
-    if (!ftrace) throw needs(what, 'ftrace');
+    if (!ftrace) throw needs(tools, what, 'ftrace');
   };
 
   switch (req.tracer) {
@@ -179,7 +192,8 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
         unit: 'usecs',
       };
     case 'syscalls':
-      if (backend === 'bpf') {
+      // auto: tracefs when the image has ftrace, else libbpf-tools syscount when it has that
+      if (backend === 'bpf' || (backend === 'auto' && !ftrace && tool('syscount'))) {
         libbpf('syscount', 'syscalls --backend bpf', false);
         return {
           tracer: 'syscalls',
@@ -189,7 +203,8 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
           format: 'syscount',
         };
       }
-      needFtrace('syscalls');
+      if (!ftrace)
+        throw needs(tools, 'syscalls', 'ftrace', ' (or libbpf-tools with syscount, for --backend bpf)');
       return {
         tracer: 'syscalls',
         kind: 'helper',
@@ -231,7 +246,9 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
       };
     case 'offcpu':
       if (backend === 'tracefs')
-        throw new KjxError('USAGE', 'offcpu has no tracefs version (it needs BPF stack maps)');
+        throw new KjxError('USAGE', 'offcpu has no tracefs version (it needs BPF stack maps)', {
+          hint: 'drop --backend tracefs (offcpu runs libbpf-tools offcputime), or use profile (bpftrace) for on-CPU stacks',
+        });
       libbpf('offcputime', 'offcpu', false);
       return {
         tracer: 'offcpu',
@@ -242,7 +259,7 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
         unit: 'us',
       };
     case 'profile':
-      if (!has('bpftrace')) throw needs('profile', 'bpftrace');
+      if (!has('bpftrace')) throw needs(tools, 'profile', 'bpftrace');
       return {
         tracer: 'profile',
         kind: 'process',
@@ -263,7 +280,7 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
         throw new KjxError('USAGE', 'bpftrace needs a program: -e PROGRAM or --script FILE', {
           hint: "for example: kjx trace bpftrace -e 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'",
         });
-      if (!has('bpftrace')) throw needs('bpftrace', 'bpftrace');
+      if (!has('bpftrace')) throw needs(tools, 'bpftrace', 'bpftrace');
       return {
         tracer: 'bpftrace',
         kind: 'process',
@@ -284,7 +301,9 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
               run,
             )
           ? 'libbpf-hist'
-          : 'text';
+          : /\bbpftrace\b/.test(run)
+            ? 'bpftrace'
+            : 'text';
       return {
         tracer: 'service',
         kind: 'service',

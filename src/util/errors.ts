@@ -53,6 +53,11 @@ export interface KjxErrorOptions {
   position?: SourcePosition;
   /** More messages of the same kind (e.g. every spec problem, not just the first). */
   details?: string[];
+  /**
+   * Which case of `code` this is, for callers that react to one case without
+   * matching the message (e.g. MODULE_MISSING "no-modules-dir"). Never printed.
+   */
+  reason?: string;
 }
 
 export class KjxError extends Error {
@@ -60,6 +65,7 @@ export class KjxError extends Error {
   readonly hint: string | undefined;
   readonly position: SourcePosition | undefined;
   readonly details: string[];
+  readonly reason: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: KjxErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -68,6 +74,7 @@ export class KjxError extends Error {
     this.hint = options.hint;
     this.position = options.position;
     this.details = options.details ?? [];
+    this.reason = options.reason;
   }
 }
 

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decompressAny } from '../image/compress.js';
-import { pvhVmlinux } from '../rootfs/bzimage.js';
+import { PVH_READER, pvhVmlinux } from '../rootfs/bzimage.js';
 import { type Cache, openCache } from '../sources/cache.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
@@ -38,22 +38,24 @@ export async function directKernel(
   const bz = knownSha256 ? undefined : readFileSync(bzImagePath);
   const base = join(cache.root, 'kernels', knownSha256 ?? sha256(bz!));
   const elf = `${base}.vmlinux`;
-  const no = `${base}.no-pvh`;
+  const no = `${base}.no-pvh-${PVH_READER}`;
   if (existsSync(elf)) return { path: elf, pvh: true };
   if (existsSync(no)) return { path: bzImagePath, pvh: false, why: readFileSync(no, 'utf8').trim() };
-  let why: string;
+  let r: Awaited<ReturnType<typeof pvhVmlinux>>;
   try {
-    const r = await pvhVmlinux(bz ?? readFileSync(bzImagePath), bzImagePath);
-    if (r.ok) {
-      writeFileAtomic(elf, r.vmlinux);
-      return { path: elf, pvh: true };
-    }
-    why = r.why;
+    r = await pvhVmlinux(bz ?? readFileSync(bzImagePath), bzImagePath);
   } catch (e) {
-    why = e instanceof Error ? e.message : String(e);
+    // a kernel kjx cannot read is booted as it is, and asked again next time:
+    // nothing is remembered about it, so a newer kjx (or a passing failure) can do better
+    return { path: bzImagePath, pvh: false, why: e instanceof Error ? e.message : String(e) };
   }
-  writeFileAtomic(no, `${why}\n`);
-  return { path: bzImagePath, pvh: false, why };
+  if (r.ok) {
+    writeFileAtomic(elf, r.vmlinux);
+    return { path: elf, pvh: true };
+  }
+  // the verdict is about this file as this reader sees it
+  writeFileAtomic(no, `${r.why}\n`);
+  return { path: bzImagePath, pvh: false, why: r.why };
 }
 
 /**

@@ -6,21 +6,39 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { GuestContext } from '../../src/components/component.js';
-import { CHECK_ROOTFS } from '../../src/components/container-common.js';
-import { containerdConfig } from '../../src/components/containerd.js';
 import {
+  CHECK_APPLETS,
+  CHECK_LIB,
+  CHECK_ROOTFS,
+  checkLib,
+  checkRootfs,
+} from '../../src/components/container-common.js';
+import { containerdConfig } from '../../src/components/containerd.js';
+import { crun } from '../../src/components/crun.js';
+import { gvisor } from '../../src/components/gvisor.js';
+import {
+  appendStage1,
   componentGuest,
   componentModules,
   defaultMemoryMiB,
   explainModuleError,
-  needsPivotRoot,
 } from '../../src/components/hooks.js';
 import { COMPONENTS as REGISTRY } from '../../src/components/index.js';
-import { checkRunnerArgv, checksOf, parseCheckOutput } from '../../src/guest/checks.js';
+import { runc } from '../../src/components/runc.js';
+import {
+  CHECK_DIR,
+  checkRunnerArgv,
+  checksOf,
+  parseCheckOutput,
+  refuseBadCheckNames,
+} from '../../src/guest/checks.js';
 import { initScript, stage1Script } from '../../src/guest/stages.js';
-import { kernelFromLocal } from '../../src/rootfs/kernel.js';
+import { kernelFromLocal, NO_MODULES_DIR } from '../../src/rootfs/kernel.js';
 import { type FileEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { COMPONENT_SERVICES, type Component } from '../../src/spec/schema.js';
@@ -138,10 +156,23 @@ describe('component hooks', () => {
     );
   });
 
+  test('the no-modulesDir case is told by the error reason, not by its wording', () => {
+    const s = spec('kernel: {image: ./bzImage, modules: []}\ncomponents: [busybox, runit, docker]\n');
+    const reworded = new KjxError('MODULE_MISSING', 'no modules directory for veth', {
+      reason: NO_MODULES_DIR,
+    });
+    assert.match(
+      (explainModuleError(reworded, s) as KjxError).message,
+      /kernel\.image has no kernel\.modulesDir/,
+    );
+    const lookalike = new KjxError('MODULE_MISSING', 'kernel.modulesDir is not set, and nf_foo is missing');
+    assert.doesNotMatch((explainModuleError(lookalike, s) as KjxError).message, /has no kernel\.modulesDir/);
+  });
+
   test('runtimes make the root pivotable and want more memory; the default image does not', () => {
-    assert.equal(needsPivotRoot(spec('{}\n')), false);
+    assert.equal(componentGuest(ctxFor('{}\n', [])).pivotRoot, false);
     assert.equal(defaultMemoryMiB(spec('{}\n')), 512);
-    assert.equal(needsPivotRoot(spec('components: [busybox, runit, runc]\n')), true);
+    assert.equal(componentGuest(ctxFor('components: [busybox, runit, runc]\n', [])).pivotRoot, true);
     assert.equal(defaultMemoryMiB(spec('components: [busybox, runit, runc]\n')), 1024);
     assert.equal(defaultMemoryMiB(spec('components: [busybox, runit, docker]\n')), 2048);
   });
@@ -188,6 +219,27 @@ describe('containerd without the overlay module', () => {
     assert.deepEqual([k.order, k.builtin], [[], []]);
   });
 
+  test('a kernel.image without modulesDir: the warnings say kjx cannot tell, and suggest kernel.modulesDir', () => {
+    const warnings: Warning[] = [];
+    componentGuest(
+      ctxFor(
+        'kernel: {image: ./bzImage, modules: []}\ncomponents: [busybox, runit, containerd, podman]\n',
+        [],
+        warnings,
+      ),
+    );
+    assert.deepEqual(warnings.map((w) => w.code).sort(), ['CONTAINERD_NATIVE', 'PODMAN_VFS']);
+    for (const w of warnings) {
+      assert.match(w.message, /cannot tell whether the kernel given by kernel\.image has overlay/, w.code);
+      assert.match(w.message, /give kernel\.modulesDir/, w.code);
+      assert.doesNotMatch(w.message, /has no overlay module/, w.code);
+    }
+    const own: Warning[] = [];
+    componentGuest(ctxFor('components: [busybox, runit, containerd, podman]\n', [], own));
+    for (const w of own)
+      assert.match(w.message, /the kernel has no overlay module.*add overlay to the kernel/, w.code);
+  });
+
   test('podman and docker fall back to vfs storage', () => {
     const g = componentGuest(ctxFor('components: [busybox, runit, podman, docker]\n', []));
     assert.match(text(g.files, '/etc/containers/storage.conf') ?? '', /driver = "vfs"/);
@@ -212,6 +264,24 @@ describe('generated scripts', () => {
       /mount --bind \/ \/run && cd \/run && mount --move \. \/ && exec chroot \. \/init kjx-root-bound/,
     );
     assert.ok(shParses(p));
+  });
+
+  test('stage 1 lines of components: duplicates dropped, no header over nothing', () => {
+    const s1: string[] = [];
+    appendStage1(s1, 'podman', ['mkdir -p /var/tmp', 'echo 1 >/proc/sys/net/ipv4/ip_forward']);
+    appendStage1(s1, 'docker', ['echo 1 >/proc/sys/net/ipv4/ip_forward']);
+    appendStage1(s1, 'other', ['x', 'x', 'mkdir -p /var/tmp', 'y']);
+    appendStage1(s1, 'none', []);
+    assert.deepEqual(s1, [
+      '# podman',
+      'mkdir -p /var/tmp',
+      'echo 1 >/proc/sys/net/ipv4/ip_forward',
+      '# other',
+      'x',
+      'y',
+    ]);
+    const g = componentGuest(ctxFor('components: [busybox, runit, podman, docker]\n', ['overlay']));
+    assert.equal(g.stage1.filter((l) => l === 'echo 1 >/proc/sys/net/ipv4/ip_forward').length, 1);
   });
 
   test('stage 1 runs component lines after networking, before tasks', () => {
@@ -241,6 +311,58 @@ describe('generated scripts', () => {
       'podman-bridge',
     ]);
     for (const c of checks) assert.ok(shParses((c as FileEntry).data.toString()), c.path);
+    // the library and the low-level checks are made in the base stage (assemble), not by files()
+    const src = { kind: 'generated', by: 'test' } as const;
+    const staged = (): Tree => {
+      const t = newTree();
+      for (const p of ['/bin/busybox', '/usr/sbin/runc', '/usr/bin/crun', '/usr/bin/runsc'])
+        t.set(p, mk.file(p, 'binary', src, 0o755));
+      return t;
+    };
+    const s = spec('components: [busybox, runit, runc, crun, gvisor]\n');
+    const base = new Map<string, string>();
+    for (const c of [runc, crun, gvisor])
+      for (const e of c.assemble({ spec: s, staged, warn: () => {} }).values())
+        if (e.type === 'file' && (e.path.startsWith(`${CHECK_DIR}/`) || e.path === CHECK_LIB))
+          base.set(e.path, e.data.toString());
+    assert.deepEqual([...base.keys()].sort(), [
+      CHECK_LIB,
+      `${CHECK_DIR}/crun`,
+      `${CHECK_DIR}/gvisor`,
+      `${CHECK_DIR}/runc`,
+    ]);
+    assert.equal(base.get(CHECK_LIB), checkLib());
+    for (const [path, text] of base) assert.ok(shParses(text), path);
+  });
+});
+
+describe('the check root', () => {
+  test('links every applet the checks run inside their containers (grep of the bridge checks too)', () => {
+    const g = componentGuest(
+      ctxFor('components: [busybox, runit, runc, crun, gvisor, containerd, podman, docker]\n', ['overlay']),
+    );
+    const inContainer = [...g.files.values()]
+      .filter((e): e is FileEntry => e.type === 'file' && e.path.startsWith(`${CHECK_DIR}/`))
+      .flatMap((e) => [...e.data.toString().matchAll(/ sh -c "([^"]*)"/g)].map((m) => m[1]!));
+    assert.ok(
+      inContainer.some((c) => c.includes('grep inet')),
+      'the bridge checks are seen',
+    );
+    const commands = new Set(
+      inContainer.flatMap((c) => c.split(/\|\|?|&&|;/).map((part) => part.trim().split(/\s+/)[0]!)),
+    );
+    commands.delete('$KJX_CMD'); // echo and exit, see checkLib
+    for (const c of commands) assert.ok(CHECK_APPLETS.includes(c), `${c} is linked in the check root`);
+    assert.ok(CHECK_APPLETS.includes('echo'));
+  });
+
+  test('a busybox-static without /bin/busybox says the package layout changed', () => {
+    const s = spec('components: [busybox, runit, runc]\n');
+    assert.throws(() => checkRootfs({ spec: s, staged: () => newTree(), warn: () => {} }), {
+      code: 'TREE_INVALID',
+      message: /busybox-static has no regular file \/bin\/busybox/,
+      hint: /package layout changed/,
+    });
   });
 });
 
@@ -288,5 +410,42 @@ describe('the check runner', () => {
   test('the runner parses as sh', () => {
     const [, , script] = checkRunnerArgv(['runc']);
     assert.ok(shParses(script ?? ''));
+  });
+
+  test('the runner prints a last output line that has no newline', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kjx-checks-'));
+    try {
+      writeFileSync(join(dir, 'half'), '#!/bin/sh\necho first\nprintf "no newline"\nexit 3\n', {
+        mode: 0o755,
+      });
+      const [sh, c, script, ...args] = checkRunnerArgv(['half']);
+      const local = (script ?? '')
+        .replaceAll(CHECK_DIR, dir)
+        .replaceAll('/tmp/kjx-check.out', join(dir, 'out'));
+      const r = spawnSync('sh', [c!, local, ...args], { encoding: 'utf8' });
+      assert.equal(sh, '/bin/sh');
+      const [half] = parseCheckOutput(r.stdout, ['half']);
+      assert.deepEqual([half?.status, half?.output], [3, ['first', 'no newline']], r.stdout + r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('check names kjx test cannot pass are refused at build time, and not listed', () => {
+    const input = { kind: 'input', ref: 'checks/my check' } as const;
+    const t = newTree();
+    t.set(`${CHECK_DIR}/ok-1.x_y`, mk.file(`${CHECK_DIR}/ok-1.x_y`, '#!/bin/sh\n', input, 0o755));
+    t.set(`${CHECK_DIR}/notes here`, mk.file(`${CHECK_DIR}/notes here`, 'not run\n', input, 0o644));
+    refuseBadCheckNames(t);
+    t.set(`${CHECK_DIR}/my check`, mk.file(`${CHECK_DIR}/my check`, '#!/bin/sh\n', input, 0o755));
+    assert.throws(() => refuseBadCheckNames(t), {
+      code: 'TREE_INVALID',
+      message:
+        /^check "\/usr\/lib\/kjx\/checks\/my check" \(files: checks\/my check\): a check name may only have letters/,
+    });
+    const f = (path: string) => ({ path, mode: '0755', type: 'file' });
+    assert.deepEqual(checksOf([f(`${CHECK_DIR}/my check`), f(`${CHECK_DIR}/a=b`), f(`${CHECK_DIR}/runc`)]), [
+      'runc',
+    ]);
   });
 });

@@ -180,4 +180,26 @@ describe('decompressAny', () => {
       );
     }
   });
+
+  it('output past maxBytes is refused for every format; up to it passes', async () => {
+    const big = Buffer.alloc(1 << 20, 'a');
+    const formats: Compression[] = ['gzip', 'none'];
+    if (HAS_ZSTD) formats.push('zstd');
+    if (HAS_XZ) formats.push('xz');
+    for (const f of formats) {
+      const packed = await compress(big, f);
+      await assert.rejects(
+        decompressAny(packed, 'layer.tar', big.length - 1),
+        {
+          code: 'CPIO_INVALID',
+          message:
+            f === 'none'
+              ? /^layer\.tar: 1048576 bytes, more than the 1048575 allowed/
+              : new RegExp(`^layer\\.tar: ${f} data decompresses to more than 1048575 bytes`),
+        },
+        f,
+      );
+      assert.ok((await decompressAny(packed, 'layer.tar', big.length)).equals(big), f);
+    }
+  });
 });

@@ -13,7 +13,7 @@ import {
   ociArchive,
   ociLayout,
 } from '../../src/image/oci.js';
-import { imageArchiveTree, isImageArchive } from '../../src/image/oci-reader.js';
+import { imageArchiveTree, isImageArchive, MAX_LAYER_BYTES } from '../../src/image/oci-reader.js';
 import { tarToTree } from '../../src/image/tar-tree.js';
 import { writeTar } from '../../src/image/tar-writer.js';
 import { type EntrySource, mk, newTree, type Tree, type TreeEntry } from '../../src/rootfs/tree.js';
@@ -151,7 +151,11 @@ describe('ociArchive', () => {
   });
 
   test('the layer holds the tree: bare sorted names, owners and modes kept, mtimes clamped, parents added', () => {
-    const layout = ociLayout(input());
+    // LONG fits ustar's prefix + name fields; a 120-byte base name does not and needs a pax header
+    const paxLong = `/opt/${'p'.repeat(120)}`;
+    const tree = sample();
+    tree.set(paxLong, mk.file(paxLong, 'pax\n', SRC));
+    const layout = ociLayout(input({ tree }));
     const layerData = (layout.tree.get(`/${blobPath(layout.layer.digest)}`) as { data: Buffer }).data;
     const entries = parseTar(layerData, 'layer.tar');
     const names = entries.map((e) => e.name);
@@ -172,10 +176,38 @@ describe('ociArchive', () => {
     // the first name of a hard-linked inode carries the data, like tar writes it
     assert.deepEqual([at('/bin/ash').type, at('/bin/busybox').type], ['file', 'hardlink']);
     assert.equal((at('/bin/busybox') as { target: string }).target, '/bin/ash');
-    assert.equal((at(LONG) as { data: Buffer }).data.toString(), 'long\n', 'long name through a pax header');
-    const pax = parseTar(layerData, 'layer.tar').length;
-    assert.equal(pax, entries.length);
-    assert.ok(!layerData.includes('./PaxHeaders'), 'pax header names are bare too');
+    assert.equal((at(LONG) as { data: Buffer }).data.toString(), 'long\n', 'long name through ustar prefix');
+    assert.equal(
+      (at(paxLong) as { data: Buffer }).data.toString(),
+      'pax\n',
+      'long name through a pax header',
+    );
+    // the long name does not fit ustar's name/prefix fields: a pax "x" header carries it
+    const paxHeaders: string[] = [];
+    for (let off = 0; off + 512 <= layerData.length; ) {
+      const h = layerData.subarray(off, off + 512);
+      if (h.every((b) => b === 0)) break;
+      const size = Number.parseInt(
+        h.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0',
+        8,
+      );
+      if (String.fromCharCode(h[156]!) === 'x')
+        paxHeaders.push(layerData.subarray(off + 512, off + 512 + size).toString('utf8'));
+      off += 512 + Math.ceil(size / 512) * 512;
+    }
+    const longName = paxLong.slice(1);
+    assert.ok(
+      paxHeaders.some((body) => body.includes(` path=${longName}\n`)),
+      'a pax header holds the long name',
+    );
+    assert.ok(
+      entries.some((e) => e.name === longName),
+      'the long name is read back whole',
+    );
+    assert.ok(
+      layerData.includes('PaxHeaders/') && !layerData.includes('./PaxHeaders'),
+      'pax header names are bare too',
+    );
   });
 
   test('same input, same bytes; entry order of the tree does not matter', () => {
@@ -324,6 +356,12 @@ describe('hostile input', () => {
     assert.equal(fullImageName('registry.example:5000/team/app'), 'registry.example:5000/team/app');
     assert.equal(fullImageName('index.docker.io/kjx/x'), 'docker.io/kjx/x');
     assert.equal(fullImageName('host:5000/x'), 'host:5000/x');
+    // Docker's rule: one path component on docker.io gets "library/", with or without the host
+    assert.equal(fullImageName('docker.io/busybox'), 'docker.io/library/busybox');
+    assert.equal(fullImageName('index.docker.io/busybox'), 'docker.io/library/busybox');
+    assert.equal(fullImageName('docker.io/kjx/smoke'), 'docker.io/kjx/smoke');
+    assert.equal(fullImageName('docker.io/library/busybox'), 'docker.io/library/busybox');
+    assert.equal(fullImageName('example.com/busybox'), 'example.com/busybox');
   });
 });
 
@@ -378,6 +416,58 @@ describe('reading image archives back (kjx inspect)', () => {
       '/a/keep',
       '/b/z',
     ]);
+  });
+
+  test('a file or symlink replacing a lower directory hides what was under it', async () => {
+    const lower = treeOf([
+      mk.file('/opt/app/bin/run', 'r', SRC),
+      mk.file('/opt/app/lib/x.so', 'x', SRC),
+      mk.file('/srv/data/a', 'a', SRC),
+      mk.file('/srv/data-keep', 'k', SRC),
+    ]);
+    const upper = treeOf([mk.file('/opt/app', 'now a file', SRC), mk.symlink('/srv/data', '/tmp', SRC)]);
+    const outer = treeOf([
+      mk.file('/manifest.json', JSON.stringify([{ Config: 'c.json', Layers: ['l1.tar', 'l2.tar'] }]), SRC),
+      mk.file('/c.json', '{}', SRC),
+      mk.file('/l1.tar', writeTar(lower, { epoch: EPOCH, names: 'bare' }), SRC),
+      mk.file('/l2.tar', writeTar(upper, { epoch: EPOCH, names: 'bare' }), SRC),
+    ]);
+    const { tree } = await imageArchiveTree(
+      parseTar(writeTar(outer, { epoch: EPOCH }), 'r.tar'),
+      'r.tar',
+      SRC,
+    );
+    assert.deepEqual([...tree.keys()].filter((p) => p.startsWith('/opt/') || p.startsWith('/srv/')).sort(), [
+      '/opt/app',
+      '/srv/data',
+      '/srv/data-keep',
+    ]);
+    assert.equal(tree.get('/opt/app')?.type, 'file');
+    assert.equal(tree.get('/srv/data')?.type, 'symlink');
+  });
+
+  test('a layer that decompresses past the limit is ARTIFACT_INVALID', async () => {
+    const layer = gzipSync(
+      writeTar(treeOf([mk.file('/zeros', Buffer.alloc(1 << 20), SRC)]), { epoch: EPOCH }),
+    );
+    const outer = treeOf([
+      mk.file('/manifest.json', JSON.stringify([{ Config: 'c.json', Layers: ['l.tar.gz'] }]), SRC),
+      mk.file('/c.json', '{}', SRC),
+      mk.file('/l.tar.gz', layer, SRC),
+    ]);
+    const entries = parseTar(writeTar(outer, { epoch: EPOCH }), 'bomb.tar');
+    assert.ok(layer.length < 64 * 1024, 'small on disk');
+    await assert.rejects(imageArchiveTree(entries, 'bomb.tar', SRC, { maxLayerBytes: 512 * 1024 }), {
+      code: 'ARTIFACT_INVALID',
+      message: /^bomb\.tar: l\.tar\.gz: gzip data decompresses to more than 524288 bytes$/,
+    });
+    const { tree } = await imageArchiveTree(entries, 'bomb.tar', SRC);
+    assert.equal(
+      (tree.get('/zeros') as { data: Buffer }).data.length,
+      1 << 20,
+      'the default limit lets it through',
+    );
+    assert.equal(MAX_LAYER_BYTES, 4 * 1024 ** 3);
   });
 
   test('a missing layer or a broken manifest is ARTIFACT_INVALID', async () => {

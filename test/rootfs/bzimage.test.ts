@@ -176,3 +176,26 @@ describe('bzimage', () => {
     assert.match(bz2.ok ? '' : bz2.why, /bzip2/);
   });
 });
+
+describe('bzimage: cut-short payloads', () => {
+  test('an LZ4 frame cut inside a block is an error, not a shorter kernel', () => {
+    const data = Buffer.alloc(5000, 'abcdefgh');
+    const one = lz4Legacy(data); // magic, size, block, trailer
+    const block = one.subarray(4, one.length - 4);
+    const total = Buffer.alloc(4);
+    total.writeUInt32LE(2 * data.length);
+    const frame = Buffer.concat([one.subarray(0, 4), block, block, total]);
+    assert.deepEqual(lz4LegacyDecompress(frame), Buffer.concat([data, data]));
+    assert.throws(() => lz4LegacyDecompress(frame.subarray(0, frame.length - 10), 'k'), /k: truncated/);
+  });
+
+  test('a payload whose size trailer disagrees with what it unpacks to is refused', async () => {
+    const elf = elfWithNotes([PVH_NOTE]);
+    const frame = lz4Legacy(elf);
+    frame.writeUInt32LE(elf.length + 1, frame.length - 4);
+    await assert.rejects(
+      pvhVmlinux(bzImage(frame), 'vmlinuz'),
+      /vmlinuz: the lz4 payload unpacks to \d+ bytes, its trailer says/,
+    );
+  });
+});

@@ -38,6 +38,19 @@ const plain = newTree();
 plain.set('/etc/motd', mk.file('/etc/motd', 'hi\n', SRC));
 writeFileSync(join(dir, 'rootfs.tar'), writeTar(plain, { epoch: 0 }));
 writeFileSync(join(dir, 'cut.tar'), image().subarray(0, 1536));
+// cut inside the header of the last member: manifest.json and index.json came through whole
+const lastHeader = image().indexOf('repositories\0');
+writeFileSync(join(dir, 'cut-header.tar'), image().subarray(0, lastHeader + 300));
+const only = (files: Record<string, string>): Buffer => {
+  const t = newTree();
+  for (const [name, text] of Object.entries(files)) t.set(`/${name}`, mk.file(`/${name}`, text, SRC));
+  return writeTar(t, { epoch: 0 });
+};
+writeFileSync(join(dir, 'index-only.tar'), only({ 'index.json': '{"manifests": []}' }));
+writeFileSync(
+  join(dir, 'bad-json.tar'),
+  only({ 'oci-layout': '{}', 'index.json': '{"manifests": [', blob: 'x' }),
+);
 mkdirSync(join(dir, 'adir'));
 
 function failure(yaml: string, code: ErrorCode = 'SPEC_INVALID'): KjxError {
@@ -107,12 +120,28 @@ describe('images: host archives', () => {
     problem(
       'images:\n  - name: app\n    archive: rootfs.tar\n',
       '3:14',
-      /without manifest\.json or index\.json/,
+      /without manifest\.json, or oci-layout and index\.json/,
+    );
+  });
+
+  test('index.json without oci-layout is no image layout (as kjx inspect reads them)', () => {
+    problem(
+      'images:\n  - name: app\n    archive: index-only.tar\n',
+      '3:14',
+      /without manifest\.json, or oci-layout and index\.json/,
     );
   });
 
   test('a truncated archive', () => {
     problem('images:\n  - name: app\n    archive: cut.tar\n', '3:14', /truncated|damaged/);
+  });
+
+  test('an archive cut inside a tar header is truncated', () => {
+    assert.equal(lastHeader % 512, 0, 'the fixture cuts a header');
+    assert.match(
+      imageArchiveProblem(join(dir, 'cut-header.tar')) ?? '',
+      /^is truncated \(cut inside the tar header at offset \d+\)/,
+    );
   });
 
   test('every bad archive is listed, in file order', () => {
@@ -125,6 +154,13 @@ describe('images: host archives', () => {
     assert.equal(
       readImageArchive(join(dir, 'app.tar'), 'images[0] (app): archive app.tar').length,
       image().length,
+    );
+    assert.throws(
+      () => readImageArchive(join(dir, 'bad-json.tar'), 'images[0] (app): archive bad-json.tar'),
+      {
+        code: 'SPEC_INVALID',
+        message: /^images\[0\] \(app\): archive bad-json\.tar is damaged: index\.json is not valid JSON/,
+      },
     );
     assert.throws(() => readImageArchive(join(dir, 'gone.tar'), 'images[0] (app): archive gone.tar'), {
       code: 'INPUT_NOT_FOUND',

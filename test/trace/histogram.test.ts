@@ -127,10 +127,10 @@ disk = vdb\t
   });
 
   test('print_linear_hist output: buckets as wide as the step between bases', () => {
+    // libbpf-tools prints no row for an empty bucket (20 here)
     const text = `     msecs         : count     distribution
         0          : 5        |****************************************|
         10         : 2        |****************                        |
-        20         : 0        |                                        |
         30         : 1        |********                                |
 `;
     assert.deepEqual(parseLog2Hists(text)[0]!.buckets, [
@@ -138,6 +138,20 @@ disk = vdb\t
       { low: 10, high: 19, count: 2 },
       { low: 20, high: 29, count: 0 },
       { low: 30, high: 39, count: 1 },
+    ]);
+  });
+
+  test('print_linear_hist skips empty buckets: the step is the GCD of the gaps, not the first gap', () => {
+    const text = `     usecs         : count     distribution
+        100        : 3        |****************************************|
+        300        : 1        |*************                           |
+        400        : 2        |**************************              |
+`;
+    assert.deepEqual(parseLog2Hists(text)[0]!.buckets, [
+      { low: 100, high: 199, count: 3 },
+      { low: 200, high: 299, count: 0 },
+      { low: 300, high: 399, count: 1 },
+      { low: 400, high: 499, count: 2 },
     ]);
   });
 
@@ -334,6 +348,35 @@ describe('bpftrace output', () => {
       '[2, 4x                 7 |@@@@                                                |',
     );
     throwsAt(() => parseBpftraceOutput('x\n@@weird\n', 'bt'), 'bt', 2, '@@weird');
+  });
+
+  test('stack keys (`@[` alone, a frame per line, `]: 5`) are joined, not a parse error', () => {
+    const text = [
+      'Attaching 1 probe...',
+      '@[',
+      '        do_syscall_64+56',
+      '        entry_SYSCALL_64_after_hwframe+100',
+      ']: 5',
+      '@[',
+      '        ksys_read+10',
+      ', cat]: 2',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseBpftraceOutput(text, 'bt'), [
+      {
+        kind: 'map',
+        name: '',
+        entries: [
+          { key: 'do_syscall_64+56;entry_SYSCALL_64_after_hwframe+100', value: 5 },
+          { key: 'ksys_read+10;, cat', value: 2 },
+        ],
+      },
+    ]);
+  });
+
+  test('printf lines starting with @ are skipped when maps parse; nothing parsing is an error', () => {
+    const r = parseBpftraceOutput('@@ start of trace\n@ x=1 @\n@calls: 3\n', 'bt');
+    assert.deepEqual(r, [{ kind: 'map', name: 'calls', entries: [{ key: '', value: 3 }] }]);
   });
 });
 

@@ -95,10 +95,41 @@ describe('planTracer', () => {
       planTracer({ tracer: 'service', arg: 't', serviceRun: '/usr/local/bin/mine' }, BARE).format,
       'text',
     );
+    assert.equal(
+      planTracer(
+        {
+          tracer: 'service',
+          arg: 't',
+          serviceRun: "exec kjx-bpf-ready bpftrace -e 'kprobe:vfs_read { @[comm] = count(); }'",
+        },
+        BARE,
+      ).format,
+      'bpftrace',
+    );
     fails(() => planTracer({ tracer: 'service', arg: '../x' }, BARE), 'USAGE', /not a service name/);
+  });
+  test('syscalls: syscount when the image has it but not ftrace; the error names --backend bpf', () => {
+    const bpfOnly: ImageTools = { components: ['libbpf-tools'], libbpfTools: ['syscount'] };
+    const p = planTracer({ tracer: 'syscalls' }, bpfOnly);
+    assert.equal(p.format, 'syscount');
+    assert.equal(planTracer({ tracer: 'syscalls' }, FULL).format, 'ftrace-syscalls');
+    fails(() => planTracer({ tracer: 'syscalls' }, BARE), 'TRACE_UNAVAILABLE', /syscount, for --backend bpf/);
+  });
+  test('a missing piece in a detached VM: the hint says to rebuild and boot it again', () => {
+    fails(
+      () => planTracer({ tracer: 'profile' }, { ...BARE, vm: 'web' }),
+      'TRACE_UNAVAILABLE',
+      /boot the VM again \(kjx stop web; kjx boot --detach -n web\)/,
+    );
+    fails(
+      () => planTracer({ tracer: 'offcpu', backend: 'tracefs' }, FULL),
+      'USAGE',
+      /drop --backend tracefs/,
+    );
   });
   test('unknown tracer names are usage errors with a suggestion', () => {
     fails(() => checkTracerName('runqlatt'), 'USAGE', /did you mean "runqlat"/);
+    fails(() => checkTracerName('fucncount'), 'USAGE', /did you mean "funccount"/);
     fails(() => checkTracerName('flames'), 'USAGE', /tracers: runqlat, syscalls/);
     assert.equal(checkTracerName('offcpu'), 'offcpu');
   });
