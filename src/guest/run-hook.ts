@@ -24,7 +24,9 @@ out=/dev/console
 err=/dev/console
 found=
 for p in /sys/class/virtio-ports/*; do
-  read -r name <"$p/name" 2>/dev/null || continue
+  # read's status is no guide: it sets name even when the file lacks a final newline
+  name=
+  read -r name <"$p/name" 2>/dev/null
   case "$name" in
   ${STDOUT_PORT}) out="/dev/\${p##*/}"; found=1 ;;
   ${STDERR_PORT}) err="/dev/\${p##*/}" ;;
