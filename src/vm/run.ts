@@ -5,7 +5,7 @@
  * lines) on the console, and a wall-clock plus a silence timeout. Whatever happens,
  * QEMU is gone when this returns.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -269,5 +269,8 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     await vm?.stop(1000);
     out.server.close();
     err.server.close();
+    // the console log and argv stay for a look afterwards; the initramfs copy (up to
+    // hundreds of MB with container runtimes) is of no use once QEMU is gone
+    rmSync(initrd, { force: true });
   }
 }

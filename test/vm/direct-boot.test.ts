@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { writeCpio } from '../../src/image/cpio.js';
+import { mk, newTree } from '../../src/rootfs/tree.js';
+import { openCache } from '../../src/sources/cache.js';
+import { DECOMPRESS_INITRD_MAX, directInitrd, directKernel } from '../../src/vm/direct-boot.js';
+import { bzImage, elfWithNotes, PVH_NOTE } from '../fixtures/bzimage-fixtures.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'kjx-direct-'));
+  dirs.push(d);
+  return d;
+};
+
+describe('direct boot', () => {
+  test('a bzImage with a PVH note boots as its vmlinux, unpacked once into the cache', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const elf = elfWithNotes([PVH_NOTE]);
+    const bz = join(d, 'vmlinuz');
+    writeFileSync(bz, bzImage(gzipSync(elf)));
+    const first = await directKernel(bz, undefined, cache);
+    assert.equal(first.pvh, true);
+    assert.deepEqual(readFileSync(first.path), elf);
+    rmSync(bz); // the second time comes from the cache alone (the sha256 given by the build record)
+    const sha = first.path.replace(/.*\/([0-9a-f]{64})\.vmlinux$/, '$1');
+    assert.deepEqual(await directKernel(bz, sha, cache), { path: first.path, pvh: true });
+  });
+
+  test('without a PVH note the bzImage boots, and the verdict is remembered', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const bz = join(d, 'vmlinuz');
+    writeFileSync(bz, bzImage(gzipSync(elfWithNotes([]))));
+    const r = await directKernel(bz, undefined, cache);
+    assert.deepEqual(r, { path: bz, pvh: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' });
+    assert.equal(readdirSync(join(cache.root, 'kernels')).filter((n) => n.includes('.no-pvh-')).length, 1);
+  });
+
+  test('an unreadable kernel boots as it is and nothing is remembered; KJX_NO_PVH=1 turns it off', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const bz = join(d, 'vmlinuz');
+    writeFileSync(bz, Buffer.alloc(8192));
+    const r = await directKernel(bz, undefined, cache);
+    assert.equal(r.pvh, false);
+    assert.match(r.why ?? '', /no bzImage setup header/);
+    assert.equal(existsSync(join(cache.root, 'kernels')), false);
+    process.env.KJX_NO_PVH = '1';
+    try {
+      assert.deepEqual(await directKernel(bz, undefined, cache), {
+        path: bz,
+        pvh: false,
+        why: 'KJX_NO_PVH=1',
+      });
+    } finally {
+      delete process.env.KJX_NO_PVH;
+    }
+  });
+
+  test('a small compressed initramfs is handed over as its cpio; big or odd ones stay as they are', async () => {
+    const t = newTree();
+    t.set('/init', mk.file('/init', '#!/bin/sh\n', { kind: 'generated', by: 'test' }, 0o755));
+    const cpio = writeCpio(t, { epoch: 0 });
+    assert.deepEqual(await directInitrd(gzipSync(cpio), 'i'), cpio);
+    assert.deepEqual(await directInitrd(cpio, 'i'), cpio);
+    const notCpio = gzipSync(Buffer.from('hello'));
+    assert.deepEqual(await directInitrd(notCpio, 'i'), notCpio);
+    const big = Buffer.concat([gzipSync(cpio), Buffer.alloc(DECOMPRESS_INITRD_MAX / 4)]);
+    assert.equal(await directInitrd(big, 'i'), big);
+  });
+});
