@@ -64,6 +64,33 @@ describe('kjx trace', () => {
     assert.ok(Number(row.count) > 0);
   });
 
+  test('the tracefs versions: runqlat from synthetic events, exec in a private instance, syscalls per process', () => {
+    const q = summary([
+      'runqlat',
+      '--backend',
+      'tracefs',
+      '--duration',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'while :; do :; done',
+    ]);
+    assert.match(q.via, /tracefs/);
+    assert.ok((q.histograms?.[0]?.total ?? 0) > 0, `no run queue events: ${JSON.stringify(q)}`);
+    assert.equal(q.histograms?.[0]?.unit, 'usecs');
+    const e = summary(['exec', '--backend', 'tracefs', '--', 'sh', '-c', 'ls / >/dev/null; uname -r']);
+    assert.match(e.via, /tracefs/);
+    const files = (e.top ?? []).map((r) => String(r.filename));
+    assert.ok(files.includes('/bin/ls') && files.includes('/bin/uname'), files.join(' '));
+    const c = summary(['syscalls', '--', 'cat', '/etc/os-release']);
+    assert.match(c.via, /tracefs/);
+    assert.ok(
+      (c.top ?? []).some((r) => r.process === 'cat' && r.syscall === 'read' && Number(r.count) > 0),
+      JSON.stringify(c.top),
+    );
+  });
+
   test('offcpu while sleep 1 runs: folded stacks and a flame graph with the scheduler in it', () => {
     const s = summary(['offcpu', '--', 'sleep', '1']);
     assert.ok(s.stacks && s.stacks.unique > 0);
