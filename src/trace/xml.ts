@@ -71,9 +71,11 @@ export function percentText(part: number, total: number): string {
  * of axis ticks.
  */
 export function niceStep(max: number, ticks: number): number {
-  if (!(max > 0)) return 1;
+  if (!(max > 0) || !Number.isFinite(max)) return 1;
   const raw = max / ticks;
   const pow = 10 ** Math.floor(Math.log10(raw));
+  // a denormal `max` underflows to a zero step, and an axis loop would never end
+  if (!(pow > 0) || !Number.isFinite(pow)) return max;
   const f = raw / pow;
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * pow;
 }

@@ -112,6 +112,13 @@ describe('bootTimelineSvg', () => {
     assert.ok(allElements(parseXml(empty)).some((e) => textOf(e) === 'no boot phases recorded'));
   });
 
+  test('regression: a timeline ending at a denormal time renders (the axis step underflowed to 0 and looped until out of memory)', () => {
+    const t = bootTimeline({ kernelStart: 5e-324 }, []);
+    const svg = bootTimelineSvg(t, { title: 'tiny' });
+    assert.ok(parseXml(svg));
+    assert.ok(svg.length < 100_000);
+  });
+
   test('property: any phases and service events give well-formed XML with one row group per row', () => {
     const time = fc.double({ min: 0, max: 100, noNaN: true });
     const phases = fc.record(
