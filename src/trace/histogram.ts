@@ -130,10 +130,19 @@ const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
  * tell apart), and the empty buckets in between are put back with count 0. A single
  * row keeps its one value as the bucket.
  */
+/** Most buckets a linear histogram is filled out to; beyond, rows stay as printed. */
+const LINEAR_FILL_MAX = 10_000;
+
 function linearBuckets(rows: HistBucket[]): HistBucket[] {
   let step = 0;
-  for (let i = 1; i < rows.length; i++) step = gcd(rows[i]!.low - rows[i - 1]!.low, step);
+  for (let i = 1; i < rows.length; i++) {
+    const gap = rows[i]!.low - rows[i - 1]!.low;
+    // rows out of order or not whole numbers: no step to fill in with
+    if (!(gap > 0) || !Number.isSafeInteger(gap)) return rows;
+    step = gcd(gap, step);
+  }
   if (step === 0) return rows;
+  if ((rows.at(-1)!.low - rows[0]!.low) / step >= LINEAR_FILL_MAX) return rows;
   const out: HistBucket[] = [];
   for (const r of rows) {
     for (let low = (out.at(-1)?.low ?? r.low - step) + step; low < r.low; low += step)

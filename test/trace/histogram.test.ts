@@ -155,6 +155,14 @@ disk = vdb\t
     ]);
   });
 
+  test('linear rows out of order are an error; rows far apart are not filled out to a billion buckets', () => {
+    const rows = (lows: number[]) =>
+      `     usecs         : count     distribution\n${lows.map((l) => `        ${l}        : 1        |*|`).join('\n')}\n`;
+    assert.throws(() => parseLog2Hists(rows([300, 100, 200])), /input:3: histogram bucket out of order/);
+    const far = parseLog2Hists(rows([0, 1, 1_000_000_000]))[0]!.buckets;
+    assert.equal(far.length, 3);
+  });
+
   test('an all-empty histogram prints nothing, as libbpf-tools does', () => {
     assert.equal(formatLog2Hist({ unit: 'usecs', buckets: [{ low: 0, high: 1, count: 0 }] }), '');
   });
