@@ -98,9 +98,11 @@ describe('the driver, run on the host', () => {
   });
   test('a workload done before --duration ends leaves no sleep behind holding the output open', () => {
     const t0 = performance.now();
-    const r = drive(fake(['true']), { workload: ['true'], durationS: 17 });
+    // a duration no other test run on this machine uses at the same time, so pgrep finds only ours
+    const duration = 17 + (process.pid % 997);
+    const r = drive(fake(['true']), { workload: ['true'], durationS: duration });
     assert.ok(performance.now() - t0 < 8_000, "the watchdog's sleep kept stdout/stderr open");
-    const left = spawnSync('pgrep', ['-fx', 'sleep 17'], { encoding: 'utf8' });
+    const left = spawnSync('pgrep', ['-fx', `sleep ${duration}`], { encoding: 'utf8' });
     assert.equal(left.stdout, '', 'the watchdog left its sleep running');
     assert.ok(r.frames.complete);
     assert.equal(parseMeta(r.frames.files.get('meta')!.toString()).workload_killed, undefined);
