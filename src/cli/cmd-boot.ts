@@ -35,6 +35,12 @@ export function registerBoot(program: Command): void {
       const img = await builtImage(String(o.file), String(o.out));
       const accel = await resolveAccel(String(o.accel), img.kernel);
       const { artifact: _, ...target } = await bootTarget(img, kind, String(o.firmware));
+      // `kjx run` does the same in runInVm: the PVH vmlinux skips the emulated decompression
+      // (src/vm/direct-boot.ts); OVMF cannot load it, and media boot through GRUB
+      if (target.kernel && target.firmware?.kind !== 'uefi') {
+        const { directKernel } = await import('../vm/direct-boot.js');
+        target.kernel = (await directKernel(target.kernel, img.kernelSha256)).path;
+      }
       const vm = {
         accel: accel.accel,
         memoryMiB: memoryOption(o.memory, img),

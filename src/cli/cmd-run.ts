@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { Phases, RunResult, ServiceEvent } from '../vm/run.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import {
   addVmOptions,
   bootTarget,
@@ -120,14 +120,7 @@ export function registerRun(program: Command): void {
         ...(target.firmware ? { vm: { firmware: target.firmware } } : {}),
         ...(target.media ? { media: target.media } : {}),
       });
-      const code =
-        r.outcome === 'exited'
-          ? (r.status ?? EXIT.vmFailed)
-          : r.outcome === 'panic'
-            ? EXIT.panic
-            : r.outcome === 'vm-failed'
-              ? EXIT.vmFailed
-              : EXIT.timeout;
+      const code = r.outcome === 'exited' ? (r.status ?? EXIT.vmFailed) : exitForVmOutcome(r.outcome);
       const timeline = o.timing
         ? (await import('./timeline-file.js')).writeBootTimeline(r.stateDir, r.phases, r.services, {
             title: `${img.name} boot timeline (kjx run -- ${argv.join(' ')})`,

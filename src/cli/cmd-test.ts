@@ -17,7 +17,7 @@ import {
 import { KjxError } from '../util/errors.js';
 import type { RunResult } from '../vm/run.js';
 import { consoleExcerpt, timingReport } from './cmd-run.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import {
   addVmOptions,
   bootTarget,
@@ -107,15 +107,7 @@ export function registerTest(program: Command): void {
       const results = parseCheckOutput(Buffer.concat(out).toString('utf8'), checks);
       const failed = results.filter((c) => !c.pass).length;
       const code =
-        r.outcome === 'exited'
-          ? failed > 0
-            ? EXIT.failed
-            : EXIT.ok
-          : r.outcome === 'panic'
-            ? EXIT.panic
-            : r.outcome === 'vm-failed'
-              ? EXIT.vmFailed
-              : EXIT.timeout;
+        r.outcome === 'exited' ? (failed > 0 ? EXIT.failed : EXIT.ok) : exitForVmOutcome(r.outcome);
       if (o.json) {
         process.stdout.write(
           `${JSON.stringify(

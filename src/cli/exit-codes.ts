@@ -31,6 +31,11 @@ export const EXIT = {
   sigterm: 143,
 } as const;
 
+/** The status of a VM run that did not end with the guest command's own exit. */
+export function exitForVmOutcome(outcome: 'panic' | 'timeout' | 'silence' | 'vm-failed'): number {
+  return outcome === 'panic' ? EXIT.panic : outcome === 'vm-failed' ? EXIT.vmFailed : EXIT.timeout;
+}
+
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'USAGE':

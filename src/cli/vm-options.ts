@@ -126,14 +126,8 @@ export async function bootTarget(img: BuiltImage, kind: ArtifactKind, firmware: 
     firmware === 'uefi'
       ? { firmware: { kind: 'uefi' as const, path: (await import('../vm/firmware.js')).findOvmf() } }
       : {};
-  if (kind === 'initramfs') {
-    // the PVH vmlinux skips the emulated decompression (src/vm/direct-boot.ts); OVMF cannot load it
-    const kernel =
-      firmware === 'uefi'
-        ? img.kernel
-        : (await (await import('../vm/direct-boot.js')).directKernel(img.kernel, img.kernelSha256)).path;
-    return { artifact: kind, kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
-  }
+  if (kind === 'initramfs')
+    return { artifact: kind, kernel: img.kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
   const { mediaFileName } = await import('../image/media.js');
   const file = mediaFileName(img.name, kind);
   const found = img.artifacts.find((a) => a.name === file);
