@@ -2,12 +2,14 @@
  * `kjx inspect ARTIFACT [PATH] [--json]`: the files of an initramfs, ISO, disk
  * image (raw, qcow2, vmdk), rootfs tar or manifest — type, mode, owner, size,
  * link target — without mounting and without root. With PATH: a file's content
- * on stdout (symlinks followed inside the image), a directory's listing.
+ * on stdout (symlinks followed inside the image, in every component of PATH), a
+ * directory's listing.
  */
 import type { Command } from 'commander';
+import { lookupImagePath } from '../image/image-path.js';
 import type { LoadedArtifact } from '../image/read-artifact.js';
 import { type FileFacts, factsFromManifest, factsFromTree, octalMode } from '../image/tree-diff.js';
-import { normalizePath, resolveInTree, type Tree } from '../rootfs/tree.js';
+import { normalizePath, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 
 const TYPE_CHAR: Record<string, string> = {
@@ -117,18 +119,19 @@ export function registerInspect(program: Command): void {
       } catch {
         throw new KjxError('USAGE', `"${path}" is not a path inside the image`);
       }
-      const own = all.find((r) => r.path === p);
+      // symlinks inside the image are followed in every component (and hard links to their file)
+      const found = a.tree ? lookupImagePath(a.tree, p, artifact) : undefined;
+      const own = all.find((r) => r.path === (found?.path ?? p));
       if (!own) {
         throw new KjxError('USAGE', `${p} is not in ${artifact}`, {
           hint: `\`kjx inspect ${artifact}\` lists what is there`,
         });
       }
-      // follow symlinks (and hard links) inside the image to the file they name
-      let target = a.tree ? resolveInTree(a.tree, p)?.entry : undefined;
-      if (target?.type === 'hardlink') target = a.tree?.get(target.target);
+      const target = found?.target?.entry;
       if (target?.type === 'dir' || own.type === 'dir') {
-        const prefix = p === '/' ? '/' : `${p}/`;
-        const below = all.filter((r) => r.path === p || r.path.startsWith(prefix));
+        const dir = target?.type === 'dir' ? found!.target!.path : own.path;
+        const prefix = dir === '/' ? '/' : `${dir}/`;
+        const below = all.filter((r) => r.path === dir || r.path.startsWith(prefix));
         if (o.json) process.stdout.write(`${JSON.stringify(below.map(jsonRow), null, 2)}\n`);
         else process.stdout.write(`${renderRows(below)}\n`);
         return;

@@ -119,7 +119,8 @@ export function portableSpec(spec: Spec): unknown {
         ? { ...spec.kernel, image: spec.kernel.imageRef, modulesDir: spec.kernel.modulesDirRef }
         : spec.kernel,
     packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: p.pathRef } : p)),
-    files: spec.files.map((f) => ('from' in f ? { ...f, from: f.fromRef } : f)),
+    // where an entry sits in kjx.yaml is for messages: moving a line changes no byte
+    files: spec.files.map(({ position: _at, ...f }) => ('from' in f ? { ...f, from: f.fromRef } : f)),
     users: spec.users.map((u) => ({
       ...u,
       authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: k.pathRef } : k)),

@@ -10,6 +10,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
+import type { SourcePosition } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
 import { imagesList } from './images.js';
 import { didYouMean, expected } from './messages.js';
@@ -137,6 +138,11 @@ interface FileSpecBase {
   owner: Owner;
   /** May replace an entry a package or component put at the same path. */
   override: boolean;
+  /**
+   * Where kjx.yaml gives the entry (set by parseSpec), for messages about it.
+   * Never part of a cache key or build id: moving a line must not rebuild.
+   */
+  position?: SourcePosition;
 }
 
 export interface InlineFileSpec extends FileSpecBase {
