@@ -150,6 +150,17 @@ function sweepTemps(dir: string): void {
   }
 }
 
+/** The output directory's build record; a damaged one counts as none (the build then runs). */
+function readBuildRecord(path: string): BuildRecord | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const rec = JSON.parse(readFileSync(path, 'utf8')) as BuildRecord;
+    return typeof rec?.key === 'string' && Array.isArray(rec.artifacts) ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function artifactsIntact(rec: BuildRecord): boolean {
   return rec.artifacts.every((a) => {
     try {
@@ -279,9 +290,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const buildId = keysFor(`kjx ${KJX_VERSION}`).finalKey.slice(0, 12);
 
   const recordPath = join(outDir, RECORD);
-  const prev = existsSync(recordPath)
-    ? (JSON.parse(readFileSync(recordPath, 'utf8')) as BuildRecord)
-    : undefined;
+  const prev = readBuildRecord(recordPath);
   if (prev && prev.key === finalKey && artifactsIntact(prev)) {
     for (const name of ['fetch', 'base', 'kernel', 'files', 'write'] as const) {
       events.stageStart?.(name);
@@ -325,6 +334,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const base: Tree = await stage('base', async () => {
     const cached = haveBase ? getTree(cache, baseKey) : undefined;
     if (cached) return { value: cached, cached: true, detail: `${cached.size} entries` };
+    // a damaged cache entry reads as absent: the packages it spared were not fetched
+    const unfetched = pkgs.packages.filter((p) => !debs.has(p.name));
+    if (unfetched.length > 0) for (const [n, d] of await fetchDebs(cache, unfetched)) debs.set(n, d);
     const wholeByName = new Map<string, { paths?: string[] }>();
     for (const p of spec.packages)
       if (p.kind === 'apt') wholeByName.set(p.name, p.paths ? { paths: p.paths } : {});

@@ -7,7 +7,10 @@
  *                          the hash of everything the stage read
  *
  * Everything is written to a temporary name and renamed, so a build killed at any
- * moment leaves a usable cache: an entry either exists whole or not at all.
+ * moment leaves a usable cache: an entry either exists whole or not at all. What
+ * is read back is checked against its hash (a blob or .deb against its name, a
+ * stage record against the sha256 on its first line): a damaged entry is removed
+ * and reads as absent, so the stage is computed again and rewrites it, never used.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -16,6 +19,7 @@ import type { Tree, TreeEntry } from '../rootfs/tree.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
 
 export interface Cache {
   root: string;
@@ -66,35 +70,54 @@ function blobPath(cache: Cache, sha: string): string {
   return join(cache.root, 'blobs', sha.slice(0, 2), sha);
 }
 
+/** Store content under its sha256; one already there is kept only if it is whole. */
 export function putBlob(cache: Cache, data: Buffer): string {
   const sha = sha256(data);
   const p = blobPath(cache, sha);
-  if (!existsSync(p)) writeFileAtomic(p, data);
+  // puts happen when a stage was computed anyway: checking what is there costs little beside it
+  if (!existsSync(p) || sha256File(p) !== sha) writeFileAtomic(p, data);
   return sha;
 }
 
+/** A blob's content, if it is there and still hashes to its name (a damaged one is removed). */
 export function getBlob(cache: Cache, sha: string): Buffer | undefined {
   const p = blobPath(cache, sha);
-  return existsSync(p) ? readFileSync(p) : undefined;
+  if (!existsSync(p)) return undefined;
+  const data = readFileSync(p);
+  if (sha256(data) !== sha) {
+    rmSync(p, { force: true });
+    return undefined;
+  }
+  return data;
 }
 
 function stagePath(cache: Cache, key: string): string {
   return join(cache.root, 'stages', `${key}.json`);
 }
 
-/** Store a JSON record for a stage key. */
+/**
+ * Store a JSON record for a stage key: the sha256 of the JSON on the first line,
+ * the JSON after it (keys name inputs, not contents, so the record carries its own hash).
+ */
 export function putRecord(cache: Cache, key: string, value: unknown): void {
-  writeFileAtomic(stagePath(cache, key), JSON.stringify(value));
+  const body = JSON.stringify(value);
+  writeFileAtomic(stagePath(cache, key), `${sha256(body)}\n${body}`);
 }
 
+/** A stage record, if it is there and whole; a damaged or unreadable one is removed and reads as absent. */
 export function getRecord<T>(cache: Cache, key: string): T | undefined {
   const p = stagePath(cache, key);
   if (!existsSync(p)) return undefined;
+  const text = readFileSync(p, 'utf8');
+  const nl = text.indexOf('\n');
+  const body = text.slice(nl + 1);
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as T;
+    if (nl === 64 && sha256(body) === text.slice(0, nl)) return JSON.parse(body) as T;
   } catch {
-    return undefined; // unreadable entries count as absent; they are rewritten
+    // not JSON although it hashes right: as damaged
   }
+  rmSync(p, { force: true });
+  return undefined;
 }
 
 type StoredEntry = Omit<TreeEntry, 'data'> & { blob?: string };
@@ -111,7 +134,7 @@ export function putTree(cache: Cache, key: string, tree: Tree): void {
   putRecord(cache, key, { entries });
 }
 
-/** Load a Tree stored by `putTree`; undefined if any piece is missing. */
+/** Load a Tree stored by `putTree`; undefined if any piece is missing or damaged (each blob is checked). */
 export function getTree(cache: Cache, key: string): Tree | undefined {
   const rec = getRecord<{ entries: StoredEntry[] }>(cache, key);
   if (!rec) return undefined;
