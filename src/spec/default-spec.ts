@@ -53,6 +53,7 @@ packages: []
 #    paths: [/usr/bin/strace]
 
 # Files, directories and symlinks to add (mode defaults to 0644, dirs 0755).
+# A path is taken as written: one below a symlink is refused, give the link's target.
 files: []
 #  - path: /etc/motd
 #    content: "hello from kjx\\n"
