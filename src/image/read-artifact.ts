@@ -37,6 +37,7 @@ import { run } from '../util/exec.js';
 import { type ByteSource, pastEnd, sliceSource } from './byte-source.js';
 import { type Compression, decompressAny, detectCompression } from './compress.js';
 import { cpioToTree, readCpio } from './cpio.js';
+import { qcow2Problem, vmdkProblem } from './disk-container.js';
 import { isExt4, readExt4 } from './ext4-reader.js';
 import { hasMbrSignature, PART_TYPES, partitionTypeName, readPartitionTable, SECTOR } from './gpt.js';
 import { isIso9660, readIso9660 } from './iso9660.js';
@@ -218,9 +219,9 @@ async function loadFile(path: string): Promise<LoadedArtifact> {
     if (size === 0) throw unknownFormat(path, 'is empty');
     const first = head.toString('latin1', 0, Math.min(head.length, 64)).trimStart();
     if (first.startsWith('{')) return loadManifest(path, readFileSync(path, 'utf8'));
-    if (head.toString('latin1', 0, 4) === 'QFI\xfb') return await viaQemuImg(path, 'qcow2');
+    if (head.toString('latin1', 0, 4) === 'QFI\xfb') return await viaQemuImg(src, path, 'qcow2');
     if (head.toString('latin1', 0, 4) === 'KDMV' || first.startsWith('# Disk DescriptorFile'))
-      return await viaQemuImg(path, 'vmdk');
+      return await viaQemuImg(src, path, 'vmdk');
     if (isIso9660(src)) return await loadIso(src, path);
     const compression = detectCompression(head);
     if (
@@ -281,17 +282,41 @@ async function loadIso(src: ByteSource, path: string): Promise<LoadedArtifact> {
   };
 }
 
-/** qcow2 and vmdk: `qemu-img convert` to a sparse raw file in a private temporary directory. */
-async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<LoadedArtifact> {
+/**
+ * qemu-img's view of one image file and nothing else: the driver named (no
+ * probing), the protocol fixed to a local file (a name like "nbd://..." stays a
+ * file name) and no backing file, as a json: pseudo-filename so no character of
+ * the path needs escaping.
+ */
+export function qemuImgTarget(path: string, format: 'qcow2' | 'vmdk'): string {
+  return `json:${JSON.stringify({ driver: format, file: { driver: 'file', filename: path }, backing: null })}`;
+}
+
+/**
+ * qcow2 and vmdk: refused unless the file holds the whole image (disk-container.ts,
+ * read before anything opens it), then `qemu-img convert` to a sparse raw file in
+ * a private temporary directory.
+ */
+async function viaQemuImg(src: ByteSource, path: string, format: 'qcow2' | 'vmdk'): Promise<LoadedArtifact> {
+  const problem = format === 'qcow2' ? qcow2Problem(src) : vmdkProblem(src);
+  if (problem) {
+    throw new KjxError(
+      'ARTIFACT_INVALID',
+      `${path} ${problem}; kjx reads only images held whole in one file`,
+      {
+        hint: `on a host where what it names is trusted, make a self-contained copy first: qemu-img convert -O ${format} ${basename(path)} copy.${format}`,
+        reason: 'external-reference',
+      },
+    );
+  }
+  const target = qemuImgTarget(path, format);
   const dir = mkdtempSync(join(tmpdir(), 'kjx-inspect-'));
   try {
     const raw = join(dir, 'disk.raw');
     try {
       // qemu-img convert reads a damaged image as zeros; check says what is wrong (3: only leaks)
-      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', '-f', format, path], {
-        okCodes: [3],
-      });
-      await run(`reading the ${format} image`, 'qemu-img', ['convert', '-f', format, '-O', 'raw', path, raw]);
+      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', target], { okCodes: [3] });
+      await run(`reading the ${format} image`, 'qemu-img', ['convert', '-O', 'raw', target, raw]);
     } catch (e) {
       if (isKjxError(e) && e.code === 'SUBPROCESS') {
         throw new KjxError(
@@ -309,7 +334,7 @@ async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<Loade
     try {
       const src = fileSource(fd, fstatSync(fd).size, basename(path));
       const r = rootFromDisk(src, path, format);
-      const info = await run('reading the image format', 'qemu-img', ['info', '--output=json', path]);
+      const info = await run('reading the image format', 'qemu-img', ['info', '--output=json', target]);
       const j = JSON.parse(info.stdout) as { format?: string; 'virtual-size'?: number };
       return { ...r, details: { ...r.details, imageFormat: j.format, virtualSize: j['virtual-size'] } };
     } finally {
