@@ -19,6 +19,7 @@ import {
   factsFromTree,
   octalMode,
 } from '../image/tree-diff.js';
+import { printable } from '../util/printable.js';
 import { EXIT } from './exit-codes.js';
 
 function facts(a: LoadedArtifact): FactsIndex {
@@ -39,12 +40,13 @@ function buildIdOnly(a: LoadedArtifact, b: LoadedArtifact): ((path: string) => b
   };
 }
 
+/** One line per entry; paths and link targets come from the images, so they are printed escaped. */
 function line(e: DiffEntry): string {
-  if (e.kind === 'added')
-    return `+ ${e.path}  (${e.b!.type} ${octalMode(e.b!.mode)} ${e.b!.uid}:${e.b!.gid})`;
+  const path = printable(e.path);
+  if (e.kind === 'added') return `+ ${path}  (${e.b!.type} ${octalMode(e.b!.mode)} ${e.b!.uid}:${e.b!.gid})`;
   if (e.kind === 'removed')
-    return `- ${e.path}  (${e.a!.type} ${octalMode(e.a!.mode)} ${e.a!.uid}:${e.a!.gid})`;
-  return `~ ${e.path}  ${e.changes.map((c) => describeChange(c, e.a!, e.b!)).join(', ')}`;
+    return `- ${path}  (${e.a!.type} ${octalMode(e.a!.mode)} ${e.a!.uid}:${e.a!.gid})`;
+  return `~ ${path}  ${e.changes.map((c) => printable(describeChange(c, e.a!, e.b!))).join(', ')}`;
 }
 
 export function registerDiff(program: Command): void {
@@ -86,7 +88,7 @@ export function registerDiff(program: Command): void {
         for (const e of r.entries) process.stdout.write(`${line(e)}\n`);
         const also =
           r.buildIdOnly.length > 0
-            ? `; ${r.buildIdOnly.length} more differ only by the build id (${a.buildId} -> ${b.buildId}): ${r.buildIdOnly.join(', ')}`
+            ? `; ${r.buildIdOnly.length} more differ only by the build id (${printable(a.buildId ?? '')} -> ${printable(b.buildId ?? '')}): ${r.buildIdOnly.map(printable).join(', ')}`
             : '';
         process.stdout.write(
           `${count('added')} added, ${count('removed')} removed, ${count('changed')} changed${also}\n`,

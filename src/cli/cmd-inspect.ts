@@ -9,6 +9,7 @@ import type { LoadedArtifact } from '../image/read-artifact.js';
 import { type FileFacts, factsFromManifest, factsFromTree, octalMode } from '../image/tree-diff.js';
 import { normalizePath, resolveInTree, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 const TYPE_CHAR: Record<string, string> = {
   file: '-',
@@ -66,12 +67,18 @@ function rows(a: LoadedArtifact): Row[] {
 }
 
 export function renderRows(list: Row[]): string {
+  // names, link targets and the image's own user and group names are someone else's text
   const cols = list.map((r) => [
     lsMode(r.type, r.mode),
-    r.user ?? String(r.uid),
-    r.group ?? String(r.gid),
+    printable(r.user ?? String(r.uid)),
+    printable(r.group ?? String(r.gid)),
     r.device ? r.device.replace(':', ', ') : String(r.size),
-    r.path + (r.type === 'symlink' ? ` -> ${r.target}` : r.type === 'hardlink' ? ` link to ${r.target}` : ''),
+    printable(r.path) +
+      (r.type === 'symlink'
+        ? ` -> ${printable(r.target ?? '')}`
+        : r.type === 'hardlink'
+          ? ` link to ${printable(r.target ?? '')}`
+          : ''),
   ]);
   const w = [0, 1, 2, 3].map((i) => Math.max(0, ...cols.map((c) => c[i]!.length)));
   return cols
@@ -119,7 +126,7 @@ export function registerInspect(program: Command): void {
       }
       const own = all.find((r) => r.path === p);
       if (!own) {
-        throw new KjxError('USAGE', `${p} is not in ${artifact}`, {
+        throw new KjxError('USAGE', `${printable(p)} is not in ${printable(artifact)}`, {
           hint: `\`kjx inspect ${artifact}\` lists what is there`,
         });
       }

@@ -25,6 +25,7 @@ import {
   type TreeEntry,
 } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 /** File type bits of `mode` (st_mode), as cpio stores them. */
 const S_IFMT = 0o170000;
@@ -441,14 +442,15 @@ export function readCpio(data: Buffer, name: string): CpioEntry[] {
     const entryName = data.toString('utf8', nameStart, nameStart + namesize - 1);
     if (entryName === TRAILER) return out;
     if (filesize > data.length - dataStart)
-      throw bad(off, `${entryName}: data of ${filesize} bytes runs past the end`);
+      throw bad(off, `${printable(entryName)}: data of ${filesize} bytes runs past the end`);
     if (!KNOWN_TYPES.has(mode & S_IFMT))
-      throw bad(off, `${entryName}: unknown file type 0${(mode & S_IFMT).toString(8)}`);
+      throw bad(off, `${printable(entryName)}: unknown file type 0${(mode & S_IFMT).toString(8)}`);
     const body = data.subarray(dataStart, dataStart + filesize);
     if (magic === MAGIC_CRC && (mode & S_IFMT) === S_IFREG) {
       let sum = 0;
       for (let i = 0; i < body.length; i++) sum = (sum + body[i]!) >>> 0;
-      if (sum !== check) throw bad(off, `${entryName}: data checksum ${sum} does not match header ${check}`);
+      if (sum !== check)
+        throw bad(off, `${printable(entryName)}: data checksum ${sum} does not match header ${check}`);
     }
     out.push({
       name: entryName,
@@ -487,9 +489,13 @@ export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: '
     try {
       path = normalizePath(c.name);
     } catch (cause) {
-      throw new KjxError('CPIO_INVALID', `cpio entry ${JSON.stringify(c.name)} climbs above the root`, {
-        cause,
-      });
+      throw new KjxError(
+        'CPIO_INVALID',
+        `cpio entry ${printable(JSON.stringify(c.name))} climbs above the root`,
+        {
+          cause,
+        },
+      );
     }
     const base = { path, mode: c.mode & 0o7777, uid: c.uid, gid: c.gid, mtime: c.mtime, source };
     const type = c.mode & S_IFMT;
@@ -529,7 +535,7 @@ export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: '
       default:
         throw new KjxError(
           'CPIO_INVALID',
-          `cpio entry ${c.name} at offset ${c.offset}: file type 0${type.toString(8)} has no place in a Tree`,
+          `cpio entry ${printable(c.name)} at offset ${c.offset}: file type 0${type.toString(8)} has no place in a Tree`,
         );
     }
   }

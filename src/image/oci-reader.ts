@@ -12,6 +12,7 @@ import { posix } from 'node:path';
 import { type EntrySource, normalizePath, type Tree } from '../rootfs/tree.js';
 import { parseTar, type TarEntry } from '../sources/tar.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 import { decompressAny } from './compress.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci.js';
 import { tarToTree } from './tar-tree.js';
@@ -64,7 +65,7 @@ function applyLayer(tree: Tree, entries: TarEntry[], name: string, source: Entry
     } catch (cause) {
       throw new KjxError(
         'ARTIFACT_INVALID',
-        `${name}: whiteout ${JSON.stringify(e.name)} climbs above the root`,
+        `${name}: whiteout ${printable(JSON.stringify(e.name))} climbs above the root`,
         {
           cause,
         },
@@ -149,8 +150,8 @@ export async function imageArchiveTree(
   const tree: Tree = new Map();
   for (const at of layers) {
     const data = files.get(at);
-    if (!data) throw new KjxError('ARTIFACT_INVALID', `${archive}: layer ${at} is missing`);
-    const layerName = `${archive}: ${at}`;
+    if (!data) throw new KjxError('ARTIFACT_INVALID', `${archive}: layer ${printable(at)} is missing`);
+    const layerName = `${archive}: ${printable(at)}`;
     let layerEntries: TarEntry[];
     try {
       layerEntries = parseTar(await decompressAny(data, layerName, maxLayerBytes), layerName);

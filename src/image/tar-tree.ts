@@ -7,6 +7,7 @@
 import { type EntrySource, newTree, normalizePath, type Tree } from '../rootfs/tree.js';
 import type { TarEntry } from '../sources/tar.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 export function tarToTree(entries: TarEntry[], name: string, source: EntrySource): Tree {
   const tree = newTree();
@@ -14,9 +15,13 @@ export function tarToTree(entries: TarEntry[], name: string, source: EntrySource
     try {
       return normalizePath(p);
     } catch (cause) {
-      throw new KjxError('ARTIFACT_INVALID', `${name}: ${what} ${JSON.stringify(p)} climbs above the root`, {
-        cause,
-      });
+      throw new KjxError(
+        'ARTIFACT_INVALID',
+        `${name}: ${what} ${printable(JSON.stringify(p))} climbs above the root`,
+        {
+          cause,
+        },
+      );
     }
   };
   for (const e of entries) {
