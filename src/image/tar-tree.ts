@@ -3,13 +3,15 @@
  * `kjx inspect` and `kjx diff`. Names are normalized ("./etc/passwd" and
  * "etc/passwd" are "/etc/passwd"); hard link targets become absolute paths. A
  * name that climbs above the root is ARTIFACT_INVALID; nothing is extracted.
+ * Each entry is charged to `budget` when one is given.
  */
 import { type EntrySource, newTree, normalizePath, type Tree } from '../rootfs/tree.js';
 import type { TarEntry } from '../sources/tar.js';
+import { type Budget, charge, ENTRY_COST } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
 import { printable } from '../util/printable.js';
 
-export function tarToTree(entries: TarEntry[], name: string, source: EntrySource): Tree {
+export function tarToTree(entries: TarEntry[], name: string, source: EntrySource, budget?: Budget): Tree {
   const tree = newTree();
   const norm = (p: string, what: string): string => {
     try {
@@ -26,6 +28,8 @@ export function tarToTree(entries: TarEntry[], name: string, source: EntrySource
   };
   for (const e of entries) {
     const path = norm(e.name, 'entry');
+    // contents are views into the archive (charged where it was inflated); the entries are not
+    charge(budget, ENTRY_COST + path.length, `listing ${name}`);
     const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, source };
     switch (e.type) {
       case 'file':

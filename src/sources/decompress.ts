@@ -1,60 +1,102 @@
 /**
- * Adapter over the decompressors a .deb member may need (deb(5): gzip, xz, zstd or
- * none). Third-party code is funnelled through this one module so that moving to a
- * Node built-in later (node:zlib has zstd from Node 22.15) touches only this file.
+ * Adapter over the decompressors a .deb member, an initramfs or an image layer may
+ * need (deb(5): gzip, xz, zstd or none), with a cap that holds while the data
+ * stream: every input here may come from elsewhere (a local .deb, an image given
+ * to `kjx inspect`), and a few kilobytes can claim gigabytes.
  *
- * - gzip: node:zlib (RFC 1952; several concatenated members are allowed).
- * - xz: @napi-rs/lzma, a binding to the Rust lzma-rs crate (xz file format spec,
- *   tukaani.org/xz/xz-file-format.txt).
- * - zstd: fzstd, a pure JS decoder (RFC 8878). fzstd returns what it has when the
- *   input stops on a frame's end and neither checks the content checksum nor
- *   rejects an empty input, so we walk the frame structure first (below) to make
- *   sure the input ends exactly after a complete frame.
+ * - gzip: node:zlib (RFC 1952; several concatenated members are allowed), whose
+ *   `maxOutputLength` stops inflating at the cap.
+ * - xz: the host's `xz -dc` (xz file format spec, tukaani.org/xz/xz-file-format.txt)
+ *   and zstd: the host's `zstd -dc` (RFC 8878), each killed once its output passes
+ *   the cap (exec.ts runFilterSync) and each with a decoder memory limit. The
+ *   in-process libraries on our list inflate a whole stream before saying how big
+ *   it is (xz), or copy their whole window per block, a window a hostile frame
+ *   declares (fzstd).
+ * - zstd input is also walked frame by frame first (below), so a truncated input is
+ *   named as such rather than by whatever the tool prints.
  */
 import { gunzipSync } from 'node:zlib';
-import { xz } from '@napi-rs/lzma';
-import { decompress as zstdDecompress } from 'fzstd';
-import { KjxError } from '../util/errors.js';
+import { type Budget, charge, defaultBudget, overBudget, room } from '../util/budget.js';
+import { type ErrorCode, isKjxError, KjxError } from '../util/errors.js';
+import { runFilterSync } from '../util/exec.js';
 
 /** Compression of a .deb member, from its name's extension ("none" for plain `.tar`). */
 export type Compression = 'gz' | 'xz' | 'zst' | 'none';
 
+const HINT = 'the package is damaged or truncated; download it again';
+/** Decoder memory the host tools may take: what xz -9 and zstd's default window limit need. */
+const XZ_MEMLIMIT = '--memlimit-decompress=160MiB';
+const ZSTD_MEMLIMIT = '--memory=128MB';
+
 /**
- * Decompress a whole buffer.
+ * Decompress a whole buffer, refusing output past the budget while it streams.
  *
  * @param data the compressed bytes
  * @param format which decoder to use; "none" returns `data` itself
  * @param what what to call the data in error messages (e.g. "x.deb: data.tar.xz")
- * @throws KjxError DEB_INVALID naming `what` when the data is corrupt or truncated
+ * @param budget what the output may take; default: `defaultLimit` of the input
+ * @throws KjxError DEB_INVALID naming `what` when the data is corrupt or truncated,
+ *   the budget's code when the output would pass it
  */
-export function decompress(data: Buffer, format: Compression, what: string): Buffer {
+export function decompress(data: Buffer, format: Compression, what: string, budget?: Budget): Buffer {
+  return inflate(data, format, what, budget ?? defaultBudget(what, data.length, 'DEB_INVALID', HINT), {
+    code: 'DEB_INVALID',
+    hint: HINT,
+  });
+}
+
+/** The bounded decompression shared with image/compress.ts; `errors` says how corrupt data is reported. */
+export function inflate(
+  data: Buffer,
+  format: Compression,
+  what: string,
+  budget: Budget,
+  errors: { code: ErrorCode; hint?: string; corrupt?: string },
+): Buffer {
+  if (format === 'none') return data;
+  const cap = room(budget);
+  let out: Buffer;
   try {
     switch (format) {
-      case 'none':
-        return data;
       case 'gz':
-        return gunzipSync(data);
+        out = gunzipSync(data, { maxOutputLength: Math.min(cap, 2 ** 32) });
+        break;
       case 'xz':
-        return xz.decompressSync(data);
       case 'zst': {
-        checkZstdFrames(data);
-        const out = zstdDecompress(data);
-        return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+        if (format === 'zst') checkZstdFrames(data);
+        const [tool, args] =
+          format === 'xz'
+            ? ['xz', ['--decompress', '--stdout', '--quiet', XZ_MEMLIMIT]]
+            : ['zstd', ['--decompress', '--stdout', '--quiet', ZSTD_MEMLIMIT]];
+        const r = runFilterSync(`decompressing ${what}`, tool, args as string[], data, cap);
+        if (r.overflow) throw overBudget(budget, `decompressing ${what}`);
+        out = r.stdout;
+        break;
       }
     }
   } catch (cause) {
-    if (cause instanceof KjxError) {
-      throw new KjxError('DEB_INVALID', `${what}: ${cause.message}`, { cause, hint: HINT });
-    }
-    const message = cause instanceof Error ? cause.message : String(cause);
-    throw new KjxError('DEB_INVALID', `${what}: cannot decompress ${format} data: ${message}`, {
-      cause,
-      hint: HINT,
-    });
+    if (isKjxError(cause) && (cause.reason === 'over-budget' || cause.code === 'HOST_TOOL_MISSING'))
+      throw cause;
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw overBudget(budget, `decompressing ${what}`);
+    const message = cause instanceof Error ? cause.message.split('\n').slice(-3).join(' ') : String(cause);
+    if (errors.corrupt)
+      throw new KjxError(errors.code, errors.corrupt, {
+        cause,
+        ...(errors.hint ? { hint: errors.hint } : {}),
+      });
+    throw new KjxError(
+      errors.code,
+      `${what}: cannot decompress ${format} data: ${message.replace(/^cannot decompress zst data: /, '')}`,
+      {
+        cause,
+        ...(errors.hint ? { hint: errors.hint } : {}),
+      },
+    );
   }
+  charge(budget, out.length, `decompressing ${what}`);
+  return out;
 }
-
-const HINT = 'the package is damaged or truncated; download it again';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 

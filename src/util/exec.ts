@@ -2,7 +2,13 @@
  * The one subprocess adapter (execa behind it). A failure becomes a KjxError that
  * says the step, the escaped command, the exit code or signal and the tail of stderr.
  */
+
+import { constants as bufferConstants } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
 import { KjxError } from './errors.js';
+
+/** The most one Buffer holds. */
+const MAX_BUFFER = bufferConstants.MAX_LENGTH;
 
 export interface RunOptions {
   cwd?: string;
@@ -82,4 +88,58 @@ export async function run(
     );
   }
   return { stdout: stdoutBytes.toString(), stdoutBytes, stderr, exitCode };
+}
+
+export interface FilterResult {
+  /** What the tool wrote, at most `maxOutput` bytes. */
+  stdout: Buffer;
+  /** The tool wrote more than `maxOutput` bytes and was killed there. */
+  overflow: boolean;
+}
+
+/**
+ * Feed `input` to a filter (xz -dc, zstd -dc) and collect its output while it
+ * streams, killing it once the output passes `maxOutput` bytes: a decompressor
+ * fed a bomb stops at the cap instead of after inflating everything.
+ * Synchronous, for the pure-looking readers that call it (.deb, initramfs).
+ * @throws KjxError HOST_TOOL_MISSING, or SUBPROCESS with the tool's stderr when it fails
+ */
+export function runFilterSync(
+  step: string,
+  file: string,
+  args: string[],
+  input: Uint8Array,
+  maxOutput: number,
+): FilterResult {
+  const r = spawnSync(file, args, {
+    input,
+    maxBuffer: Math.min(maxOutput + 1, MAX_BUFFER),
+    killSignal: 'SIGKILL',
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 600_000,
+  });
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') {
+    throw new KjxError('HOST_TOOL_MISSING', `${step}: ${file} is not installed`, {
+      hint: 'run `kjx doctor` to see the apt-get line for missing host tools',
+    });
+  }
+  if (code === 'ENOBUFS') return { stdout: Buffer.alloc(0), overflow: true };
+  const stderr = r.stderr?.toString() ?? '';
+  if (r.error || r.status !== 0) {
+    const cmd = [file, ...args].map(quote).join(' ');
+    const why = r.signal
+      ? `killed by ${r.signal}`
+      : r.error
+        ? String(r.error.message)
+        : `exit code ${r.status}`;
+    throw new KjxError(
+      'SUBPROCESS',
+      `${step}: \`${cmd}\` failed (${why})${stderr.trim() ? `:\n${tail(stderr)}` : ''}`,
+      {
+        cause: r.error ?? r,
+      },
+    );
+  }
+  return { stdout: r.stdout, overflow: r.stdout.length > maxOutput };
 }
