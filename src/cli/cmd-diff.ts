@@ -20,6 +20,7 @@ import {
   octalMode,
 } from '../image/tree-diff.js';
 import { printable } from '../util/printable.js';
+import { loadOptions, MAX_MEMORY_HELP } from './cmd-inspect.js';
 import { EXIT } from './exit-codes.js';
 
 function facts(a: LoadedArtifact): FactsIndex {
@@ -56,11 +57,12 @@ export function registerDiff(program: Command): void {
     .argument('<a>', 'artifact, manifest.json or build directory')
     .argument('<b>', 'artifact, manifest.json or build directory')
     .option('--json', 'print JSON')
-    .action(async (pa: string, pb: string, o: { json?: boolean }) => {
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
+    .action(async (pa: string, pb: string, o: { json?: boolean; maxMemory?: string }) => {
       // read-artifact pulls in the decompressors: load it only when the command runs
       const { loadArtifact } = await import('../image/read-artifact.js');
-      const a = await loadArtifact(pa);
-      const b = await loadArtifact(pb);
+      const a = await loadArtifact(pa, loadOptions(o.maxMemory));
+      const b = await loadArtifact(pb, loadOptions(o.maxMemory));
       // lost+found is ext4's, not the image's: leave it out unless both sides have one
       const ignore = (p: string) => p === '/lost+found' && a.format !== b.format;
       const same = buildIdOnly(a, b);

@@ -5,9 +5,10 @@
  * on stdout (symlinks followed inside the image), a directory's listing.
  */
 import type { Command } from 'commander';
-import type { LoadedArtifact } from '../image/read-artifact.js';
+import type { LoadedArtifact, LoadOptions } from '../image/read-artifact.js';
 import { type FileFacts, factsFromManifest, factsFromTree, octalMode } from '../image/tree-diff.js';
 import { normalizePath, resolveInTree, type Tree } from '../rootfs/tree.js';
+import { parseSize } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
 import { printable } from '../util/printable.js';
 
@@ -90,6 +91,20 @@ function jsonRow(r: Row): Record<string, unknown> {
   return { ...r, mode: octalMode(r.mode) };
 }
 
+export const MAX_MEMORY_HELP =
+  'most memory reading one artifact may take, like 4G (default: 16 times its size on disk, at least 256M); past it the artifact is refused';
+
+/** `--max-memory` as loadArtifact options. */
+export function loadOptions(maxMemory: string | undefined): LoadOptions {
+  if (maxMemory === undefined) return {};
+  const maxBytes = parseSize(maxMemory);
+  if (maxBytes === undefined)
+    throw new KjxError('USAGE', `--max-memory ${printable(maxMemory)} is not a size`, {
+      hint: 'give bytes or a number with K, M, G or T, like 4G',
+    });
+  return { maxBytes };
+}
+
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
@@ -99,10 +114,11 @@ export function registerInspect(program: Command): void {
     .argument('<artifact>', 'artifact file, manifest.json or build output directory')
     .argument('[path]', 'a path inside the image: print the file, or list the directory')
     .option('--json', 'print JSON')
-    .action(async (artifact: string, path: string | undefined, o: { json?: boolean }) => {
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
+    .action(async (artifact: string, path: string | undefined, o: { json?: boolean; maxMemory?: string }) => {
       // read-artifact pulls in the decompressors: load it only when the command runs
       const { loadArtifact } = await import('../image/read-artifact.js');
-      const a = await loadArtifact(artifact);
+      const a = await loadArtifact(artifact, loadOptions(o.maxMemory));
       const all = rows(a);
       if (path === undefined) {
         if (o.json) {

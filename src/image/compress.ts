@@ -9,7 +9,7 @@
  * bounded one of sources/decompress.ts: images read back come from elsewhere.
  */
 import { gzip } from 'node:zlib';
-import { inflate } from '../sources/decompress.js';
+import { inflateAsync } from '../sources/decompress.js';
 import { type Budget, defaultBudget, newBudget, overBudget, room } from '../util/budget.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
@@ -133,7 +133,7 @@ export async function decompressAny(data: Buffer, name = 'image', limit?: number
     if (data.length > room(budget)) throw overBudget(budget, `holding ${data.length} bytes`);
     return data;
   }
-  return inflate(data, DECODER[format], name, budget, {
+  return inflateAsync(data, DECODER[format], name, budget, {
     code: 'CPIO_INVALID',
     corrupt: `${name}: ${format} data is corrupt or truncated`,
   });

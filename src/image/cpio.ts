@@ -24,6 +24,7 @@ import {
   type Tree,
   type TreeEntry,
 } from '../rootfs/tree.js';
+import { type Budget, charge, ENTRY_COST } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
 import { printable } from '../util/printable.js';
 
@@ -383,7 +384,7 @@ const KNOWN_TYPES = new Set([S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIF
  * mismatch, an unknown file type, a missing trailer) is a KjxError CPIO_INVALID;
  * no other error escapes.
  */
-export function readCpio(data: Buffer, name: string): CpioEntry[] {
+export function readCpio(data: Buffer, name: string, budget?: Budget): CpioEntry[] {
   const bad = (off: number, what: string): KjxError =>
     new KjxError('CPIO_INVALID', `${name}: ${what} at offset ${off}`, {
       hint: 'is it a newc cpio archive? `file` or `kjx inspect` tells what it is',
@@ -452,6 +453,8 @@ export function readCpio(data: Buffer, name: string): CpioEntry[] {
       if (sum !== check)
         throw bad(off, `${printable(entryName)}: data checksum ${sum} does not match header ${check}`);
     }
+    // entries are views into `data`; the records describing them are what a listing costs
+    charge(budget, ENTRY_COST, `listing ${name}`);
     out.push({
       name: entryName,
       ino,
@@ -481,7 +484,11 @@ export function readCpio(data: Buffer, name: string): CpioEntry[] {
  * name carries it (kjx writes it on the first, GNU cpio on the last). A later
  * entry with the same name replaces an earlier one, as on extraction.
  */
-export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: 'input', ref: 'cpio' }): Tree {
+export function cpioToTree(
+  entries: CpioEntry[],
+  source: EntrySource = { kind: 'input', ref: 'cpio' },
+  budget?: Budget,
+): Tree {
   const tree = newTree();
   const firstName = new Map<string, string>();
   for (const c of entries) {
@@ -497,6 +504,7 @@ export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: '
         },
       );
     }
+    charge(budget, ENTRY_COST + path.length, 'listing the cpio archive');
     const base = { path, mode: c.mode & 0o7777, uid: c.uid, gid: c.gid, mtime: c.mtime, source };
     const type = c.mode & S_IFMT;
     if (c.nlink >= 2 && type !== S_IFDIR && type !== S_IFLNK) {

@@ -18,7 +18,7 @@
 import { gunzipSync } from 'node:zlib';
 import { type Budget, charge, defaultBudget, overBudget, room } from '../util/budget.js';
 import { type ErrorCode, isKjxError, KjxError } from '../util/errors.js';
-import { runFilterSync } from '../util/exec.js';
+import { type FilterResult, runFilter, runFilterSync } from '../util/exec.js';
 
 /** Compression of a .deb member, from its name's extension ("none" for plain `.tar`). */
 export type Compression = 'gz' | 'xz' | 'zst' | 'none';
@@ -45,53 +45,94 @@ export function decompress(data: Buffer, format: Compression, what: string, budg
   });
 }
 
-/** The bounded decompression shared with image/compress.ts; `errors` says how corrupt data is reported. */
+interface InflateErrors {
+  code: ErrorCode;
+  hint?: string;
+  /** The whole message for corrupt data (default: what the decoder said). */
+  corrupt?: string;
+}
+
+const TOOL_ARGS: Record<'xz' | 'zst', [string, string[]]> = {
+  xz: ['xz', ['--decompress', '--stdout', '--quiet', XZ_MEMLIMIT]],
+  zst: ['zstd', ['--decompress', '--stdout', '--quiet', ZSTD_MEMLIMIT]],
+};
+
+/**
+ * The bounded decompression, synchronous (for .deb reading, which is): a tool's
+ * output is held twice while spawnSync returns it, so past the cap this costs up
+ * to twice the cap; `inflateAsync` does not.
+ */
 export function inflate(
   data: Buffer,
   format: Compression,
   what: string,
   budget: Budget,
-  errors: { code: ErrorCode; hint?: string; corrupt?: string },
+  errors: InflateErrors,
 ): Buffer {
   if (format === 'none') return data;
-  const cap = room(budget);
+  return bounded(format, what, budget, errors, () => {
+    if (format === 'gz') return gunzipSync(data, { maxOutputLength: gzipCap(budget) });
+    if (format === 'zst') checkZstdFrames(data);
+    const [tool, args] = TOOL_ARGS[format];
+    return fromTool(runFilterSync(`decompressing ${what}`, tool, args, data, room(budget)), budget, what);
+  });
+}
+
+/** `inflate` for callers that can wait (kjx inspect, image layers): at most the cap is held. */
+export async function inflateAsync(
+  data: Buffer,
+  format: Compression,
+  what: string,
+  budget: Budget,
+  errors: InflateErrors,
+): Promise<Buffer> {
+  if (format === 'none') return data;
+  if (format === 'gz') return inflate(data, format, what, budget, errors);
+  if (format === 'zst') bounded(format, what, budget, errors, () => checkZstdFrames(data) ?? Buffer.alloc(0));
+  const [tool, args] = TOOL_ARGS[format];
+  let r: FilterResult;
+  try {
+    r = await runFilter(`decompressing ${what}`, tool, args, data, room(budget));
+  } catch (cause) {
+    return bounded(format, what, budget, errors, () => {
+      throw cause;
+    });
+  }
+  return bounded(format, what, budget, errors, () => fromTool(r, budget, what));
+}
+
+function gzipCap(budget: Budget): number {
+  return Math.min(room(budget), 2 ** 32);
+}
+
+function fromTool(r: FilterResult, budget: Budget, what: string): Buffer {
+  if (r.overflow) throw overBudget(budget, `decompressing ${what}`);
+  return r.stdout;
+}
+
+/** Run `decode`, turning what it throws into the caller's errors, and charge what it returns. */
+function bounded(
+  format: Compression,
+  what: string,
+  budget: Budget,
+  errors: InflateErrors,
+  decode: () => Buffer,
+): Buffer {
   let out: Buffer;
   try {
-    switch (format) {
-      case 'gz':
-        out = gunzipSync(data, { maxOutputLength: Math.min(cap, 2 ** 32) });
-        break;
-      case 'xz':
-      case 'zst': {
-        if (format === 'zst') checkZstdFrames(data);
-        const [tool, args] =
-          format === 'xz'
-            ? ['xz', ['--decompress', '--stdout', '--quiet', XZ_MEMLIMIT]]
-            : ['zstd', ['--decompress', '--stdout', '--quiet', ZSTD_MEMLIMIT]];
-        const r = runFilterSync(`decompressing ${what}`, tool, args as string[], data, cap);
-        if (r.overflow) throw overBudget(budget, `decompressing ${what}`);
-        out = r.stdout;
-        break;
-      }
-    }
+    out = decode();
   } catch (cause) {
     if (isKjxError(cause) && (cause.reason === 'over-budget' || cause.code === 'HOST_TOOL_MISSING'))
       throw cause;
     if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
       throw overBudget(budget, `decompressing ${what}`);
+    const hint = errors.hint ? { hint: errors.hint } : {};
+    if (errors.corrupt) throw new KjxError(errors.code, errors.corrupt, { cause, ...hint });
     const message = cause instanceof Error ? cause.message.split('\n').slice(-3).join(' ') : String(cause);
-    if (errors.corrupt)
-      throw new KjxError(errors.code, errors.corrupt, {
-        cause,
-        ...(errors.hint ? { hint: errors.hint } : {}),
-      });
     throw new KjxError(
       errors.code,
       `${what}: cannot decompress ${format} data: ${message.replace(/^cannot decompress zst data: /, '')}`,
-      {
-        cause,
-        ...(errors.hint ? { hint: errors.hint } : {}),
-      },
+      { cause, ...hint },
     );
   }
   charge(budget, out.length, `decompressing ${what}`);

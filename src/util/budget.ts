@@ -77,3 +77,11 @@ export function charge(b: Budget | undefined, bytes: number, doing: string): voi
   if (!(bytes >= 0) || bytes > room(b)) throw overBudget(b, doing);
   b.used += bytes;
 }
+
+/** "512M", "4G", "1048576", "2GiB" (powers of 1024) -> bytes; undefined when it is none of those. */
+export function parseSize(text: string): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
+}

@@ -4,7 +4,7 @@
  */
 
 import { constants as bufferConstants } from 'node:buffer';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { KjxError } from './errors.js';
 
 /** The most one Buffer holds. */
@@ -142,4 +142,64 @@ export function runFilterSync(
     );
   }
   return { stdout: r.stdout, overflow: r.stdout.length > maxOutput };
+}
+
+/**
+ * `runFilterSync` without blocking and without a second copy of the output: the
+ * chunks are kept as they arrive and the tool is killed as soon as they pass
+ * `maxOutput`, so a bomb costs at most `maxOutput` bytes here (spawnSync holds its
+ * own copy of everything it read until it returns).
+ */
+export async function runFilter(
+  step: string,
+  file: string,
+  args: string[],
+  input: Uint8Array,
+  maxOutput: number,
+): Promise<FilterResult> {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const parts: Buffer[] = [];
+  let total = 0;
+  let overflow = false;
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => {
+    if (overflow) return;
+    total += b.length;
+    if (total > maxOutput) {
+      overflow = true;
+      parts.length = 0; // let the chunks go before the tool has even died
+      child.kill('SIGKILL');
+      return;
+    }
+    parts.push(b);
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += b.toString();
+  });
+  child.stdin.on('error', () => {}); // EPIPE once the tool is gone: its status says why
+  child.stdin.end(input);
+  const [status, signal, error] = await new Promise<
+    [number | null, NodeJS.Signals | null, Error | undefined]
+  >((resolve) => {
+    child.on('error', (e) => resolve([null, null, e]));
+    child.on('close', (c, s) => resolve([c, s, undefined]));
+  });
+  if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new KjxError('HOST_TOOL_MISSING', `${step}: ${file} is not installed`, {
+      hint: 'run `kjx doctor` to see the apt-get line for missing host tools',
+    });
+  }
+  if (overflow) return { stdout: Buffer.alloc(0), overflow: true };
+  if (error || status !== 0) {
+    const cmd = [file, ...args].map(quote).join(' ');
+    const why = signal ? `killed by ${signal}` : error ? error.message : `exit code ${status}`;
+    throw new KjxError(
+      'SUBPROCESS',
+      `${step}: \`${cmd}\` failed (${why})${stderr.trim() ? `:\n${tail(stderr)}` : ''}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return { stdout: Buffer.concat(parts, total), overflow: false };
 }
