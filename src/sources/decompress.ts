@@ -8,7 +8,7 @@
  *   `maxOutputLength` stops inflating at the cap.
  * - xz: the host's `xz -dc` (xz file format spec, tukaani.org/xz/xz-file-format.txt)
  *   and zstd: the host's `zstd -dc` (RFC 8878), each killed once its output passes
- *   the cap (exec.ts runFilterSync) and each with a decoder memory limit. The
+ *   the cap (exec.ts runFilter, runFilterSync) and each with a decoder memory limit. The
  *   in-process libraries on our list inflate a whole stream before saying how big
  *   it is (xz), or copy their whole window per block, a window a hostile frame
  *   declares (fzstd).
@@ -88,7 +88,11 @@ export async function inflateAsync(
 ): Promise<Buffer> {
   if (format === 'none') return data;
   if (format === 'gz') return inflate(data, format, what, budget, errors);
-  if (format === 'zst') bounded(format, what, budget, errors, () => checkZstdFrames(data) ?? Buffer.alloc(0));
+  if (format === 'zst')
+    bounded(format, what, budget, errors, () => {
+      checkZstdFrames(data);
+      return Buffer.alloc(0);
+    });
   const [tool, args] = TOOL_ARGS[format];
   let r: FilterResult;
   try {
