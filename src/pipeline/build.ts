@@ -321,6 +321,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const debs = await stage('fetch', async () => {
     const got = await fetchDebs(cache, needDebs, {
+      warn,
       downloading: (list, bytes) =>
         events.progress?.('fetch', `downloading ${list.length} packages, ${(bytes / 1e6).toFixed(1)} MB`),
     });
@@ -384,7 +385,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     let k: KernelResult;
     if (pkgs.kernel) {
       let data = debs.get(pkgs.kernel.name);
-      if (!data) data = (await fetchDebs(cache, [pkgs.kernel])).get(pkgs.kernel.name)!;
+      if (!data) data = (await fetchDebs(cache, [pkgs.kernel], { warn })).get(pkgs.kernel.name)!;
       k = await kernelFromDeb(data, pkgs.kernel, kernelModules, optionalModules).catch((e: unknown) => {
         throw explainModuleError(e, spec);
       });

@@ -12,7 +12,7 @@
  * stage record against the sha256 on its first line): a damaged entry is removed
  * and reads as absent, so the stage is computed again and rewrites it, never used.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Tree, TreeEntry } from '../rootfs/tree.js';
@@ -53,16 +53,16 @@ export function readDebFromCache(cache: Cache, sha: string): Buffer | undefined 
   return data;
 }
 
-/** Move a downloaded file into the cache after checking its sha256. */
-export function adoptDeb(cache: Cache, file: string, expectedSha: string, what: string): Buffer {
-  const data = readFileSync(file);
+/** Put downloaded .deb bytes into the cache after checking their sha256. */
+export function adoptDeb(cache: Cache, data: Buffer, expectedSha: string, what: string): Buffer {
   const got = sha256(data);
   if (got !== expectedSha) {
     throw new KjxError('PKG_FETCH', `${what}: sha256 ${got} does not match the expected ${expectedSha}`, {
       hint: 'the apt mirror changed under the lock; run `kjx build --update-lock`',
     });
   }
-  renameSync(file, debPath(cache, expectedSha));
+  // written, not renamed: the download directory may sit on another file system (apt-sandbox.ts)
+  writeFileAtomic(debPath(cache, expectedSha), data);
   return data;
 }
 

@@ -10,6 +10,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { debVersionProblem } from '../sources/debian-grammar.js';
 import type { SourcePosition } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
 import { imagesList } from './images.js';
@@ -307,8 +308,6 @@ const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const MODULE_RE = /^[A-Za-z0-9_-]+$/;
 /** Debian policy 5.6.1: lowercase, at least two characters, starting alphanumeric. */
 const DEB_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
-/** Debian policy 5.6.12, loosely: [epoch:]upstream[-revision]. */
-const DEB_VERSION_RE = /^[0-9][A-Za-z0-9.+~:-]*$/;
 /** chmod-style octal: "644", "0755", "04755", "0o755". */
 const OCTAL_MODE_RE = /^(?:0o?)?[0-7]{3,4}$/;
 const OWNER_PART = '(?:[0-9]+|[a-z_][a-z0-9_-]*\\$?)';
@@ -379,7 +378,7 @@ function parsePackageRef(ref: string): PackageRef | string {
   const name = eq < 0 ? ref : ref.slice(0, eq);
   const version = eq < 0 ? undefined : ref.slice(eq + 1);
   if (!DEB_NAME_RE.test(name)) return expected(PACKAGE_REF_WORDS, ref);
-  if (version !== undefined && !DEB_VERSION_RE.test(version)) {
+  if (version !== undefined && debVersionProblem(version) !== undefined) {
     return expected('a Debian version after "=" (starting with a digit)', ref);
   }
   return version === undefined ? { kind: 'apt', name } : { kind: 'apt', name, version };
@@ -412,7 +411,7 @@ const packageObject = z
     name: z.string().describe(`The package: ${PACKAGE_REF_WORDS}.`),
     version: z
       .string()
-      .regex(DEB_VERSION_RE, {
+      .refine((v) => debVersionProblem(v) === undefined, {
         error: (iss) => expected('a Debian version (starting with a digit)', iss.input),
       })
       .optional()

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -105,6 +105,21 @@ describe('images: host archives', () => {
 
   test('a directory', () => {
     problem('images:\n  - name: app\n    archive: adir\n', '3:14', /adir is not a file/);
+  });
+
+  test('an archive larger than Node can read in one piece (a sparse 3 GiB file) is refused at its line', () => {
+    const big = join(dir, 'big.tar');
+    writeFileSync(big, '');
+    truncateSync(big, 3 * 1024 ** 3);
+    try {
+      problem(
+        'images:\n  - name: app\n    archive: big.tar\n',
+        '3:14',
+        /big\.tar is 3221225472 bytes; kjx bakes image archives of at most/,
+      );
+    } finally {
+      rmSync(big);
+    }
   });
 
   test('not a tar', () => {
