@@ -6,6 +6,7 @@
  */
 import { followPath, MAX_LINK_HOPS, type Tree, type TreeEntry } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 export interface ImagePath {
   /** Where the path's own entry is, links in its parents followed (a link at the end stays). */
@@ -15,7 +16,14 @@ export interface ImagePath {
   target?: { path: string; entry: TreeEntry };
 }
 
-function notFound(path: string, image: string, why: 'missing' | 'loop' | 'not-dir', at: string): KjxError {
+function notFound(
+  rawPath: string,
+  rawImage: string,
+  why: 'missing' | 'loop' | 'not-dir',
+  rawAt: string,
+): KjxError {
+  // names come from the image (and the user's argument): printed escaped
+  const [path, image, at] = [rawPath, rawImage, rawAt].map(printable);
   const what =
     why === 'loop'
       ? `more than ${MAX_LINK_HOPS} symlinks followed at ${at} (a loop?)`
