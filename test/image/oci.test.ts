@@ -18,6 +18,7 @@ import { tarToTree } from '../../src/image/tar-tree.js';
 import { writeTar } from '../../src/image/tar-writer.js';
 import { type EntrySource, mk, newTree, type Tree, type TreeEntry } from '../../src/rootfs/tree.js';
 import { parseTar, type TarEntry } from '../../src/sources/tar.js';
+import { needsTool } from '../helpers/prereq.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_704_067_200;
@@ -252,7 +253,7 @@ describe('ociArchive', () => {
   });
 
   test('GNU tar lists the archive and its layer', {
-    skip: spawnSync('tar', ['--version']).status !== 0,
+    skip: needsTool('tar'),
   }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'kjx-oci-'));
     dirs.push(dir);
