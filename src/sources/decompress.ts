@@ -9,12 +9,14 @@
  * - zstd: fzstd, a pure JS decoder (RFC 8878). fzstd returns what it has when the
  *   input stops on a frame's end and neither checks the content checksum nor
  *   rejects an empty input, so we walk the frame structure first (below) to make
- *   sure the input ends exactly after a complete frame.
+ *   sure the input ends exactly after a complete frame, decode frame by frame, and
+ *   check each frame's content checksum (XXH64) where it has one.
  */
 import { gunzipSync } from 'node:zlib';
 import { xz } from '@napi-rs/lzma';
 import { decompress as zstdDecompress } from 'fzstd';
 import { KjxError } from '../util/errors.js';
+import { xxh64 } from '../util/xxh64.js';
 
 /** Compression of a .deb member, from its name's extension ("none" for plain `.tar`). */
 export type Compression = 'gz' | 'xz' | 'zst' | 'none';
@@ -37,9 +39,18 @@ export function decompress(data: Buffer, format: Compression, what: string): Buf
       case 'xz':
         return xz.decompressSync(data);
       case 'zst': {
-        checkZstdFrames(data);
-        const out = zstdDecompress(data);
-        return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+        const frames = checkZstdFrames(data);
+        const parts = frames.map((f) => {
+          const out = zstdDecompress(data.subarray(f.start, f.end));
+          if (f.checksum !== undefined && xxh64(out)[1] !== f.checksum) {
+            throw zstdError('content checksum does not match the data', f.start);
+          }
+          return out;
+        });
+        const one = parts[0];
+        return parts.length === 1 && one
+          ? Buffer.from(one.buffer, one.byteOffset, one.byteLength)
+          : Buffer.concat(parts);
       }
     }
   } catch (cause) {
@@ -58,12 +69,21 @@ const HINT = 'the package is damaged or truncated; download it again';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 
+/** Where a zstd frame is in the input, and its content checksum (low 32 bits of XXH64) if it has one. */
+interface ZstdFrame {
+  start: number;
+  end: number;
+  checksum: number | undefined;
+}
+
 /**
  * Walk zstd frames (RFC 8878 section 3.1) without decoding them: every frame and
  * block must be complete and the input must end right after the last frame.
+ * Returns the frames that hold data (skippable frames are left out).
  */
-function checkZstdFrames(data: Buffer): void {
+function checkZstdFrames(data: Buffer): ZstdFrame[] {
   if (data.length === 0) throw zstdError('empty input', 0);
+  const frames: ZstdFrame[] = [];
   let off = 0;
   while (off < data.length) {
     const frameStart = off;
@@ -104,11 +124,15 @@ function checkZstdFrames(data: Buffer): void {
       off += stored;
       if (last) break;
     }
+    let checksum: number | undefined;
     if (hasChecksum) {
       need(data, off, 4, frameStart);
+      checksum = data.readUInt32LE(off);
       off += 4;
     }
+    frames.push({ start: frameStart, end: off, checksum });
   }
+  return frames;
 }
 
 function need(data: Buffer, off: number, n: number, frameStart: number): void {
