@@ -29,9 +29,10 @@ function mulHi(a: number, b: number): number {
   const a1 = a >>> 16;
   const b0 = b & 0xffff;
   const b1 = b >>> 16;
+  // every partial sum stays below 2^32, so >>> 16 is exact on them
   const mid = a1 * b0 + ((a0 * b0) >>> 16);
   const mid2 = a0 * b1 + (mid & 0xffff);
-  return (a1 * b1 + Math.floor(mid / 0x10000) + Math.floor(mid2 / 0x10000)) >>> 0;
+  return (a1 * b1 + (mid >>> 16) + (mid2 >>> 16)) >>> 0;
 }
 
 /** (ah,al) * (bh,bl) mod 2^64 into rh, rl. */
