@@ -270,9 +270,20 @@ function cpioVerdict(
       if (!/^[0-9A-Fa-f]{8}$/.test(text)) return refuse(`${field} is not hex`);
       const v = Number.parseInt(text, 16);
       if (v === hexAt(archive, off + 6 + 8 * k)) return same(`${field}: another spelling of the same number`);
-      if (field === 'filesize' || field === 'namesize') return refuse(`${field} is layout`);
-      // the trailer is only its name
-      if (!e) return same(`the trailer's ${field}`);
+      // the trailer is only its name: the reader stops there
+      if (!e && field !== 'namesize') return same(`the trailer's ${field}`);
+      if (field === 'namesize') return refuse('namesize: the NUL must end the name');
+      if (field === 'filesize') {
+        // within the padding the next header stays where it was, and the format cannot
+        // tell: the data then are the bytes the new size covers
+        if (((dataStart + v + 3) & ~3) !== next || dataStart + v > archive.length)
+          return refuse('filesize moves the next header');
+        const data = damaged.subarray(dataStart, dataStart + v);
+        return {
+          expected: entries.map((x, j) => (j === i ? { ...x, data: Buffer.from(data) } : x)),
+          why: 'filesize within the padding (not checked)',
+        };
+      }
       if (field === 'mode' && !KNOWN_TYPES.includes(v & 0o170000)) return refuse('unknown file type');
       return {
         expected: entries.map((x, j) => (j === i ? { ...x, [field]: v } : x)),
