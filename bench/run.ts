@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchBoot } from './boot.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
+import { benchGuest } from './guest.bench.js';
 import { benchHostile } from './hostile.bench.js';
 import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
@@ -21,6 +22,7 @@ const groups: Record<string, () => Promise<BenchLine[]>> = {
   runtimes: benchRuntimes,
   trace: benchTrace,
   hostile: benchHostile,
+  guest: benchGuest,
 };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};

@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { VmConfig } from '../vm/qemu-args.js';
+import { buildWarn } from './build-warnings.js';
+import type { GlobalOptions } from './main.js';
 import {
   addVmOptions,
   bootTarget,
@@ -18,7 +20,7 @@ import {
   resolveAccel,
 } from './vm-options.js';
 
-export function registerBoot(program: Command): void {
+export function registerBoot(program: Command, globals: () => GlobalOptions): void {
   addVmOptions(
     program
       .command('boot')
@@ -32,7 +34,7 @@ export function registerBoot(program: Command): void {
     .action(async (o: Record<string, string | boolean | undefined>) => {
       if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out));
+      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
       const accel = await resolveAccel(String(o.accel), img.kernel);
       const { artifact: _, ...target } = await bootTarget(img, kind, String(o.firmware));
       // `kjx run` does the same in runInVm: the PVH vmlinux skips the emulated decompression

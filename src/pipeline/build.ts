@@ -40,7 +40,7 @@ import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { loadSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { KjxError, type WarnFn } from '../util/errors.js';
+import { KjxError, type WarnFn, type Warning } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 import { codeHash } from './code-hash.js';
@@ -97,6 +97,8 @@ interface BuildRecord {
   buildId: string;
   artifacts: Artifact[];
   kernelVersion: string;
+  /** What the build warned about: a no-op build says it again, so --strict holds. */
+  warnings?: Warning[];
 }
 
 const RECORD = '.kjx-build.json';
@@ -176,7 +178,13 @@ function artifactsIntact(rec: BuildRecord): boolean {
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const events = opts.events ?? {};
-  const warn = opts.warn ?? (() => {});
+  // every warning is kept with what caused it (the build record, a cached stage) and
+  // said again when that result is reused, so `--strict` does not depend on the cache
+  const warnings: Warning[] = [];
+  const warn: WarnFn = (w) => {
+    warnings.push(w);
+    opts.warn?.(w);
+  };
   const stages: BuildResult['stages'] = [];
   const stage = async <T>(
     name: StageName,
@@ -292,6 +300,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const recordPath = join(outDir, RECORD);
   const prev = readBuildRecord(recordPath);
   if (prev && prev.key === finalKey && artifactsIntact(prev)) {
+    for (const w of prev.warnings ?? []) warn(w);
     for (const name of ['fetch', 'base', 'kernel', 'files', 'write'] as const) {
       events.stageStart?.(name);
       stages.push({ name, cached: true, ms: 0 });
@@ -334,7 +343,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const base: Tree = await stage('base', async () => {
     const cached = haveBase ? getTree(cache, baseKey) : undefined;
-    if (cached) return { value: cached, cached: true, detail: `${cached.size} entries` };
+    if (cached) {
+      for (const w of getRecord<Warning[]>(cache, `${baseKey}-warnings`) ?? []) warn(w);
+      return { value: cached, cached: true, detail: `${cached.size} entries` };
+    }
     // a damaged cache entry reads as absent: the packages it spared were not fetched
     const unfetched = pkgs.packages.filter((p) => !debs.has(p.name));
     if (unfetched.length > 0) for (const [n, d] of await fetchDebs(cache, unfetched)) debs.set(n, d);
@@ -359,7 +371,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         whole: l.paths ? { paths: l.paths } : {},
       });
     }
+    const before = warnings.length;
     const tree = await assembleBase(spec, inputs, warn);
+    // before the tree: a tree in the cache always has its warnings next to it
+    putRecord(cache, `${baseKey}-warnings`, warnings.slice(before));
     putTree(cache, baseKey, tree);
     return { value: tree, cached: false, detail: `${tree.size} entries` };
   });
@@ -515,7 +530,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       files: manifestFiles(tree),
     };
     emit('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version };
+    const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version, warnings };
     writeFileAtomic(recordPath, `${JSON.stringify(rec, null, 2)}\n`);
     return {
       value: artifacts,

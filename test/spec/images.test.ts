@@ -17,6 +17,7 @@ import { mk, newTree } from '../../src/rootfs/tree.js';
 import { imageArchiveProblem, readImageArchive } from '../../src/sources/image-archive.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import { needsTool } from '../helpers/prereq.js';
 
 const SRC = { kind: 'generated', by: 'test' } as const;
 const dir = mkdtempSync(join(tmpdir(), 'kjx-images-spec-'));
@@ -81,7 +82,7 @@ describe('images: host archives', () => {
   });
 
   test('archives GNU tar writes (gnu, pax, v7 formats, "./" names) are accepted', {
-    skip: spawnSync('tar', ['--version']).status !== 0,
+    skip: needsTool('tar'),
   }, () => {
     const src = join(dir, 'gnu-src');
     mkdirSync(join(src, 'blobs'), { recursive: true });
