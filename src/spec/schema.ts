@@ -1153,6 +1153,17 @@ const diskObject = z
   })
   .strict();
 
+const vmObject = z
+  .object({
+    restrict: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Isolate the guest from the host (QEMU user networking with restrict=on): it cannot reach the host's services through 10.0.2.2 nor anything beyond the host; DHCP still answers, DNS does not, and the SSH forward still works.",
+      ),
+  })
+  .strict();
+
 /** The whole kjx.yaml. Parse with `load.ts` for positions and friendly messages. */
 export const specSchema = z
   .object({
@@ -1301,6 +1312,11 @@ export const specSchema = z
     tracing: tracingObject
       .prefault({})
       .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).'),
+    vm: vmObject
+      .prefault({})
+      .describe(
+        'How `kjx boot` runs the guest: what its user-mode network lets it reach (docs/security.md). `kjx run` VMs have no network at all.',
+      ),
     console: z
       .enum(CONSOLE_MODES)
       .default('shell')

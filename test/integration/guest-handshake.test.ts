@@ -26,10 +26,10 @@ function logLines(text: string): { at: number; line: string }[] {
 }
 
 /** Service markers on the console: [name, state, uptime]. */
-function serviceMarkers(console: string): [string, string, number][] {
+function serviceMarkers(console: string, nonce: string): [string, string, number][] {
   return console
     .split('\n')
-    .map(parseMarker)
+    .map((l) => parseMarker(l.replace(/\r$/, ''), nonce))
     .filter((m) => m?.event === 'service')
     .map((m) => [m!.fields.name!, m!.fields.state!, Number(m!.fields.t)]);
 }
@@ -85,7 +85,7 @@ describe('tracer before workload', () => {
     assert.ok(
       tracer.some((l) => /sched_process_exec: filename=\/usr\/local\/bin\/kjx-workload/.test(l.line)),
     );
-    const markers = serviceMarkers(vm!.console());
+    const markers = serviceMarkers(vm!.console(), vm!.nonce);
     const idx = (name: string, state: string) => markers.findIndex(([n, s]) => n === name && s === state);
     assert.ok(idx('tracer', 'ready') >= 0 && idx('tracer', 'ready') < idx('workload', 'up'));
   });
@@ -117,7 +117,7 @@ describe('tracer before workload', () => {
     // both back, in order
     let again: [string, string, number][] = [];
     for (let i = 0; i < 100; i++) {
-      again = serviceMarkers(vm!.console()).filter(([, , t]) => t >= t0!);
+      again = serviceMarkers(vm!.console(), vm!.nonce).filter(([, , t]) => t >= t0!);
       if (again.some(([n, s]) => n === 'workload' && s === 'ready')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -146,7 +146,7 @@ describe('tracer before workload', () => {
       new Promise<'late'>((r) => setTimeout(() => r('late'), 10_000)),
     ]);
     assert.notEqual(code, 'late', 'QEMU still running 10 s after poweroff');
-    const downs = serviceMarkers(vm!.console().slice(before))
+    const downs = serviceMarkers(vm!.console().slice(before), vm!.nonce)
       .filter(([, s]) => s === 'down')
       .map(([n]) => n);
     assert.ok(downs.includes('tracer') && downs.includes('workload'), downs.join(' '));
