@@ -56,6 +56,8 @@ export interface MediaArtifactsInputs {
   initramfsName: string;
   /** .deb bytes by package name; must hold the GRUB packages when a boot format is asked for. */
   debs: Map<string, Buffer>;
+  /** The tree holds a private key: its artifacts are written 0600. */
+  holdsPrivateKey: boolean;
   outDir: string;
   cache: Cache;
   progress?: (text: string) => void;
@@ -83,6 +85,7 @@ export async function writeMediaArtifacts(
       grubDebs: i.debs,
       outDir: i.outDir,
       workDir: work,
+      holdsPrivateKey: i.holdsPrivateKey,
       ...(i.progress ? { progress: i.progress } : {}),
     });
     return written.map((a) => ({

@@ -155,10 +155,11 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
       }
     : { initrd };
   let kernel = o.artifacts.kernel;
-  if (o.media) writeFileSync(fwCfgFile, payload);
+  // 0600: the image may hold host keys (ssh.hostKeyFiles), the payload --mount'ed files
+  if (o.media) writeFileSync(fwCfgFile, payload, { mode: 0o600 });
   else {
     const image = await directInitrd(readFileSync(o.artifacts.initrd), o.artifacts.initrd);
-    writeFileSync(initrd, appendPayload(image, payload));
+    writeFileSync(initrd, appendPayload(image, payload), { mode: 0o600 });
     // OVMF has no PVH loader; qboot and SeaBIOS (QEMU's option ROM) do
     if (o.vm?.firmware?.kind !== 'uefi' && !o.vm?.kernel)
       kernel = (await directKernel(kernel, o.artifacts.kernelSha256)).path;
