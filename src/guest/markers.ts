@@ -63,17 +63,19 @@ export function parseMarker(line: string, nonce: string): Marker | undefined {
 }
 
 /**
- * A marker the guest printed without any nonce (`@@kjx::init`): its /init could
- * not read fw_cfg, so none of its markers will ever count. Only meaningful before
- * the first real marker, when nothing but /init has run in the guest.
+ * An init marker without this boot's nonce: `@@kjx::init` (its /init could not
+ * read fw_cfg) or `@@kjx:init` (an image from a kjx before nonces). None of the
+ * guest's markers will ever count. Only meaningful before the first real marker,
+ * when nothing but /init has run in the guest.
  */
 export function isNoncelessInit(line: string): boolean {
-  return line.startsWith(`${MARKER_PREFIX}:init`);
+  const l = line.trimEnd();
+  return l === `${MARKER_PREFIX}:init` || l === `${MARKER_PREFIX}init`;
 }
 
 /** What the host says when a guest cannot read its nonce. */
 export const NONCE_MISSING_HINT =
-  "the guest kernel needs fw_cfg (CONFIG_FW_CFG_SYSFS): Debian's kernels have it as the qemu_fw_cfg module, which kjx loads; with kernel.image, build it in or list qemu_fw_cfg in kernel.modules";
+  "the guest kernel needs fw_cfg (CONFIG_FW_CFG_SYSFS): Debian's kernels have it as the qemu_fw_cfg module, which kjx loads; with kernel.image, build it in or list qemu_fw_cfg in kernel.modules. An image built by an older kjx needs a rebuild";
 
 /** An exit marker's status: an integer 0–255 written plainly, else undefined. */
 export function exitStatus(m: Marker): number | undefined {

@@ -71,9 +71,13 @@ export interface Session {
 
 /** The error for a guest whose /init printed its marker without a nonce. */
 export function nonceMissingError(line: string): KjxError {
-  return new KjxError('VM_START', `the guest could not read its boot nonce over fw_cfg: "${line.trim()}"`, {
-    hint: NONCE_MISSING_HINT,
-  });
+  return new KjxError(
+    'VM_START',
+    `the guest's init marker carries no boot nonce ("${line.trim()}"): it could not read fw_cfg, or the image predates nonces`,
+    {
+      hint: NONCE_MISSING_HINT,
+    },
+  );
 }
 
 export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {

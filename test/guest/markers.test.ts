@@ -61,6 +61,7 @@ describe('parseMarker', () => {
 
   test('an init marker without any nonce is recognized (the guest could not read fw_cfg)', () => {
     assert.equal(isNoncelessInit('@@kjx::init'), true);
+    assert.equal(isNoncelessInit('@@kjx:init'), true, 'an image from before nonces');
     assert.equal(isNoncelessInit(`@@kjx:${nonce}:init`), false);
     assert.equal(isNoncelessInit('xx @@kjx::init'), false);
   });
