@@ -57,6 +57,8 @@ export function registerBoot(program: Command, globals: () => GlobalOptions): vo
         const { rec, startedAt, markers } = await bootDetached({
           name: String(o.name),
           vm,
+          sshPort: img.sshPort,
+          restrict: img.restrict,
           spec: img.specPath,
           timeoutS: numberOption('timeout', o.timeout, 1),
           buildId: img.buildId,
@@ -86,21 +88,43 @@ export function registerBoot(program: Command, globals: () => GlobalOptions): vo
         }
         return;
       }
-      await interactive(vm, !!o.timing, img.name);
+      await interactive(vm, !!o.timing, img);
     });
 }
 
-async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean, name: string): Promise<void> {
+async function interactive(
+  vm: Omit<VmConfig, 'console'>,
+  timing: boolean,
+  img: { name: string; sshPort: number; restrict: boolean },
+): Promise<void> {
+  const { name } = img;
   const { startVm } = await import('../vm/session.js');
   const { phasesOf, serviceEvents } = await import('../vm/run.js');
   const { formatPhases, formatServices } = await import('./cmd-run.js');
-  const { freePort } = await import('../vm/detach.js');
-  const ssh = await freePort();
+  const { newRunDir } = await import('../vm/state.js');
+  const { connectQmpOnceUp, forwardedPort } = await import('../vm/forwards.js');
+  const { join } = await import('node:path');
+  const { isQemuPid } = await import('../vm/registry.js');
+  // QEMU binds the SSH forward on a free port itself (port 0); QMP tells which
+  const qmpSocket = join(newRunDir(), 'qmp.sock');
   const s = startVm({
     ...vm,
     console: { kind: 'stdio', mux: true },
-    net: { forwards: [{ host: ssh, guest: 22 }] },
+    qmpSocket,
+    net: { forwards: [{ host: 0, guest: img.sshPort }], ...(img.restrict ? { restrict: true } : {}) },
   });
+  let ssh: number;
+  try {
+    const qmp = await connectQmpOnceUp(qmpSocket, () => isQemuPid(s.pid), 30_000);
+    try {
+      ssh = await forwardedPort(qmp, img.sshPort);
+    } finally {
+      qmp.close();
+    }
+  } catch (e) {
+    await s.stop();
+    throw e;
+  }
   process.stderr.write(`kjx: booting (${vm.accel}); ssh on 127.0.0.1:${ssh}; press Ctrl-A X to quit\n`);
   const tty = process.stdin.isTTY;
   if (tty) process.stdin.setRawMode(true);
@@ -115,7 +139,6 @@ async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean, name:
     }
   }, 20);
   if (timing) {
-    const { newRunDir } = await import('../vm/state.js');
     const { writeBootTimeline } = await import('./timeline-file.js');
     void s.waitForMarker('ready', 600_000).then(
       () => {

@@ -42,6 +42,10 @@ export interface BuiltImage {
   artifacts: { name: string; path: string }[];
   /** Guest memory when `--memory` is not given: what the spec's components need (at least 512 MiB). */
   memoryMiB: number;
+  /** The guest port dropbear listens on (`ssh.port`): what `kjx boot` forwards. */
+  sshPort: number;
+  /** `vm.restrict`: user-mode networking that reaches neither the host nor beyond it. */
+  restrict: boolean;
 }
 
 function kernelSha(artifacts: { name: string; sha256: string }[]): { kernelSha256?: string } {
@@ -80,6 +84,8 @@ export async function builtImage(specPath: string, outDir: string, warn: WarnFn)
     outputs: [...spec.outputs],
     artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
     memoryMiB: defaultMemoryMiB(spec),
+    sshPort: spec.ssh.port,
+    restrict: spec.vm.restrict,
   };
 }
 

@@ -478,14 +478,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const cpio = writeCpio(tree, { epoch });
     const initrd = await compress(cpio, spec.compression);
     const artifacts: Artifact[] = [];
-    const emit = (name: string, data: Buffer): void => {
+    // host key files from the spec are in the tree: whatever holds the tree is as secret as they are
+    const holdsPrivateKey = ssh.hostKeys.length > 0;
+    const emit = (name: string, data: Buffer, mode = 0o644): void => {
       const path = join(outDir, name);
-      writeFileAtomic(path, data);
+      writeFileAtomic(path, data, mode);
       artifacts.push({ name, path, size: data.length, sha256: sha256(data) });
     };
     if (spec.outputs.includes('initramfs')) {
       emit('vmlinuz', kernel.vmlinuz);
-      emit(initramfsName(spec), initrd);
+      emit(initramfsName(spec), initrd, holdsPrivateKey ? 0o600 : 0o644);
     }
     artifacts.push(
       ...(await writeMediaArtifacts({
@@ -499,6 +501,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         debs,
         outDir,
         cache,
+        holdsPrivateKey,
         progress: (text) => events.progress?.('write', text),
       })),
     );

@@ -353,18 +353,35 @@ function uniqueList<T extends z.ZodType>(item: T, field: string) {
 /** A path on the build host; relative ones are relative to the spec file's directory. */
 const hostPath = z.string().min(1);
 
-/** An absolute path inside the guest, normalized ("/etc//motd/" → "/etc/motd"). */
-const guestPath = z
-  .string()
-  .superRefine((p, ctx) => {
-    let problem: string | undefined;
-    if (!p.startsWith('/')) problem = 'an absolute guest path starting with "/"';
-    else if (p.split('/').includes('..')) problem = 'a guest path without ".." segments';
-    else if (p.includes('\0')) problem = 'a guest path without NUL characters';
-    else if (posix.normalize(p) === '/') problem = 'a path below "/" (the root itself cannot be replaced)';
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', input: p, message: expected(problem, p) });
-  })
-  .transform((p) => posix.normalize(p).replace(/\/+$/, ''));
+/**
+ * An absolute path inside the guest, normalized ("/etc//motd/" → "/etc/motd").
+ * `inAccountFiles`: the path becomes a field of /etc/passwd or a line of
+ * /etc/shells, where ":" splits fields and a newline starts another entry, so
+ * both (and every other control character) are refused: a home of
+ * "/x\nevil::0:0::/:/bin/sh" would otherwise add a root account.
+ */
+function guestPathOf(inAccountFiles: boolean) {
+  return z
+    .string()
+    .superRefine((p, ctx) => {
+      let problem: string | undefined;
+      if (!p.startsWith('/')) problem = 'an absolute guest path starting with "/"';
+      else if (p.split('/').includes('..')) problem = 'a guest path without ".." segments';
+      else if (p.includes('\0')) problem = 'a guest path without NUL characters';
+      else if (inAccountFiles && ACCOUNT_FIELD_BAD.test(p))
+        problem = 'a path without ":", newlines or other control characters (it goes into /etc/passwd)';
+      else if (posix.normalize(p) === '/') problem = 'a path below "/" (the root itself cannot be replaced)';
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', input: p, message: expected(problem, p) });
+    })
+    .transform((p) => posix.normalize(p).replace(/\/+$/, ''));
+}
+
+/** What no field of /etc/passwd, /etc/group or /etc/shells may hold: the separator and control characters. */
+const ACCOUNT_FIELD_BAD = /[:\x00-\x1f\x7f-\x9f]/;
+
+const guestPath = guestPathOf(false);
+/** A guest path that lands in /etc/passwd or /etc/shells (home, shell). */
+const accountPath = guestPathOf(true);
 
 /** A Debian package reference as written in `packages`: `name`, `name=version` or `path.deb`. */
 type PackageRef = { kind: 'apt'; name: string; version?: string } | { kind: 'local'; path: string };
@@ -789,13 +806,22 @@ const serviceObject = z
       .describe('Run as this user: root or one from `users`.'),
     env: z
       .record(
-        z.string().regex(ENV_NAME_RE, {
-          error: (iss) => expected('an environment variable name like "LOG_LEVEL"', iss.input),
-        }),
+        z
+          .string()
+          .regex(ENV_NAME_RE, {
+            error: (iss) => expected('an environment variable name like "LOG_LEVEL"', iss.input),
+          })
+          // kjx's service scripts and wrappers keep their state in these (KJX_NOTIFY_PID, kjx_*)
+          .refine((k) => !/^kjx_/i.test(k), {
+            error: (iss) =>
+              expected('a name that does not start with "KJX_" or "kjx_" (kjx\'s own)', iss.input),
+          }),
         scalarText,
       )
       .prefault(() => ({}))
-      .describe('Environment variables of the service.'),
+      .describe(
+        "Environment variables of the program, set just before it starts (kjx's own service code runs without them, so IFS, PATH or ENV here change only the program). Names starting with KJX_ or kjx_ are kjx's.",
+      ),
     log: logItem.prefault(true),
     finish: z
       .string()
@@ -933,8 +959,12 @@ const userObject = z
       .max(65533)
       .optional()
       .describe('Group id of its own group. Default: the uid.'),
-    home: guestPath.optional().describe('Home directory. Default: /root for root, /home/NAME otherwise.'),
-    shell: guestPath.default('/bin/sh').describe('Login shell.'),
+    home: accountPath
+      .optional()
+      .describe(
+        'Home directory (no ":" or control characters). Default: /root for root, /home/NAME otherwise.',
+      ),
+    shell: accountPath.default('/bin/sh').describe('Login shell (no ":" or control characters).'),
     authorizedKeys: z
       .array(keySource)
       .prefault(() => [])
@@ -1158,6 +1188,17 @@ const diskObject = z
   })
   .strict();
 
+const vmObject = z
+  .object({
+    restrict: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Isolate the guest from the host (QEMU user networking with restrict=on): it cannot reach the host's services through 10.0.2.2 nor anything beyond the host; DHCP still answers, DNS does not, and the SSH forward still works.",
+      ),
+  })
+  .strict();
+
 /** The whole kjx.yaml. Parse with `load.ts` for positions and friendly messages. */
 export const specSchema = z
   .object({
@@ -1306,6 +1347,11 @@ export const specSchema = z
     tracing: tracingObject
       .prefault({})
       .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).'),
+    vm: vmObject
+      .prefault({})
+      .describe(
+        'How `kjx boot` runs the guest: what its user-mode network lets it reach (docs/security.md). `kjx run` VMs have no network at all.',
+      ),
     console: z
       .enum(CONSOLE_MODES)
       .default('shell')

@@ -28,10 +28,10 @@ function logLines(text: string): { at: number; line: string }[] {
 }
 
 /** Service markers on the console: [name, state, uptime]. */
-function serviceMarkers(console: string): [string, string, number][] {
+function serviceMarkers(console: string, nonce: string): [string, string, number][] {
   return console
     .split('\n')
-    .map(parseMarker)
+    .map((l) => parseMarker(l.replace(/\r$/, ''), nonce))
     .filter((m) => m?.event === 'service')
     .map((m) => [m!.fields.name!, m!.fields.state!, Number(m!.fields.t)]);
 }
@@ -96,7 +96,7 @@ describe('tracer before workload', () => {
     assert.ok(
       tracer.some((l) => /sched_process_exec: filename=\/usr\/local\/bin\/kjx-workload/.test(l.line)),
     );
-    const markers = serviceMarkers(vm!.console());
+    const markers = serviceMarkers(vm!.console(), vm!.nonce);
     const idx = (name: string, state: string) => markers.findIndex(([n, s]) => n === name && s === state);
     assert.ok(idx('tracer', 'ready') >= 0 && idx('tracer', 'ready') < idx('workload', 'up'));
   });
@@ -132,7 +132,7 @@ describe('tracer before workload', () => {
     let again: [string, string, number][] = [];
     // 0.2 s steps for up to 120 s: the restart is markers on the console, not a timed wait
     for (let i = 0; i < 600; i++) {
-      again = serviceMarkers(vm!.console()).filter(([, , t]) => t >= t0!);
+      again = serviceMarkers(vm!.console(), vm!.nonce).filter(([, , t]) => t >= t0!);
       if (again.some(([n, s]) => n === 'workload' && s === 'ready')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -165,7 +165,7 @@ describe('tracer before workload', () => {
     ]);
     clearTimeout(timer);
     assert.notEqual(code, 'late', `QEMU still running ${POWEROFF_BOUND_S} s after poweroff`);
-    const downs = serviceMarkers(vm!.console().slice(before))
+    const downs = serviceMarkers(vm!.console().slice(before), vm!.nonce)
       .filter(([, s]) => s === 'down')
       .map(([n]) => n);
     assert.ok(downs.includes('tracer') && downs.includes('workload'), downs.join(' '));

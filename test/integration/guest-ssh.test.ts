@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { decodePrivateKey } from '../../src/guest/openssh-key.js';
 import type { Session } from '../../src/vm/session.js';
-import { bootBuilt, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { bootBuilt, consoleWithoutNonce, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 import { freePort, sshExec, tryPassword } from '../helpers/ssh.js';
 
 describe('the default image over SSH', () => {
@@ -120,7 +120,7 @@ describe('the default image over SSH', () => {
   });
 
   test('stage markers arrived in order and the kernel filesystems are mounted', async () => {
-    const out = vm!.console();
+    const out = consoleWithoutNonce(vm!);
     const at = (s: string) => out.indexOf(s);
     assert.ok(at('@@kjx:init') >= 0 && at('@@kjx:init') < at('@@kjx:stage2 uptime='));
     assert.ok(at('@@kjx:stage2') < at('@@kjx:service name=ssh state=ready'));
@@ -163,7 +163,7 @@ describe('the default image over SSH', () => {
       `QEMU still running ${boundS} s after poweroff:\n${vm!.console().slice(-2000)}`,
     );
     assert.equal(code, 0);
-    const out = vm!.console();
+    const out = consoleWithoutNonce(vm!);
     assert.match(out, /kjx: stage 3: stopping services \(poweroff\)/);
     assert.match(out, /@@kjx:service name=ssh state=down/);
     assert.match(out, /runit: power off/);
