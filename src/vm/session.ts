@@ -12,8 +12,17 @@ import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 
-/** Console lines that mean the guest kernel is gone or broken. */
-export const PANIC_PATTERNS = [/Kernel panic - not syncing/, /\bOops: /, /\bBUG: /, /---\[ end trace/];
+/**
+ * Console lines that mean the guest kernel is gone or broken. Lockup reports are
+ * not among them: an emulated vCPU on a loaded host is starved for tens of seconds
+ * (the watchdog then prints "BUG: soft lockup") and the guest carries on.
+ */
+export const PANIC_PATTERNS = [
+  /Kernel panic - not syncing/,
+  /\bOops: /,
+  /\bBUG: (?!soft lockup|workqueue lockup)/,
+  /---\[ end trace/,
+];
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
