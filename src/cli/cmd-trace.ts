@@ -168,12 +168,7 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
             hint: 'add initramfs to outputs: in kjx.yaml, or trace a detached VM with --vm',
           });
         const accel = await resolveAccel(String(o.accel), img.kernel);
-        const memoryMiB =
-          o.memory === undefined
-            ? tools.components.includes('bpftrace')
-              ? 2048
-              : 512
-            : numberOption('memory', o.memory, 64);
+        const memoryMiB = o.memory === undefined ? img.traceMemoryMiB : numberOption('memory', o.memory, 64);
         const { newRunDir } = await import('../vm/state.js');
         target = { spec: img.specPath, buildId: img.buildId };
         driven = await runDriver(

@@ -42,6 +42,8 @@ export interface BuiltImage {
   artifacts: { name: string; path: string }[];
   /** Guest memory when `--memory` is not given: what the spec's components need (at least 512 MiB). */
   memoryMiB: number;
+  /** Guest memory `kjx trace` gives it when not told: what its tracers need (at least 512 MiB). */
+  traceMemoryMiB: number;
   /** The guest port dropbear listens on (`ssh.port`): what `kjx boot` forwards. */
   sshPort: number;
   /** `vm.restrict`: user-mode networking that reaches neither the host nor beyond it. */
@@ -66,7 +68,6 @@ export async function builtImage(specPath: string, outDir: string, warn: WarnFn)
   // '' when the spec's outputs have no initramfs (media only): `--artifact` then boots a medium
   const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
   const spec = loadSpec(specPath);
-  const { defaultMemoryMiB } = await import('../components/hooks.js');
   return {
     kernel: path((n) => n === 'vmlinuz'),
     ...kernelSha(built.artifacts),
@@ -83,7 +84,8 @@ export async function builtImage(specPath: string, outDir: string, warn: WarnFn)
     name: spec.name,
     outputs: [...spec.outputs],
     artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
-    memoryMiB: defaultMemoryMiB(spec),
+    memoryMiB: built.plan.memoryMiB,
+    traceMemoryMiB: built.plan.traceMemoryMiB,
     sshPort: spec.ssh.port,
     restrict: spec.vm.restrict,
   };

@@ -20,6 +20,7 @@ import { ociArchive } from '../image/oci.js';
 import { addEntry, type EntrySource, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import type { AssembleContext, GuestContext, ModuleNeed } from './component.js';
+import type { SharedPart } from './data.js';
 
 export const CHECK_DATA = '/usr/lib/kjx/check-data';
 export const CHECK_ROOTFS = `${CHECK_DATA}/rootfs`;
@@ -93,6 +94,9 @@ export function checkRootfs(ctx: AssembleContext): Tree {
   ensureParents(t);
   return t;
 }
+
+/** The check root as a piece the runtimes share: every one that has checks brings it. */
+export const CHECK_ROOT: SharedPart = { packages: [CHECK_BUSYBOX_PACKAGE], assemble: checkRootfs };
 
 /** The check image archive, made at write time (it carries SOURCE_DATE_EPOCH). */
 export function checkImage(ctx: GuestContext): Tree {
@@ -276,6 +280,9 @@ export function iptablesFiles(ctx: AssembleContext): Tree {
   ensureParents(out);
   return out;
 }
+
+/** iptables and netbase's /etc/protocols, as a piece the bridge-networking runtimes share. */
+export const IPTABLES: SharedPart = { packages: [IPTABLES_PACKAGE, 'netbase'], assemble: iptablesFiles };
 
 /** Stage-1 lines of bridge networking: forwarding on (CNI's and docker's NAT need it). */
 export const BRIDGE_STAGE1 = ['echo 1 >/proc/sys/net/ipv4/ip_forward'];

@@ -4,19 +4,21 @@
  * the runqlat fallback, syscalls, exec), and which people can run in the guest
  * themselves. No package: the kernel has everything (src/trace/ftrace-helper.ts).
  */
-import { addEntry, ensureParents, mk, newTree } from '../rootfs/tree.js';
+import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { FTRACE_HELPER, FTRACE_HELPER_LINK, ftraceHelperScript } from '../trace/ftrace-helper.js';
-import type { Component } from './component.js';
+import { dataComponent } from './data.js';
 
-export const ftrace: Component = {
+function helperTree(): Tree {
+  const src = { kind: 'generated', by: 'ftrace component' } as const;
+  const out = newTree();
+  addEntry(out, mk.file(FTRACE_HELPER, ftraceHelperScript(), src, 0o755));
+  addEntry(out, mk.symlink(FTRACE_HELPER_LINK, FTRACE_HELPER, src));
+  ensureParents(out, src);
+  return out;
+}
+
+export const ftrace = dataComponent({
   name: 'ftrace',
-  packages: () => [],
-  assemble() {
-    const src = { kind: 'generated', by: 'ftrace component' } as const;
-    const out = newTree();
-    addEntry(out, mk.file(FTRACE_HELPER, ftraceHelperScript(), src, 0o755));
-    addEntry(out, mk.symlink(FTRACE_HELPER_LINK, FTRACE_HELPER, src));
-    ensureParents(out, src);
-    return out;
-  },
-};
+  generated: helperTree,
+  probe: [FTRACE_HELPER_LINK],
+});

@@ -1,14 +1,13 @@
 /**
- * Assemble the base tree of an image from downloaded packages: each component takes
- * its files, `packages:` entries add theirs, then the ELF shared-library closure
- * pulls in every library those binaries need, from the staged packages only.
+ * Assemble the base tree of an image from downloaded packages: each part (a
+ * component's files, in the plan's order) takes what it wants from the staged
+ * packages, packages taken whole (`packages:` entries, component files') add
+ * theirs, then the ELF shared-library closure pulls in every library those
+ * binaries need, from the staged packages only.
  */
-import type { AssembleContext } from '../components/component.js';
-import { componentsOf } from '../components/index.js';
 import type { ResolvedPackage } from '../sources/apt.js';
 import { readDeb } from '../sources/deb.js';
 import { stageDeb } from '../sources/stage.js';
-import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { globToRegExp, matchesAny } from '../util/glob.js';
 import { addLibraryClosure } from './lib-closure.js';
@@ -27,7 +26,7 @@ export interface DebInput {
   name: string;
   version: string;
   data: Buffer;
-  /** Named by the spec's `packages:` (whole package), as opposed to a component or a dependency. */
+  /** Taken whole or by globs (`packages:`, component files), as opposed to by a component's paths or as a dependency. */
   whole?: { paths?: string[] };
 }
 
@@ -51,21 +50,24 @@ export function stager(debs: DebInput[]): (name: string) => Promise<Tree> {
   };
 }
 
-export async function assembleBase(spec: Spec, debs: DebInput[], warn: WarnFn): Promise<Tree> {
+/** One part of the base tree, made from the staged packages (a component's `assemble`). */
+export type BasePart = (staged: (pkg: string) => Tree) => Tree;
+
+export async function assembleBase(
+  parts: readonly BasePart[],
+  debs: DebInput[],
+  warn: WarnFn,
+): Promise<Tree> {
   const stage = stager(debs);
   const staged = new Map<string, Tree>();
   for (const d of debs) staged.set(d.name, await stage(d.name));
-  const ctx: AssembleContext = {
-    spec,
-    staged: (pkg) => {
-      const t = staged.get(pkg);
-      if (!t) throw new KjxError('INTERNAL', `package ${pkg} was not planned`);
-      return t;
-    },
-    warn,
+  const lookup = (pkg: string): Tree => {
+    const t = staged.get(pkg);
+    if (!t) throw new KjxError('INTERNAL', `package ${pkg} was not planned`);
+    return t;
   };
   const image = newTree();
-  for (const c of componentsOf(spec)) for (const e of c.assemble(ctx).values()) addEntry(image, e);
+  for (const part of parts) for (const e of part(lookup).values()) addEntry(image, e);
   for (const d of debs) {
     if (!d.whole) continue;
     const want = d.whole.paths?.map(globToRegExp);

@@ -3,28 +3,31 @@
  * spec builds), or probed over SSH in a detached VM (which may run an older build).
  */
 import { Writable } from 'node:stream';
+import { builtinComponent, COMPONENT_NAMES } from '../components/index.js';
+import { LIBBPF_TOOLS_DIR } from '../components/libbpf-tools.js';
+import { planComponents } from '../plan/components.js';
 import type { Spec } from '../spec/schema.js';
 import { LIBBPF_TOOLS } from '../spec/tracing.js';
 import type { VmRecord } from '../vm/registry.js';
-import { FTRACE_HELPER_LINK } from './ftrace-helper.js';
 import type { ImageTools } from './tracers.js';
 
+/** The tracers' word for the component whose programs `ImageTools.libbpfTools` lists. */
+const LIBBPF = 'libbpf-tools';
+
+/** From the spec: the components the image has (with what they bring along), the libbpf-tools it installs. */
 export function collectTools(spec: Spec): ImageTools {
+  const { components } = planComponents(spec).spec;
   return {
-    components: [...spec.components],
-    libbpfTools: spec.components.includes('libbpf-tools') ? [...spec.tracing.libbpfTools] : [],
+    components: [...components],
+    libbpfTools: components.includes(LIBBPF) ? [...spec.tracing.libbpfTools] : [],
   };
 }
 
-/** From the file names in /usr/sbin and /usr/bin of a guest. */
+/** From the file names in /usr/sbin and /usr/bin of a guest: a component is there when a file it ships is. */
 export function toolsFromListing(paths: string[]): ImageTools {
   const names = new Set(paths.map((p) => p.trim()).filter(Boolean));
-  const libbpfTools = LIBBPF_TOOLS.filter((t) => names.has(`/usr/sbin/${t}`));
-  const components: string[] = [];
-  if (names.has(FTRACE_HELPER_LINK)) components.push('ftrace');
-  if (libbpfTools.length) components.push('libbpf-tools');
-  if (names.has('/usr/bin/bpftrace')) components.push('bpftrace');
-  if (names.has('/usr/sbin/bpftool')) components.push('bpftool');
+  const libbpfTools = LIBBPF_TOOLS.filter((t) => names.has(`${LIBBPF_TOOLS_DIR}/${t}`));
+  const components = COMPONENT_NAMES.filter((n) => builtinComponent(n)?.probe?.some((p) => names.has(p)));
   return { components, libbpfTools: [...libbpfTools] };
 }
 

@@ -7,14 +7,19 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { COMPONENT_NAMES } from '../../src/components/index.js';
+import { planComponents } from '../../src/plan/components.js';
 import { loadSpec, parseSpec } from '../../src/spec/load.js';
-import { COMPONENTS, defaultSpec } from '../../src/spec/schema.js';
+import { defaultSpec } from '../../src/spec/schema.js';
 import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
 
-/** Parse `yaml` as kjx.yaml, expecting a KjxError with `code`; returns it. */
+/**
+ * Parse `yaml` as kjx.yaml and plan its components (the rules that involve them
+ * are the plan's), expecting a KjxError with `code`; returns it.
+ */
 function failure(yaml: string, code: ErrorCode): KjxError {
   try {
-    parseSpec(yaml, 'kjx.yaml');
+    planComponents(parseSpec(yaml, 'kjx.yaml'));
   } catch (e) {
     assert.ok(isKjxError(e), `expected a KjxError, got ${String(e)}`);
     assert.equal(e.code, code, e.message);
@@ -216,7 +221,7 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'components: [busybox, runit, dropbar]\n',
       'SPEC_INVALID',
-      `kjx.yaml:1:30: components[2]: expected one of ${COMPONENTS.join(', ')}, got "dropbar" (did you mean "dropbear"?)`,
+      `kjx.yaml:1:30: components[2]: expected one of ${COMPONENT_NAMES.join(', ')}, got "dropbar" (did you mean "dropbear"?)`,
     );
   });
 
