@@ -15,7 +15,7 @@ export interface HostTool {
   versionArgs: string[];
   why: string;
   needFor: ToolUse[];
-  /** A data file rather than a command (firmware): present when one of these paths exists. */
+  /** A data file rather than a command (firmware, a static library): present when one of these paths exists. */
   files?: string[];
 }
 
@@ -134,6 +134,28 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['test'],
   },
   {
+    command: 'gcc',
+    package: 'gcc',
+    versionArgs: ['--version'],
+    why: 'build the C daemon of examples/user-component (gcc -static) in tests',
+    needFor: ['test'],
+  },
+  {
+    command: 'make',
+    package: 'make',
+    versionArgs: ['--version'],
+    why: 'run the Makefile of examples/user-component in tests',
+    needFor: ['test'],
+  },
+  {
+    command: 'libc.a',
+    package: 'libc6-dev',
+    versionArgs: [],
+    why: 'the static C library gcc -static links (examples/user-component, in tests)',
+    needFor: ['test'],
+    files: ['/usr/lib/x86_64-linux-gnu/libc.a'],
+  },
+  {
     command: 'chromium',
     package: 'chromium',
     versionArgs: ['--version'],
@@ -164,7 +186,7 @@ function which(cmd: string): string | undefined {
 export function probeTool(tool: HostTool): ToolStatus {
   if (tool.files) {
     const found = tool.files.find((f) => existsSync(f));
-    return { tool, path: found, version: found ? 'firmware image' : undefined };
+    return { tool, path: found, version: found ? 'present' : undefined };
   }
   const path = which(tool.command);
   if (!path) return { tool, path: undefined, version: undefined };
