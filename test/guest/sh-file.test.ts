@@ -196,7 +196,12 @@ describe('the declared header', () => {
 });
 
 /** Some of the files, so a search that finds none cannot pass. */
-const KNOWN = ['guest/sh/sv.sh', 'guest/sh/stage1.sh', 'components/sh/check-lib.sh', 'trace/sh/trace-driver.sh'];
+const KNOWN = [
+  'guest/sh/sv.sh',
+  'guest/sh/stage1.sh',
+  'components/sh/check-lib.sh',
+  'trace/sh/trace-driver.sh',
+];
 
 /** Every .sh file under src/. */
 function shFiles(d: string = SRC): string[] {
