@@ -25,10 +25,10 @@ const skipBusybox = needsBusybox();
 const skipPidNs =
   skipBusybox ||
   needs(
-    'a PID namespace (unshare -fp --mount-proc)',
-    spawnSync('unshare', ['-fp', '--mount-proc', 'true']).status === 0
+    'a PID namespace (unshare -r -fp --mount-proc)',
+    spawnSync('unshare', ['-r', '-fp', '--mount-proc', 'true']).status === 0
       ? undefined
-      : 'unshare -fp failed here',
+      : 'unshare -r -fp failed here (user and PID namespaces)',
   );
 
 /** The value a script's header gives NAME (kjx writes NAME=VALUE, the value quoted for sh). */
@@ -198,7 +198,7 @@ describe('runit stages', () => {
         .join('\n');
       const r = spawnSync(
         'unshare',
-        ['-fp', '--mount-proc', 'busybox', 'sh', '-c', `${stubs}\n${text(tree, '/etc/runit/3')}`],
+        ['-r', '-fp', '--mount-proc', 'busybox', 'sh', '-c', `${stubs}\n${text(tree, '/etc/runit/3')}`],
         { encoding: 'utf8', timeout: 20_000 },
       );
       assert.equal(r.status, 0, r.stderr);
