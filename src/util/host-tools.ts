@@ -156,6 +156,20 @@ export const HOST_TOOLS: HostTool[] = [
     files: ['/usr/lib/x86_64-linux-gnu/libc.a'],
   },
   {
+    command: 'busybox',
+    package: 'busybox',
+    versionArgs: ['--help'],
+    why: 'run the guest scripts in tests under the shell the guest has (busybox sh)',
+    needFor: ['test'],
+  },
+  {
+    command: 'shellcheck',
+    package: 'shellcheck',
+    versionArgs: ['--version'],
+    why: 'lint the guest scripts (npm run lint, npm test)',
+    needFor: ['test'],
+  },
+  {
     command: 'chromium',
     package: 'chromium',
     versionArgs: ['--version'],

@@ -5,8 +5,7 @@
  * failure at `ctr run`), the pivotable root in /init, and the check runner.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -26,6 +25,7 @@ import { runc } from '../../src/components/runc.js';
 import {
   CHECK_DIR,
   checkRunnerArgv,
+  checkRunnerValues,
   checksOf,
   parseCheckOutput,
   refuseBadCheckNames,
@@ -43,11 +43,13 @@ import { kernelFromLocal, NO_MODULES_DIR } from '../../src/rootfs/kernel.js';
 import { type FileEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { KjxError, type Warning } from '../../src/util/errors.js';
+import { busyboxParses, busyboxSh, needsBusybox } from '../helpers/busybox.js';
 
 const spec = (text: string) => parseSpec(text, '/srv/kjx.yaml');
 /** The spec as the image has it: what the components bring along, the rules that involve them checked. */
 const planned = (text: string) => planComponents(spec(text)).spec;
-const shParses = (text: string) => spawnSync('sh', ['-n'], { input: text }).status === 0;
+const skipBusybox = needsBusybox();
+const shParses = (text: string) => busyboxParses(text).ok;
 
 /** A base tree with what the check image is made of (a fake busybox). */
 function baseTree(): Tree {
@@ -260,7 +262,9 @@ describe('containerd without the overlay module', () => {
 });
 
 describe('generated scripts', () => {
-  test('/init binds the root over itself only with pivotRoot, and parses as sh', () => {
+  test('/init binds the root over itself only with pivotRoot, and parses as sh', {
+    skip: skipBusybox,
+  }, () => {
     assert.equal(initScript(), initScript({ pivotRoot: false }));
     assert.doesNotMatch(initScript(), /mount --bind|mount --move|chroot/);
     const p = initScript({ pivotRoot: true });
@@ -302,7 +306,7 @@ describe('generated scripts', () => {
     );
   });
 
-  test('every check and stage-1 line of the runtimes parses as sh', () => {
+  test('every check and stage-1 line of the runtimes parses as sh', { skip: skipBusybox }, () => {
     const g = componentGuest(
       ctxFor('components: [busybox, runit, runc, crun, gvisor, containerd, podman, docker]\n', ['overlay']),
     );
@@ -340,6 +344,45 @@ describe('generated scripts', () => {
     ]);
     assert.equal(base.get(CHECK_LIB), checkLib());
     for (const [path, text] of base) assert.ok(shParses(text), path);
+  });
+});
+
+describe('the check library, run by busybox sh', { skip: skipBusybox }, () => {
+  const lib = checkLib();
+  const run = (body: string) =>
+    busyboxSh(['-c', `${lib}\n${body}`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+
+  test('kjx_bundle writes the OCI config of the read-only check root, running the marker command', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kjx-bundle-'));
+    try {
+      const r = run(`kjx_bundle ${dir}/b`);
+      assert.equal(r.status, 0, r.stderr);
+      const config = JSON.parse(readFileSync(join(dir, 'b', 'config.json'), 'utf8'));
+      assert.equal(config.ociVersion, '1.0.2');
+      assert.deepEqual(config.root, { path: CHECK_ROOTFS, readonly: true });
+      assert.deepEqual(config.process.args, ['/bin/sh', '-c', 'echo kjx-check-marker; exit 42']);
+      assert.deepEqual(
+        config.linux.namespaces.map((n: { type: string }) => n.type),
+        ['pid', 'ipc', 'uts', 'mount', 'network'],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('kjx_expect passes when the marker and the status come back, and says what did not', () => {
+    const ok = run('kjx_expect sh -c "$KJX_CMD"');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(
+      ok.stdout,
+      /^kjx-check-marker\nkjx-check: ok: marker and status 42 came back \(container run t0=[0-9.]+ t1=[0-9.]+\)\n$/,
+    );
+    const status = run('kjx_expect sh -c "echo $KJX_MARKER; exit 3"');
+    assert.equal(status.status, 1);
+    assert.match(status.stdout, /FAIL: status 3, the container exited 42/);
+    const marker = run('kjx_expect sh -c "exit 42"');
+    assert.equal(marker.status, 1);
+    assert.match(marker.stdout, /FAIL: the marker kjx-check-marker did not come back \(status 42\)/);
   });
 });
 
@@ -414,23 +457,24 @@ describe('the check runner', () => {
     assert.deepEqual(podman, { name: 'podman', pass: false, output: ['hanging'] });
   });
 
-  test('the runner parses as sh', () => {
+  test('the runner parses as sh', { skip: skipBusybox }, () => {
     const [, , script] = checkRunnerArgv(['runc']);
     assert.ok(shParses(script ?? ''));
   });
 
-  test('the runner prints a last output line that has no newline', () => {
+  test('the runner prints a last output line that has no newline', { skip: skipBusybox }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'kjx-checks-'));
     try {
       writeFileSync(join(dir, 'half'), '#!/bin/sh\necho first\nprintf "no newline"\nexit 3\n', {
         mode: 0o755,
       });
-      const [sh, c, script, ...args] = checkRunnerArgv(['half']);
-      const local = (script ?? '')
-        .replaceAll(CHECK_DIR, dir)
-        .replaceAll('/tmp/kjx-check.out', join(dir, 'out'));
-      const r = spawnSync('sh', [c!, local, ...args], { encoding: 'utf8' });
-      assert.equal(sh, '/bin/sh');
+      assert.equal(checkRunnerArgv(['half'])[0], '/bin/sh');
+      const [, c, script, ...args] = checkRunnerArgv(['half'], {
+        ...checkRunnerValues(),
+        KJX_CHECK_DIR: dir,
+        KJX_CHECK_OUT: join(dir, 'out'),
+      });
+      const r = busyboxSh([c!, script!, ...args], { encoding: 'utf8' });
       const [half] = parseCheckOutput(r.stdout, ['half']);
       assert.deepEqual([half?.status, half?.output], [3, ['first', 'no newline']], r.stdout + r.stderr);
     } finally {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GUEST_PATH } from '../../src/guest/layout.js';
-import { serviceLib } from '../../src/guest/service-lib.js';
+import { serviceLib, serviceLibValues } from '../../src/guest/service-lib.js';
 import { guestServices, serviceTree } from '../../src/guest/services.js';
 import type { FileEntry } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -51,7 +51,7 @@ before(() => {
   lib = join(dir, 'sv.sh');
   writeFileSync(
     lib,
-    `${serviceLib().replace(/^KJX_STATE=.*$/m, `KJX_STATE=${state}`)}
+    `${serviceLib({ ...serviceLibValues(), KJX_STATE: state })}
 # test stubs: no console, no runsv, no poller process
 kjx_say() { echo "SAY $1" >>"$KJX_STATE/out"; }
 kjx_sleep() { :; }
