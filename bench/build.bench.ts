@@ -21,9 +21,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { compress } from '../src/image/compress.js';
 import { cpioToTree, readCpio, writeCpio } from '../src/image/cpio.js';
 import { mk, newTree } from '../src/rootfs/tree.js';
+import { compress } from '../src/util/compression.js';
 
 export interface BenchLine {
   name: string;

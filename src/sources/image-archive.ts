@@ -11,6 +11,7 @@
  * the initramfs compresses them anyway.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { detectAnyCompression } from '../util/compression.js';
 import { KjxError } from '../util/errors.js';
 import { parseTar, type TarEntry } from './tar.js';
 
@@ -18,14 +19,16 @@ const BLOCK = 512;
 /** The largest archive `images:` takes: 2 GiB - 1, the most Node reads into one Buffer at once. */
 export const MAX_ARCHIVE_BYTES = 2 ** 31 - 1;
 
-const COMPRESSED: [string, number[]][] = [
-  ['gzip', [0x1f, 0x8b]],
-  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
-  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ['bzip2', [0x42, 0x5a, 0x68]],
-];
-
-const DECOMPRESS = { gzip: 'gunzip', zstd: 'unzstd', xz: 'unxz', bzip2: 'bunzip2' } as Record<string, string>;
+/** How to undo each compression on the host, for the refusal's advice. */
+const DECOMPRESS: Record<Exclude<ReturnType<typeof detectAnyCompression>, 'none'>, string> = {
+  gzip: 'gunzip',
+  zstd: 'unzstd',
+  xz: 'unxz',
+  bzip2: 'bunzip2',
+  lzma: 'unlzma',
+  lz4: 'lz4 -d',
+  lzo: 'lzop -d',
+};
 
 /** The JSON members of a container image archive, checked when the build reads it. */
 const IMAGE_FILES = ['manifest.json', 'index.json', 'oci-layout'];
@@ -109,8 +112,8 @@ export function imageArchiveProblem(path: string): string | undefined {
         break;
       }
       if (entries === 0) {
-        const kind = COMPRESSED.find(([, magic]) => magic.every((b, i) => h[i] === b))?.[0];
-        if (kind)
+        const kind = detectAnyCompression(h);
+        if (kind !== 'none')
           return `is ${kind}-compressed; give the uncompressed tar (${DECOMPRESS[kind]} it first: the initramfs is compressed anyway)`;
       }
       if (!checksumOk(h))
