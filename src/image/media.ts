@@ -12,6 +12,7 @@ import { closeSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootSwitchCmdline } from '../guest/root-switch.js';
 import type { Tree } from '../rootfs/tree.js';
+import { type FileOutput, loaderBooted, outputFileName, outputsOf } from '../spec/outputs.js';
 import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
 import { uuidFrom } from '../util/uuid.js';
 import { convertDisk, fixVmdkDescriptor, rootUuid, writeDisk } from './disk.js';
@@ -19,15 +20,16 @@ import { grubConfig, grubImages, markerPath, mediaCmdline } from './grub.js';
 import { isoVolumeId, writeIso } from './iso.js';
 import { writeTar } from './tar-writer.js';
 
-export const MEDIA_FORMATS = ['iso', 'raw', 'qcow2', 'vmdk', 'tar'] as const;
-export type MediaFormat = (typeof MEDIA_FORMATS)[number];
-export const DISK_FORMATS: readonly MediaFormat[] = ['raw', 'qcow2', 'vmdk'];
+/** The outputs this module writes (spec/outputs.ts: the iso, disk and tar writers). */
+export type MediaFormat = Extract<FileOutput, 'iso' | 'raw' | 'qcow2' | 'vmdk' | 'tar'>;
+export const MEDIA_FORMATS = outputsOf('iso', 'disk', 'tar') as MediaFormat[];
+export const DISK_FORMATS = outputsOf('disk') as MediaFormat[];
 /** Formats with a boot loader (they need the GRUB packages). */
-export const BOOT_FORMATS: readonly MediaFormat[] = ['iso', 'raw', 'qcow2', 'vmdk'];
+export const BOOT_FORMATS: readonly MediaFormat[] = MEDIA_FORMATS.filter(loaderBooted);
 
 /** File name of each format's artifact. */
 export function mediaFileName(name: string, format: MediaFormat): string {
-  return `${name}.${format === 'raw' ? 'img' : format}`;
+  return outputFileName(format, name);
 }
 
 export interface MediaInputs {

@@ -37,6 +37,7 @@ import {
 import { fetchDebs } from '../sources/fetch.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { loadSpec } from '../spec/load.js';
+import { initramfsFileName, KERNEL_FILE, MANIFEST_FILE } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { compress } from '../util/compression.js';
@@ -104,8 +105,7 @@ interface BuildRecord {
 const RECORD = '.kjx-build.json';
 
 export function initramfsName(spec: Spec): string {
-  const ext = { gzip: '.gz', zstd: '.zst', xz: '.xz', none: '' }[spec.compression];
-  return `initramfs.cpio${ext}`;
+  return initramfsFileName(spec.compression);
 }
 
 /**
@@ -486,7 +486,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       artifacts.push({ name, path, size: data.length, sha256: sha256(data) });
     };
     if (spec.outputs.includes('initramfs')) {
-      emit('vmlinuz', kernel.vmlinuz);
+      emit(KERNEL_FILE, kernel.vmlinuz);
       emit(initramfsName(spec), initrd, holdsPrivateKey ? 0o600 : 0o644);
     }
     artifacts.push(
@@ -532,7 +532,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
       files: manifestFiles(tree),
     };
-    emit('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    emit(MANIFEST_FILE, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version, warnings };
     writeFileAtomic(recordPath, `${JSON.stringify(rec, null, 2)}\n`);
     return {

@@ -20,6 +20,7 @@ import type { Cache } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readImageArchive } from '../sources/image-archive.js';
 import type { BuiltImageSpec, ImageSpec } from '../spec/images.js';
+import { outputFileName } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { sha256File } from '../util/hash-file.js';
@@ -29,7 +30,7 @@ export const IMAGE_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 
 /** File name of the `oci` output. */
 export function ociFileName(spec: Spec): string {
-  return `${spec.name}-oci.tar`;
+  return outputFileName('oci', spec.name);
 }
 
 /** Where an `images:` entry lands in the guest. */

@@ -11,10 +11,12 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { debVersionProblem } from '../sources/debian-grammar.js';
+import { COMPRESSIONS, type Compression } from '../util/compression.js';
 import type { SourcePosition } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
 import { imagesList } from './images.js';
 import { didYouMean, expected } from './messages.js';
+import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
 import { tracingObject } from './tracing.js';
 
 /** Components kjx knows how to add. A new component adds one name here. */
@@ -67,21 +69,13 @@ export function expandComponents(list: readonly Component[]): Component[] {
   return out;
 }
 
-/**
- * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
- * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar, a
- * container image archive (OCI layout + docker-save, src/image/oci.ts).
- */
-export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci'] as const;
-export type OutputFormat = (typeof OUTPUTS)[number];
-/** What a spec without `outputs` builds. */
-export const DEFAULT_OUTPUTS: OutputFormat[] = ['initramfs'];
+// the outputs and their files and writers: one catalogue (outputs.ts)
+export { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat };
 /** Disk image size when `disk.size` is not given. */
 export const DEFAULT_DISK_SIZE = '1G';
 
-/** Compression of the initramfs (and, later, of other stream artifacts). */
-export const COMPRESSIONS = ['gzip', 'zstd', 'xz', 'none'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+/** Compression of the initramfs: the formats of util/compression.ts. */
+export { COMPRESSIONS, type Compression };
 
 export const FILE_TYPES = ['file', 'dir', 'symlink'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
