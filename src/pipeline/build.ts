@@ -21,6 +21,7 @@ import { type Manifest, manifestFiles } from '../image/manifest.js';
 import { type PackageSet, resolvePlanPackages } from '../plan/resolve.js';
 import { assembleBase, type DebInput } from '../rootfs/assemble.js';
 import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../rootfs/kernel.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
 import { ensureParents, mergeTrees, type Tree } from '../rootfs/tree.js';
 import { userFiles, userFilesKey } from '../rootfs/user-files.js';
 import { type AptIndex, hostAptIndex } from '../sources/apt.js';
@@ -475,7 +476,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ]);
     ensureParents(tree);
     refuseBadCheckNames(tree);
-    const cpio = writeCpio(tree, { epoch });
+    // the one reproducibility pass: every writer below takes its result
+    const image = makeReproducible(tree, epoch);
+    const cpio = writeCpio(image);
     const initrd = await compress(cpio, spec.compression);
     const artifacts: Artifact[] = [];
     // host key files from the spec are in the tree: whatever holds the tree is as secret as they are
@@ -493,8 +496,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ...(await writeMediaArtifacts({
         spec,
         buildId,
-        epoch,
-        tree,
+        image,
         vmlinuz: kernel.vmlinuz,
         initramfs: initrd,
         initramfsName: initramfsName(spec),

@@ -13,6 +13,7 @@ import { bufferSource, sliceSource } from '../../src/image/byte-source.js';
 import { debugfsScript, writeExt4 } from '../../src/image/ext4.js';
 import { isExt4, readExt4 } from '../../src/image/ext4-reader.js';
 import { factsFromTree } from '../../src/image/tree-diff.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import {
   type EntrySource,
   ensureParents,
@@ -114,8 +115,7 @@ async function build(t: Tree, size = 64 * MiB, offset = 0): Promise<string> {
     image,
     offset,
     size,
-    tree: t,
-    epoch: EPOCH,
+    root: makeReproducible(t, EPOCH),
     uuid: '0a0b0c0d-1111-4222-8333-444455556666',
     hashSeed: '0a0b0c0d-1111-4222-8333-444455556667',
     label: 'kjx-root',
@@ -207,7 +207,7 @@ describe('debugfsScript', () => {
       mk.char('/dev/console', 5, 1, SRC),
       { ...mk.file('/a "b"', 'x', SRC, 0o755), uid: 7, mtime: 5 },
     ]);
-    const s = debugfsScript(t, EPOCH).split('\n');
+    const s = debugfsScript(makeReproducible(t, EPOCH)).split('\n');
     assert.deepEqual(s.slice(0, 3), ['cd "/dev"', 'mknod "console" c 5 1', 'cd /']);
     assert.ok(s.includes('sif "/a ""b""" mode 0100755'));
     assert.ok(s.includes('sif "/a ""b""" uid 7'));
@@ -218,7 +218,7 @@ describe('debugfsScript', () => {
   test('a newline in a path is refused', () => {
     const t = treeOf([mk.file('/bad\nname', 'x', SRC)]);
     assert.throws(
-      () => debugfsScript(t, EPOCH),
+      () => debugfsScript(makeReproducible(t, EPOCH)),
       (e: unknown) => e instanceof KjxError && e.code === 'TREE_INVALID',
     );
   });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { loadArtifact } from '../../src/image/read-artifact.js';
 import { writeTar } from '../../src/image/tar-writer.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { ensureParents, mk, newTree } from '../../src/rootfs/tree.js';
 import { readDeb } from '../../src/sources/deb.js';
 import { isKjxError } from '../../src/util/errors.js';
@@ -32,7 +33,7 @@ before(() => {
   t.set('/', mk.dir('/', { kind: 'generated', by: 'test' }));
   t.set('/etc/hostname', mk.file('/etc/hostname', 'ok\n', { kind: 'generated', by: 'test' }));
   ensureParents(t, { kind: 'generated', by: 'test' });
-  writeFileSync(join(dir, 'ok.tar'), writeTar(t, { epoch: 0 }));
+  writeFileSync(join(dir, 'ok.tar'), writeTar(makeReproducible(t, 0)));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -8,6 +8,7 @@ import { xz } from '@napi-rs/lzma';
 import { execa } from 'execa';
 import fc from 'fast-check';
 import { readCpio, writeCpio } from '../../src/image/cpio.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { ensureParents, mk, newTree } from '../../src/rootfs/tree.js';
 import {
   type Compression,
@@ -51,7 +52,7 @@ function sampleImage(): Buffer {
   t.set('/bin/blob', mk.file('/bin/blob', randomBytes(20_000), src, 0o755));
   t.set('/dev/console', mk.char('/dev/console', 5, 1, src));
   ensureParents(t, src);
-  return writeCpio(t, { epoch: 1_700_000_000 });
+  return writeCpio(makeReproducible(t, 1_700_000_000));
 }
 
 describe('detectCompression', () => {
