@@ -7,4 +7,5 @@ echo "test: typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "test: lint" >&2
 npx biome check src test scripts bench
+npx tsx scripts/check-imports.ts
 exec bash scripts/run-tests.sh "$@"

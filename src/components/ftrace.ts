@@ -4,8 +4,9 @@
  * the runqlat fallback, syscalls, exec), and which people can run in the guest
  * themselves. No package: the kernel has everything (src/trace/ftrace-helper.ts).
  */
+
+import { FTRACE_HELPER, FTRACE_HELPER_LINK, ftraceHelperScript } from '../guest/ftrace-helper.js';
 import { addEntry, ensureParents, mk, newTree } from '../rootfs/tree.js';
-import { FTRACE_HELPER, FTRACE_HELPER_LINK, ftraceHelperScript } from '../trace/ftrace-helper.js';
 import type { Component } from './component.js';
 
 export const ftrace: Component = {

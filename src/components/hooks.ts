@@ -5,8 +5,9 @@
  */
 
 import type { GuestService } from '../guest/services.js';
-import { NO_MODULES_DIR } from '../rootfs/kernel.js';
+import type { ComponentGuest } from '../guest/system.js';
 import { mergeTrees, type Tree } from '../rootfs/tree.js';
+import { NO_MODULES_DIR } from '../sources/kernel.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import type { GuestContext } from './component.js';
@@ -79,15 +80,6 @@ export function explainModuleError(e: unknown, spec: Spec): unknown {
       cause: e,
     },
   );
-}
-
-/** What components add to the generated guest system at write time. */
-export interface ComponentGuest {
-  services: GuestService[];
-  stage1: string[];
-  files: Tree;
-  /** Some component's containers need pivot_root(2). */
-  pivotRoot: boolean;
 }
 
 /**

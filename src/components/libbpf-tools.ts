@@ -4,8 +4,9 @@
  * kernel's BTF (/sys/kernel/btf/vmlinux, which the Debian kernels have). The
  * spec's `tracing.libbpfTools` picks which ones (about 350 KB each).
  */
+
+import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../guest/bpf-ready.js';
 import { addEntry, ensureParents, mk, type Tree } from '../rootfs/tree.js';
-import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../trace/guest-scripts.js';
 import { type Component, takeFiles } from './component.js';
 
 /** Where the package installs its tools. */

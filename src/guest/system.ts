@@ -4,7 +4,6 @@
  * The build merges `tree` before the packages' files and `overrides` after them
  * (our poweroff, reboot and halt replace busybox's applet links).
  */
-import type { ComponentGuest } from '../components/hooks.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { ACPID_SERVICE, CONSOLE_SERVICE, type Spec, SSH_SERVICE } from '../spec/schema.js';
 import { baseFiles } from './base-files.js';
@@ -36,6 +35,15 @@ import {
   stage3Script,
 } from './stages.js';
 import { usersTree } from './users.js';
+
+/** What components add to the generated guest system at write time (components/hooks.ts collects it). */
+export interface ComponentGuest {
+  services: GuestService[];
+  stage1: string[];
+  files: Tree;
+  /** Some component's containers need pivot_root(2). */
+  pivotRoot: boolean;
+}
 
 export interface GuestSystemInputs {
   spec: Spec;

@@ -23,9 +23,9 @@
 import { posix } from 'node:path';
 import { makeReproducible, type ReproducibleTree } from '../rootfs/reproducible.js';
 import { ensureParents, normalizePath, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import { fullImageName, imageReferenceProblem } from '../spec/image-ref.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { fullImageName, imageReferenceProblem } from './image-ref.js';
 import { writeTar } from './tar-writer.js';
 
 export { fullImageName, imageReferenceProblem };

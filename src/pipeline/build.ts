@@ -18,12 +18,10 @@ import { guestSystem } from '../guest/system.js';
 import { accountIds } from '../guest/users.js';
 import { writeCpio } from '../image/cpio.js';
 import { type Manifest, manifestFiles } from '../image/manifest.js';
+import { assembleBase, type DebInput } from '../plan/assemble.js';
 import { type PackageSet, resolvePlanPackages } from '../plan/resolve.js';
-import { assembleBase, type DebInput } from '../rootfs/assemble.js';
-import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../rootfs/kernel.js';
 import { makeReproducible } from '../rootfs/reproducible.js';
 import { ensureParents, mergeTrees, type Tree } from '../rootfs/tree.js';
-import { userFiles, userFilesKey } from '../rootfs/user-files.js';
 import { type AptIndex, hostAptIndex } from '../sources/apt.js';
 import {
   type Cache,
@@ -37,6 +35,8 @@ import {
 } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
+import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../sources/kernel.js';
+import { userFiles, userFilesKey } from '../sources/user-files.js';
 import { loadSpec } from '../spec/load.js';
 import { initramfsFileName, KERNEL_FILE, MANIFEST_FILE } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';

@@ -11,15 +11,15 @@
  */
 import { busyboxStatic } from '../components/busybox.js';
 import { givenHostKeyPath } from '../guest/ssh.js';
-import { ociOutputReference } from '../image/image-ref.js';
 import { GUEST_IMAGES_DIR, imageReferenceProblem, ociArchive } from '../image/oci.js';
+import { stager } from '../plan/assemble.js';
 import type { PackageSet } from '../plan/resolve.js';
-import { stager } from '../rootfs/assemble.js';
 import { makeReproducible } from '../rootfs/reproducible.js';
 import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import type { Cache } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readImageArchive } from '../sources/image-archive.js';
+import { ociOutputReference } from '../spec/image-ref.js';
 import type { BuiltImageSpec, ImageSpec } from '../spec/images.js';
 import { outputFileName } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';

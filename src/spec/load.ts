@@ -19,9 +19,9 @@ import {
   type YAMLError,
 } from 'yaml';
 import type { z } from 'zod';
-import { imageReferenceProblem, ociOutputReference } from '../image/image-ref.js';
-import { imageArchiveProblem } from '../sources/image-archive.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';
+import { imageArchiveProblem } from './image-archive-check.js';
+import { imageReferenceProblem, ociOutputReference } from './image-ref.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
 import { type Spec, specSchema } from './schema.js';
 

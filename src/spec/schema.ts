@@ -10,10 +10,10 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { debVersionProblem } from '../sources/debian-grammar.js';
 import { COMPRESSIONS, type Compression } from '../util/compression.js';
 import type { SourcePosition } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
+import { debVersionProblem } from './debian-grammar.js';
 import { imagesList } from './images.js';
 import { didYouMean, expected } from './messages.js';
 import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';

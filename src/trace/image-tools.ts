@@ -3,10 +3,10 @@
  * spec builds), or probed over SSH in a detached VM (which may run an older build).
  */
 import { Writable } from 'node:stream';
+import { FTRACE_HELPER_LINK } from '../guest/ftrace-helper.js';
 import type { Spec } from '../spec/schema.js';
 import { LIBBPF_TOOLS } from '../spec/tracing.js';
 import type { VmRecord } from '../vm/registry.js';
-import { FTRACE_HELPER_LINK } from './ftrace-helper.js';
 import type { ImageTools } from './tracers.js';
 
 export function collectTools(spec: Spec): ImageTools {

@@ -38,8 +38,8 @@ import {
   refuseBadCheckNames,
 } from '../../src/guest/checks.js';
 import { initScript, stage1Script } from '../../src/guest/stages.js';
-import { kernelFromLocal, NO_MODULES_DIR } from '../../src/rootfs/kernel.js';
 import { type FileEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
+import { kernelFromLocal, NO_MODULES_DIR } from '../../src/sources/kernel.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { COMPONENT_SERVICES, type Component } from '../../src/spec/schema.js';
 import { KjxError, type Warning } from '../../src/util/errors.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { portableSpec } from '../../src/pipeline/build.js';
-import { userFilesKey } from '../../src/rootfs/user-files.js';
+import { userFilesKey } from '../../src/sources/user-files.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { hashValue } from '../../src/util/hash.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { aptArgv } from '../../src/sources/apt.js';
-import { debNameProblem, debVersionProblem } from '../../src/sources/debian-grammar.js';
+import { debNameProblem, debVersionProblem } from '../../src/spec/debian-grammar.js';
 import { isKjxError } from '../../src/util/errors.js';
 
 const refused = (e: unknown) =>

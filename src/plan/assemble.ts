@@ -5,14 +5,14 @@
  */
 import type { AssembleContext } from '../components/component.js';
 import { componentsOf } from '../components/index.js';
+import { addLibraryClosure } from '../rootfs/lib-closure.js';
+import { addEntry, ensureParents, newTree, type Tree } from '../rootfs/tree.js';
 import type { ResolvedPackage } from '../sources/apt.js';
 import { readDeb } from '../sources/deb.js';
 import { stageDeb } from '../sources/stage.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { globToRegExp, matchesAny } from '../util/glob.js';
-import { addLibraryClosure } from './lib-closure.js';
-import { addEntry, ensureParents, newTree, type Tree } from './tree.js';
 
 /** What `packages:` entries leave out unless their `paths` ask for it. */
 export const DOC_PATHS = [
