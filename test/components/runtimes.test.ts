@@ -43,6 +43,7 @@ import { kernelFromLocal, NO_MODULES_DIR } from '../../src/sources/kernel.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { COMPONENT_SERVICES, type Component } from '../../src/spec/schema.js';
 import { KjxError, type Warning } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const spec = (text: string) => parseSpec(text, '/srv/kjx.yaml');
 const shParses = (text: string) => spawnSync('sh', ['-n'], { input: text }).status === 0;
@@ -149,9 +150,9 @@ describe('component hooks', () => {
     } catch (x) {
       e = explainModuleError(x, s);
     }
-    assert.ok(e instanceof KjxError);
-    assert.match(
-      e.message,
+    assertKjxError(
+      e,
+      'MODULE_MISSING',
       /^the docker component needs kernel modules \(bridge, .*veth.*\), but kernel\.image has no kernel\.modulesDir/,
     );
   });

@@ -37,10 +37,20 @@ function check(field: string, got: string | undefined, want: RegExp | string, la
 }
 
 /**
- * Assert that `e` is a KjxError with `code` and what `expect` says; returns it,
- * typed. `what` names the case in failures (for loops over cases).
+ * Assert that `e` (what a `catch` or a validation function got) is a KjxError
+ * with `code` and what `expect` says; `e` is typed as one afterwards. `what` names
+ * the case in failures (for loops over cases).
  */
-export function assertKjxError(e: unknown, code: ErrorCode, expect?: Expect, what?: string): KjxError {
+export function assertKjxError(
+  e: unknown,
+  code: ErrorCode,
+  expect?: Expect,
+  what?: string,
+): asserts e is KjxError {
+  checked(e, code, expect, what);
+}
+
+function checked(e: unknown, code: ErrorCode, expect?: Expect, what?: string): KjxError {
   const label = `${what ? `${what}: ` : ''}expected KjxError ${code}`;
   if (!isKjxError(e)) assert.fail(`${label}, got ${describeThrown(e)}`);
   assert.equal(e.code, code, `${label}, got ${describeThrown(e)}`);
@@ -56,7 +66,7 @@ export function assertKjxError(e: unknown, code: ErrorCode, expect?: Expect, wha
 /** The validation function of `assert.throws` / `assert.rejects` for a KjxError with `code`. */
 export function kjxError(code: ErrorCode, expect?: Expect, what?: string): (e: unknown) => true {
   return (e: unknown) => {
-    assertKjxError(e, code, expect, what);
+    checked(e, code, expect, what);
     return true;
   };
 }
@@ -66,7 +76,7 @@ export function throwsKjx(fn: () => unknown, code: ErrorCode, expect?: Expect, w
   try {
     fn();
   } catch (e) {
-    return assertKjxError(e, code, expect, what);
+    return checked(e, code, expect, what);
   }
   assert.fail(`${what ? `${what}: ` : ''}expected KjxError ${code}, but nothing was thrown`);
 }
@@ -81,7 +91,7 @@ export async function rejectsKjx(
   try {
     await (typeof p === 'function' ? p() : p);
   } catch (e) {
-    return assertKjxError(e, code, expect, what);
+    return checked(e, code, expect, what);
   }
   assert.fail(`${what ? `${what}: ` : ''}expected KjxError ${code}, but it resolved`);
 }

@@ -16,7 +16,7 @@ import {
   type Tree,
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
@@ -198,8 +198,7 @@ function expectCpioInvalid(f: () => unknown, what = ''): void {
   assert.throws(
     f,
     (e: unknown) => {
-      assert.ok(e instanceof KjxError, `expected KjxError, got ${(e as Error)?.stack ?? String(e)}`);
-      assert.equal(e.code, 'CPIO_INVALID', e.message);
+      assertKjxError(e, 'CPIO_INVALID');
       return true;
     },
     `accepted: ${what}`,
@@ -472,7 +471,7 @@ describe('writeCpio / readCpio', () => {
     for (const [what, entries] of cases) {
       assert.throws(
         () => writeCpio(makeReproducible(treeOf(entries), EPOCH)),
-        (e: unknown) => e instanceof KjxError && e.code === 'TREE_INVALID',
+        kjxError('TREE_INVALID'),
         what,
       );
     }
@@ -511,11 +510,7 @@ describe('readCpio on bad input', () => {
       ],
     ];
     for (const [what, data, re] of cases) {
-      assert.throws(
-        () => readCpio(data, 'initrd.img'),
-        (e: unknown) => e instanceof KjxError && e.code === 'CPIO_INVALID' && re.test(e.message),
-        what,
-      );
+      assert.throws(() => readCpio(data, 'initrd.img'), kjxError('CPIO_INVALID', re, what), what);
     }
   });
 
@@ -546,10 +541,7 @@ describe('readCpio on bad input', () => {
       data: Buffer.alloc(0),
       offset: 0,
     };
-    assert.throws(
-      () => cpioToTree([entry]),
-      (e: unknown) => e instanceof KjxError && e.code === 'CPIO_INVALID',
-    );
+    assert.throws(() => cpioToTree([entry]), kjxError('CPIO_INVALID'));
   });
 
   it('property: a damaged byte is refused where newc checks it, and read back as written where it does not', () => {
@@ -599,13 +591,13 @@ describe('readCpio on bad input', () => {
           try {
             entries = readCpio(data, 'fuzz.cpio');
           } catch (e) {
-            assert.ok(e instanceof KjxError && e.code === 'CPIO_INVALID', String(e));
+            assertKjxError(e, 'CPIO_INVALID');
             return;
           }
           try {
             cpioToTree(entries);
           } catch (e) {
-            assert.ok(e instanceof KjxError && e.code === 'CPIO_INVALID', String(e));
+            assertKjxError(e, 'CPIO_INVALID');
           }
         },
       ),
@@ -630,11 +622,7 @@ describe('readCpio on bad input', () => {
       const prefix = g.subarray(0, n);
       if (n >= g.length - 3) assert.deepEqual(readCpio(prefix, 'x'), whole);
       else {
-        assert.throws(
-          () => readCpio(prefix, 'x'),
-          (e: unknown) => e instanceof KjxError && e.code === 'CPIO_INVALID',
-          `prefix of ${n} bytes`,
-        );
+        assert.throws(() => readCpio(prefix, 'x'), kjxError('CPIO_INVALID'), `prefix of ${n} bytes`);
       }
     }
   });

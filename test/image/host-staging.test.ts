@@ -28,7 +28,8 @@ import {
   type Tree,
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import type { ErrorCode } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const made: string[] = [];
@@ -53,11 +54,9 @@ function raw(...entries: TreeEntry[]): Tree {
   return t;
 }
 
-function throwsCode(f: () => unknown, code: string, says: RegExp): void {
+function throwsCode(f: () => unknown, code: ErrorCode, says: RegExp): void {
   assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof KjxError, `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, says);
+    assertKjxError(e, code, says);
     return true;
   });
 }
@@ -160,7 +159,7 @@ describe('stageTreeOnHost', () => {
           ensureParents(t, SRC);
           stageTreeOnHost(makeReproducible(t, 0), stage);
         } catch (e) {
-          assert.ok(e instanceof KjxError && e.code === 'TREE_CONFLICT', String(e));
+          assertKjxError(e, 'TREE_CONFLICT');
           staged = false;
         }
         assert.deepEqual(readdirSync(victim), [], 'something was written outside');

@@ -29,7 +29,7 @@ import { writeTar } from '../../src/image/tar-writer.js';
 import { factsFromTree } from '../../src/image/tree-diff.js';
 import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { type EntrySource, ensureParents, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_700_000_000;
@@ -51,8 +51,7 @@ function sample(): Tree {
   return t;
 }
 
-const expectErr = (code: string, re: RegExp) => (e: unknown) =>
-  e instanceof KjxError && e.code === code && re.test(e.message);
+const expectErr = kjxError;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kjx-read-'));

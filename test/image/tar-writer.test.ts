@@ -18,7 +18,7 @@ import {
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
 import { parseTar } from '../../src/sources/tar.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_700_000_000;
@@ -134,10 +134,7 @@ describe('writeTar', () => {
         source: SRC,
       },
     ]);
-    assert.throws(
-      () => writeTar(makeReproducible(t, EPOCH)),
-      (e: unknown) => e instanceof KjxError && e.code === 'TREE_INVALID' && /missing/.test(e.message),
-    );
+    assert.throws(() => writeTar(makeReproducible(t, EPOCH)), kjxError('TREE_INVALID', /missing/));
   });
 
   test('property: any tree of files, dirs and symlinks round-trips', () => {
