@@ -12,6 +12,7 @@ import { addEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS } from '../../src/spec/tracing.js';
 import { isKjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC = { kind: 'deb', package: 'fixture', version: '1' } as const;
 
@@ -84,7 +85,7 @@ describe('libbpf-tools component', () => {
         COMPONENTS['libbpf-tools'].assemble(
           ctx('components: [libbpf-tools]', { 'libbpf-tools': pkg(['/usr/sbin/runqlat']) }),
         ),
-      (e) => isKjxError(e) && /package libbpf-tools has no \/usr\/sbin\/execsnoop/.test(e.message),
+      kjxError('TREE_INVALID', /package libbpf-tools has no \/usr\/sbin\/execsnoop/),
     );
   });
 });

@@ -15,9 +15,9 @@ import { writeTar } from '../../src/image/tar-writer.js';
 import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { ensureParents, mk, newTree } from '../../src/rootfs/tree.js';
 import { readDeb } from '../../src/sources/deb.js';
-import { isKjxError } from '../../src/util/errors.js';
 import { debBomb, HOSTILE_INPUTS, writeHostileInputs } from '../fixtures/hostile-images.js';
 import { runKjxBounded } from '../helpers/bounded.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const MAX_RSS = 512 * 1024 * 1024;
 /** A few times the 5 s target: the machine is shared, and kjx starts through tsx here. */
@@ -102,12 +102,10 @@ test('a local .deb whose data.tar.xz is a bomb is refused while it inflates', ()
   assert.ok(deb.length < 8 * 1024 * 1024, 'small on disk');
   assert.throws(
     () => readDeb(deb, 'bomb_1.0_all.deb'),
-    (e: unknown) =>
-      isKjxError(e) &&
-      e.code === 'DEB_INVALID' &&
-      e.reason === 'over-budget' &&
-      /^bomb_1\.0_all\.deb: decompressing bomb_1\.0_all\.deb: data\.tar\.xz would take more than the 256 MiB/.test(
-        e.message,
-      ),
+    kjxError('DEB_INVALID', {
+      reason: 'over-budget',
+      message:
+        /^bomb_1\.0_all\.deb: decompressing bomb_1\.0_all\.deb: data\.tar\.xz would take more than the 256 MiB/,
+    }),
   );
 });

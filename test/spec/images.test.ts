@@ -18,7 +18,8 @@ import { mk, newTree } from '../../src/rootfs/tree.js';
 import { readImageArchive } from '../../src/sources/image-archive.js';
 import { imageArchiveProblem } from '../../src/spec/image-archive-check.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import type { ErrorCode, KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
 
 const SRC = { kind: 'generated', by: 'test' } as const;
@@ -60,8 +61,7 @@ function failure(yaml: string, code: ErrorCode = 'SPEC_INVALID'): KjxError {
   try {
     parseSpec(yaml, SPEC);
   } catch (e) {
-    assert.ok(isKjxError(e), `expected a KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
+    assertKjxError(e, code);
     return e;
   }
   assert.fail('expected an error, but the spec parsed');
