@@ -32,8 +32,10 @@ function baseTreeRecord(cache: string): { file: string; entries: StoredEntry[] }
     const file = join(stages, name);
     const text = readFileSync(file, 'utf8');
     const body = text.slice(text.indexOf('\n') + 1);
-    const rec = JSON.parse(body) as { entries?: StoredEntry[] };
-    if (rec.entries?.some((e) => e.path === '/bin/busybox')) return { file, entries: rec.entries };
+    // other records are arrays (a stage's warnings), whose `entries` is Array.prototype's
+    const rec = JSON.parse(body) as { entries?: unknown };
+    if (Array.isArray(rec.entries) && (rec.entries as StoredEntry[]).some((e) => e.path === '/bin/busybox'))
+      return { file, entries: rec.entries as StoredEntry[] };
   }
   assert.fail(`no cached tree holds /bin/busybox in ${stages}`);
 }
