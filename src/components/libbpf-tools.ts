@@ -14,7 +14,7 @@ export const LIBBPF_TOOLS_DIR = '/usr/sbin';
 
 /**
  * `kjx-bpf-ready CMD...`: runs a BPF tool as a service and reports it ready once it
- * is attached (src/trace/guest-scripts.ts). The bpftrace component adds the same file.
+ * is attached (src/guest/bpf-ready.ts). The bpftrace component adds the same file.
  */
 export function addBpfReady(tree: Tree, by: string): Tree {
   const src = { kind: 'generated', by } as const;
