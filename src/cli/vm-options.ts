@@ -1,5 +1,13 @@
 /** Options shared by the commands that start VMs. */
 import type { Command } from 'commander';
+import {
+  BOOTABLE_OUTPUTS,
+  type BootableOutput,
+  isInitramfsFileName,
+  KERNEL_FILE,
+  MANIFEST_FILE,
+  outputFileName,
+} from '../spec/outputs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 
 export interface AccelChoice {
@@ -51,7 +59,7 @@ export interface BuiltImage {
 }
 
 function kernelSha(artifacts: { name: string; sha256: string }[]): { kernelSha256?: string } {
-  const sha = artifacts.find((a) => a.name === 'vmlinuz')?.sha256;
+  const sha = artifacts.find((a) => a.name === KERNEL_FILE)?.sha256;
   return sha ? { kernelSha256: sha } : {};
 }
 
@@ -69,12 +77,12 @@ export async function builtImage(specPath: string, outDir: string, warn: WarnFn)
   const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
   const spec = loadSpec(specPath);
   return {
-    kernel: path((n) => n === 'vmlinuz'),
+    kernel: path((n) => n === KERNEL_FILE),
     ...kernelSha(built.artifacts),
-    initrd: path((n) => n.startsWith('initramfs')),
+    initrd: path(isInitramfsFileName),
     manifest: JSON.parse(
       readFileSync(
-        path((n) => n === 'manifest.json'),
+        path((n) => n === MANIFEST_FILE),
         'utf8',
       ),
     ),
@@ -91,9 +99,9 @@ export async function builtImage(specPath: string, outDir: string, warn: WarnFn)
   };
 }
 
-/** What `--artifact` boots: the initramfs directly, or one of the boot media. */
-export const ARTIFACT_KINDS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk'] as const;
-export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+/** What `--artifact` boots: the initramfs directly, or one of the boot media (spec/outputs.ts). */
+export const ARTIFACT_KINDS = BOOTABLE_OUTPUTS;
+export type ArtifactKind = BootableOutput;
 
 /** The boot part of a VmConfig for `--artifact KIND --firmware bios|uefi`. */
 export type BootTarget = Pick<
@@ -139,8 +147,7 @@ export async function bootTarget(img: BuiltImage, kind: ArtifactKind, firmware: 
       : {};
   if (kind === 'initramfs')
     return { artifact: kind, kernel: img.kernel, initrd: img.initrd, cmdline: img.cmdline, ...uefi };
-  const { mediaFileName } = await import('../image/media.js');
-  const file = mediaFileName(img.name, kind);
+  const file = outputFileName(kind, img.name);
   const found = img.artifacts.find((a) => a.name === file);
   if (!found) throw new KjxError('USAGE', `--artifact ${kind}: the build wrote no ${file}`);
   const { vmMediaFor } = await import('../vm/boot-media.js');
@@ -174,7 +181,7 @@ export function addVmOptions(cmd: Command): Command {
     .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
     .option(
       '--artifact <kind>',
-      'what to boot: initramfs, iso, raw, qcow2 or vmdk (guest writes to a disk are not kept)',
+      `what to boot: ${ARTIFACT_KINDS.slice(0, -1).join(', ')} or ${ARTIFACT_KINDS.at(-1)} (guest writes to a disk are not kept)`,
       'initramfs',
     )
     .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios')

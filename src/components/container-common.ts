@@ -18,6 +18,7 @@ import { CHECK_DIR } from '../guest/checks.js';
 import { readShFile, renderSh, type ShValues } from '../guest/sh-file.js';
 import { script } from '../guest/shell.js';
 import { ociArchive } from '../image/oci.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
 import { addEntry, type EntrySource, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import type { AssembleContext, GuestContext, ModuleNeed } from './component.js';
@@ -108,10 +109,9 @@ export function checkImage(ctx: GuestContext): Tree {
       root.set(`/${e.path.slice(prefix.length)}`, { ...e, path: `/${e.path.slice(prefix.length)}` });
   root.set('/', mk.dir('/', SRC));
   const data = ociArchive({
-    tree: root,
+    rootfs: makeReproducible(root, ctx.epoch),
     name: CHECK_IMAGE_NAME,
     tag: 'latest',
-    epoch: ctx.epoch,
     config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
     createdBy: 'kjx check image (busybox-static)',
   });

@@ -2,10 +2,10 @@
  * ftrace: tracefs is mounted by every image (stage 1's fstab); this component adds
  * `kjx-ftrace`, the helper `kjx trace` drives for its tracefs tracers (funccount,
  * the runqlat fallback, syscalls, exec), and which people can run in the guest
- * themselves. No package: the kernel has everything (src/trace/ftrace-helper.ts).
+ * themselves. No package: the kernel has everything (src/guest/ftrace-helper.ts).
  */
+import { FTRACE_HELPER, FTRACE_HELPER_LINK, ftraceHelperScript } from '../guest/ftrace-helper.js';
 import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { FTRACE_HELPER, FTRACE_HELPER_LINK, ftraceHelperScript } from '../trace/ftrace-helper.js';
 import { dataComponent } from './data.js';
 
 function helperTree(): Tree {

@@ -5,9 +5,9 @@
  * spec's `tracing.libbpfTools` picks which ones (about 350 KB each), so the
  * component's files depend on that section (its cache key says so).
  */
+import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../guest/bpf-ready.js';
 import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { LIBBPF_TOOLS } from '../spec/tracing.js';
-import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../trace/guest-scripts.js';
 import { type Component, takeFiles } from './component.js';
 
 /** Where the package installs its tools. */
@@ -15,7 +15,7 @@ export const LIBBPF_TOOLS_DIR = '/usr/sbin';
 
 /**
  * `kjx-bpf-ready CMD...`: runs a BPF tool as a service and reports it ready once it
- * is attached (src/trace/guest-scripts.ts). The bpftrace component adds the same files.
+ * is attached (src/guest/bpf-ready.ts). The bpftrace component adds the same file.
  */
 export function bpfReadyTree(): Tree {
   const src = { kind: 'generated', by: 'tracing components' } as const;

@@ -76,7 +76,7 @@ export interface Stage1Inputs {
    * no other service needs: an ephemeral `kjx run` VM does not start them.
    */
   interactive?: string[];
-  /** Components' lines (src/components/hooks.ts), after networking, before the boot tasks. */
+  /** Components' lines (merged by the plan, src/plan/components.ts), after networking, before the boot tasks. */
   extra?: string[];
 }
 

@@ -12,6 +12,7 @@ import { rmSync, statSync } from 'node:fs';
 import { rootSwitchFiles } from '../guest/root-switch.js';
 import { writeMedia } from '../image/media.js';
 import { mediaFormats, wantsDisk } from '../plan/media.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
 import { newTree, type Tree } from '../rootfs/tree.js';
 import { type Cache, cacheTempDir } from '../sources/cache.js';
 import type { Spec } from '../spec/schema.js';
@@ -27,8 +28,8 @@ export function mediaLayer(spec: Spec): Tree {
 export interface MediaArtifactsInputs {
   spec: Spec;
   buildId: string;
-  epoch: number;
-  tree: Tree;
+  /** The guest's tree after the reproducibility pass. */
+  image: ReproducibleTree;
   vmlinuz: Buffer;
   initramfs: Buffer;
   initramfsName: string;
@@ -52,9 +53,8 @@ export async function writeMediaArtifacts(
       name: i.spec.name,
       version: i.spec.version,
       buildId: i.buildId,
-      epoch: i.epoch,
       formats,
-      tree: i.tree,
+      image: i.image,
       vmlinuz: i.vmlinuz,
       initramfs: i.initramfs,
       initramfsName: i.initramfsName,

@@ -16,19 +16,21 @@ import { basename } from 'node:path';
 import { refuseBadCheckNames } from '../guest/checks.js';
 import { guestSystem } from '../guest/system.js';
 import { accountIds } from '../guest/users.js';
-import { compress } from '../image/compress.js';
 import { writeCpio } from '../image/cpio.js';
 import { type Manifest, manifestFiles } from '../image/manifest.js';
+import { assembleBase, type DebInput } from '../plan/assemble.js';
 import { explainModuleError, writeTimeFiles } from '../plan/components.js';
 import type { OutputWriter } from '../plan/plan.js';
-import { assembleBase, type DebInput } from '../rootfs/assemble.js';
-import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../rootfs/kernel.js';
+import { makeReproducible, type ReproducibleTree } from '../rootfs/reproducible.js';
 import { ensureParents, mergeTrees, type Tree } from '../rootfs/tree.js';
-import { userFiles } from '../rootfs/user-files.js';
 import { getBlob, getRecord, getTree, putBlob, putRecord, putTree } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
+import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../sources/kernel.js';
+import { userFiles } from '../sources/user-files.js';
+import { initramfsFileName, KERNEL_FILE, MANIFEST_FILE } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
+import { compress } from '../util/compression.js';
 import { KjxError } from '../util/errors.js';
 import { imagesLayer, ociFileName, ociOutput } from './images-stage.js';
 import { mediaLayer, writeMediaArtifacts } from './media-stage.js';
@@ -41,8 +43,7 @@ export const PLANNING_STEPS = [
 ] as const;
 
 export function initramfsName(spec: Pick<Spec, 'compression'>): string {
-  const ext = { gzip: '.gz', zstd: '.zst', xz: '.xz', none: '' }[spec.compression];
-  return `initramfs.cpio${ext}`;
+  return initramfsFileName(spec.compression);
 }
 
 /**
@@ -230,6 +231,8 @@ const filesStage: Stage<FilesLayers> = {
 interface WriterInputs {
   ctx: StageContext;
   tree: Tree;
+  /** The tree after the one reproducibility pass: what the file-system writers take. */
+  image: ReproducibleTree;
   kernel: KernelResult;
   initramfs: Buffer;
   holdsPrivateKey: boolean;
@@ -238,16 +241,15 @@ interface WriterInputs {
 /** The writers of the plan's outputs (Plan.outputs names one per format); each writes its artifacts. */
 const WRITERS: Record<OutputWriter, (w: WriterInputs) => Promise<void>> = {
   async initramfs({ ctx, kernel, initramfs, holdsPrivateKey }) {
-    ctx.emit('vmlinuz', kernel.vmlinuz);
+    ctx.emit(KERNEL_FILE, kernel.vmlinuz);
     ctx.emit(initramfsName(ctx.plan.spec), initramfs, holdsPrivateKey ? 0o600 : 0o644);
   },
-  async media({ ctx, tree, kernel, initramfs, holdsPrivateKey }) {
+  async media({ ctx, image, kernel, initramfs, holdsPrivateKey }) {
     const { plan } = ctx;
     const written = await writeMediaArtifacts({
       spec: plan.spec,
       buildId: ctx.buildId,
-      epoch: plan.epoch,
-      tree,
+      image,
       vmlinuz: kernel.vmlinuz,
       initramfs,
       initramfsName: initramfsName(plan.spec),
@@ -314,13 +316,15 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
     ]);
     ensureParents(tree);
     refuseBadCheckNames(tree);
-    const initramfs = await compress(writeCpio(tree, { epoch }), spec.compression);
+    // the one reproducibility pass: every writer below takes its result
+    const image = makeReproducible(tree, epoch);
+    const initramfs = await compress(writeCpio(image), spec.compression);
     // host key files from the spec are in the tree: whatever holds the tree is as secret as they are
     const holdsPrivateKey = plan.ssh.hostKeys.length > 0;
     const writers = [...new Set(plan.outputs.map((o) => o.writer))];
     // initramfs first, then media, then oci: the order artifacts are listed in
     for (const w of ['initramfs', 'media', 'oci'] as const)
-      if (writers.includes(w)) await WRITERS[w]({ ctx, tree, kernel, initramfs, holdsPrivateKey });
+      if (writers.includes(w)) await WRITERS[w]({ ctx, tree, image, kernel, initramfs, holdsPrivateKey });
     const artifacts = ctx.artifacts();
     const manifest: Manifest = {
       name: spec.name,
@@ -345,7 +349,7 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
       artifacts: artifacts.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
       files: manifestFiles(tree),
     };
-    ctx.emit('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    ctx.emit(MANIFEST_FILE, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     return {
       value: { kernelVersion: kernel.version, artifacts: ctx.artifacts() },
       detail: `${tree.size} entries, ${(initramfs.length / 1e6).toFixed(2)} MB initramfs`,

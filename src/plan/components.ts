@@ -14,8 +14,8 @@ import type { Component, GuestContext, ModuleNeed, WholeTake } from '../componen
 import { builtinComponent, COMPONENT_NAMES } from '../components/index.js';
 import { userComponent } from '../components/user.js';
 import { type GuestService, guestServices } from '../guest/services.js';
-import { NO_MODULES_DIR } from '../rootfs/kernel.js';
 import { mergeTrees, type Tree } from '../rootfs/tree.js';
+import { NO_MODULES_DIR } from '../sources/kernel.js';
 import type { LoadedComponentFile } from '../spec/component-file.js';
 import { didYouMean, expected } from '../spec/messages.js';
 import { type FieldProblem, problemsError, type SpecSource, withSource } from '../spec/positions.js';

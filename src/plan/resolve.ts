@@ -5,10 +5,9 @@
  * host-side tools like initramfs-tools, never part of the guest).
  */
 import { readFileSync } from 'node:fs';
-import { GRUB_PACKAGES } from '../image/grub.js';
-import { BOOT_FORMATS } from '../image/media.js';
 import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
 import { imagePackages } from '../spec/images.js';
+import { outputPackages } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
@@ -54,10 +53,9 @@ export function rootsOf(spec: Spec, componentPackages = planComponents(spec).pac
   return [...roots].sort();
 }
 
-/** Boot loader packages the spec's outputs need: GRUB for BIOS and UEFI when any output boots. */
+/** Packages the writers of the spec's outputs need: GRUB for BIOS and UEFI when any output boots from a medium. */
 export function bootRootsOf(spec: Spec): string[] {
-  const boots = spec.outputs.some((o) => (BOOT_FORMATS as readonly string[]).includes(o));
-  return boots ? GRUB_PACKAGES.map((p) => p.name).sort() : [];
+  return outputPackages(spec.outputs);
 }
 
 export function kernelRootOf(spec: Spec): string | null {

@@ -18,12 +18,12 @@ import {
   type YAMLError,
 } from 'yaml';
 import type { z } from 'zod';
-import { imageReferenceProblem, ociOutputReference } from '../image/image-ref.js';
-import { imageArchiveProblem } from '../sources/image-archive.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 import { type ComponentFileSpec, componentFileSchema, type LoadedComponentFile } from './component-file.js';
+import { imageArchiveProblem } from './image-archive-check.js';
+import { imageReferenceProblem, ociOutputReference } from './image-ref.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
 import { INVALID_HINT, locate, positionsOf, withSource } from './positions.js';
 import { isComponentPath, type Spec, specSchema } from './schema.js';

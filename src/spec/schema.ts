@@ -10,11 +10,13 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { debVersionProblem } from '../sources/debian-grammar.js';
+import { COMPRESSIONS, type Compression } from '../util/compression.js';
 import type { SourcePosition } from '../util/errors.js';
 import type { LoadedComponentFile } from './component-file.js';
+import { debVersionProblem } from './debian-grammar.js';
 import { imagesList } from './images.js';
 import { expected } from './messages.js';
+import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
 import type { SpecSource } from './positions.js';
 import { tracingObject } from './tracing.js';
 
@@ -43,21 +45,13 @@ export function isComponentPath(ref: string): boolean {
   return ref.includes('/') || /\.ya?ml$/.test(ref);
 }
 
-/**
- * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
- * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar, a
- * container image archive (OCI layout + docker-save, src/image/oci.ts).
- */
-export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci'] as const;
-export type OutputFormat = (typeof OUTPUTS)[number];
-/** What a spec without `outputs` builds. */
-export const DEFAULT_OUTPUTS: OutputFormat[] = ['initramfs'];
+// the outputs and their files and writers: one catalogue (outputs.ts)
+export { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat };
 /** Disk image size when `disk.size` is not given. */
 export const DEFAULT_DISK_SIZE = '1G';
 
-/** Compression of the initramfs (and, later, of other stream artifacts). */
-export const COMPRESSIONS = ['gzip', 'zstd', 'xz', 'none'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+/** Compression of the initramfs: the formats of util/compression.ts. */
+export { COMPRESSIONS, type Compression };
 
 export const FILE_TYPES = ['file', 'dir', 'symlink'] as const;
 export type FileType = (typeof FILE_TYPES)[number];

@@ -1,6 +1,7 @@
 /**
- * The shell `kjx trace` runs in the guest (busybox sh), and the `kjx-bpf-ready`
- * wrapper the BPF components install for tracer services.
+ * The shell `kjx trace` runs in the guest (busybox sh); the BPF tools' readiness
+ * wrapper `kjx-bpf-ready` and the attach test it shares with the driver are in
+ * guest/bpf-ready.ts.
  *
  * The driver starts the tracer, waits until it is attached, runs the workload (or
  * sleeps), stops the tracer (SIGINT: libbpf-tools and bpftrace print their results
@@ -19,34 +20,18 @@
  * to sleep, so that is what the driver waits for: links present, the process
  * sleeping, and the count unchanged over two polls.
  *
- * The shell is in src/trace/sh/: trace-driver.sh, kjx-bpf-ready.sh, and attach.sh,
- * the attach detection both include.
+ * The shell is src/trace/sh/trace-driver.sh; it includes the attach detection
+ * kjx-bpf-ready has too (src/guest/sh/attach.sh).
  */
-import { STATE_DIR } from '../guest/layout.js';
+import { ATTACH_TIMEOUT, TICK } from '../guest/bpf-ready.js';
 import { readShFile, renderSh, type ShValues, shWords } from '../guest/sh-file.js';
 import type { GuestTracer } from './tracers.js';
 
 export const FRAME_PREFIX = '@@kjx-trace:';
-/** The service wrapper: runs a BPF tool and signals readiness once it is attached. */
-export const BPF_READY = '/usr/lib/kjx/trace/kjx-bpf-ready';
-export const BPF_READY_LINK = '/usr/sbin/kjx-bpf-ready';
-/** Seconds a tracer may take to attach (BPF verification under TCG takes a few). */
-export const ATTACH_TIMEOUT = 120;
 /** Seconds a tracer may take to print its results after SIGINT before it gets SIGKILL. */
 export const STOP_TIMEOUT = 120;
 /** Seconds between SIGTERM and SIGKILL when --duration stops the workload. */
 export const KILL_GRACE_S = 2;
-
-/** The FIFO nobody writes: the guest scripts' builtin sleep (made by stage 1). */
-const TICK = `${STATE_DIR}/tick`;
-
-/** /usr/lib/kjx/trace/kjx-bpf-ready (src/trace/sh/kjx-bpf-ready.sh): for `ready: signal` (and `stopSignal: INT`) tracer services. */
-export function bpfReadyScript(): string {
-  return renderSh(readShFile(new URL('./sh/kjx-bpf-ready.sh', import.meta.url)), {
-    KJX_ATTACH_TIMEOUT: ATTACH_TIMEOUT,
-    KJX_TICK: TICK,
-  });
-}
 
 export interface DriverOptions {
   /** The workload's argv; none: sleep `durationS`. */

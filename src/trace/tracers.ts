@@ -5,9 +5,10 @@
  * image has (from the spec, or probed in a running VM) and returns a plan, or a
  * KjxError that says which component to add.
  */
+
+import { FTRACE_HELPER_LINK } from '../guest/ftrace-helper.js';
 import { didYouMean } from '../spec/messages.js';
 import { KjxError } from '../util/errors.js';
-import { FTRACE_HELPER_LINK } from './ftrace-helper.js';
 
 export const TRACERS = [
   'runqlat',

@@ -12,6 +12,7 @@ import {
   runHook,
 } from '../guest/run-hook.js';
 import { writeCpio } from '../image/cpio.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
 import { addEntry, type EntrySource, ensureParents, mk, newTree, normalizePath } from '../rootfs/tree.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { KjxError } from '../util/errors.js';
@@ -66,7 +67,8 @@ export function runPayload(cmd: RunCommand, mounts: Mount[], imagePaths: Set<str
   }
   ensureParents(tree, src);
   for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
-  return writeCpio(tree, { epoch: Math.floor(Date.now() / 1000) });
+  // the payload is made per run and never kept: now is as good a date as any
+  return writeCpio(makeReproducible(tree, Math.floor(Date.now() / 1000)));
 }
 
 /** The initrd QEMU gets: the image's, zero-padded to 4 bytes, then the payload. */

@@ -39,11 +39,12 @@ import {
   explainModuleError,
   planComponents,
 } from '../../src/plan/components.js';
-import { kernelFromLocal, NO_MODULES_DIR } from '../../src/rootfs/kernel.js';
 import { type FileEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
+import { kernelFromLocal, NO_MODULES_DIR } from '../../src/sources/kernel.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { KjxError, type Warning } from '../../src/util/errors.js';
 import { busyboxParses, busyboxSh, needsBusybox } from '../helpers/busybox.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const spec = (text: string) => parseSpec(text, '/srv/kjx.yaml');
 /** The spec as the image has it: what the components bring along, the rules that involve them checked. */
@@ -156,9 +157,9 @@ describe('component hooks', () => {
     } catch (x) {
       e = explainModuleError(x, s);
     }
-    assert.ok(e instanceof KjxError);
-    assert.match(
-      e.message,
+    assertKjxError(
+      e,
+      'MODULE_MISSING',
       /^the docker component needs kernel modules \(bridge, .*veth.*\), but kernel\.image has no kernel\.modulesDir/,
     );
   });

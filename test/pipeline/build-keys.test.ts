@@ -13,8 +13,8 @@ import { portableSpec } from '../../src/pipeline/build.js';
 import { stageKeys } from '../../src/pipeline/stage.js';
 import { BUILD_STAGES } from '../../src/pipeline/stages.js';
 import { planBuild } from '../../src/plan/plan.js';
-import { userFilesKey } from '../../src/rootfs/user-files.js';
 import type { AptIndex, AptPackage } from '../../src/sources/apt.js';
+import { userFilesKey } from '../../src/sources/user-files.js';
 import { loadSpec, parseSpec } from '../../src/spec/load.js';
 import { hashValue } from '../../src/util/hash.js';
 

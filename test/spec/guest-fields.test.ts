@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { planComponents } from '../../src/plan/components.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const parse = (yaml: string) => parseSpec(yaml, '/srv/kjx.yaml');
 
@@ -16,8 +16,7 @@ function problems(yaml: string): string[] {
   try {
     planComponents(parseSpec(yaml, 'kjx.yaml'));
   } catch (e) {
-    assert.ok(isKjxError(e), String(e));
-    assert.equal(e.code, 'SPEC_INVALID', e.message);
+    assertKjxError(e, 'SPEC_INVALID');
     return e.details;
   }
   assert.fail('the spec parsed');

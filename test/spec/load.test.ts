@@ -11,7 +11,8 @@ import { COMPONENT_NAMES } from '../../src/components/index.js';
 import { planComponents } from '../../src/plan/components.js';
 import { loadSpec, parseSpec } from '../../src/spec/load.js';
 import { defaultSpec } from '../../src/spec/schema.js';
-import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import type { ErrorCode, KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 /**
  * Parse `yaml` as kjx.yaml and plan its components (the rules that involve them
@@ -21,8 +22,7 @@ function failure(yaml: string, code: ErrorCode): KjxError {
   try {
     planComponents(parseSpec(yaml, 'kjx.yaml'));
   } catch (e) {
-    assert.ok(isKjxError(e), `expected a KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
+    assertKjxError(e, code);
     return e;
   }
   assert.fail(`expected ${code}, but the spec parsed`);
@@ -442,8 +442,7 @@ describe('loadSpec', () => {
     assert.throws(
       () => loadSpec(file),
       (e: unknown) => {
-        assert.ok(isKjxError(e));
-        assert.equal(e.code, 'SPEC_NOT_FOUND');
+        assertKjxError(e, 'SPEC_NOT_FOUND');
         assert.equal(e.message, `spec file not found: ${file}`);
         assert.equal(e.hint, 'run `kjx init` to write a default kjx.yaml, or pass -f FILE');
         return true;

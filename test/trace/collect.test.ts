@@ -20,7 +20,7 @@ import {
   runOutcomeError,
 } from '../../src/trace/collect.js';
 import { planTracer } from '../../src/trace/tracers.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const tools = { components: ['ftrace', 'libbpf-tools'], libbpfTools: ['runqlat', 'offcputime'] };
 const frames = (files: Record<string, string>, complete = true): Frames => ({
@@ -83,11 +83,7 @@ describe('renderTrace', () => {
           }),
           { target: {} },
         ),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'TRACE_FAILED' &&
-        /exited before it attached/.test(e.message) &&
-        /failed to load BPF skeleton/.test(e.hint ?? ''),
+      kjxError('TRACE_FAILED', { message: /exited before it attached/, hint: /failed to load BPF skeleton/ }),
     );
     assert.ok(existsSync(join(out, 'offcpu.stderr.txt')));
     assert.match(
@@ -146,11 +142,11 @@ describe('renderTrace', () => {
             target: {},
           },
         ),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'TRACE_PARSE' &&
-        (e.hint ?? '').includes(join(out, 'runqlat.raw.txt')) &&
-        e.cause !== undefined,
+      (e) => {
+        assertKjxError(e, 'TRACE_PARSE', { cause: true });
+        assert.ok(e.hint?.includes(join(out, 'runqlat.raw.txt')), e.hint);
+        return true;
+      },
     );
     assert.match(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).error, /runqlat\.raw\.txt:\d+/);
   });
@@ -158,7 +154,7 @@ describe('renderTrace', () => {
   test('nothing came back: TRACE_FAILED', () => {
     assert.throws(
       () => renderTrace(dir(), planTracer({ tracer: 'runqlat' }, tools), frames({}, false), { target: {} }),
-      (e) => isKjxError(e) && /sent no results/.test(e.message),
+      kjxError('TRACE_FAILED', /sent no results/),
     );
   });
 });
@@ -205,10 +201,7 @@ describe('output directories', () => {
     const other = join(root, 'other');
     mkdirSync(other);
     writeFileSync(join(other, 'notes.md'), 'mine');
-    assert.throws(
-      () => prepareOutputDir(other),
-      (e) => isKjxError(e) && e.code === 'USAGE' && /notes\.md/.test(e.hint ?? ''),
-    );
+    assert.throws(() => prepareOutputDir(other), kjxError('USAGE', { hint: /notes\.md/ }));
     assert.ok(existsSync(join(other, 'notes.md')));
   });
 });

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { bpfReadyScript } from '../../src/guest/bpf-ready.js';
+import { ftraceHelperScript } from '../../src/guest/ftrace-helper.js';
 import { parseFrames, parseMeta } from '../../src/trace/collect.js';
-import { ftraceHelperScript } from '../../src/trace/ftrace-helper.js';
-import { bpfReadyScript, FRAME_PREFIX, traceDriverScript } from '../../src/trace/guest-scripts.js';
+import { FRAME_PREFIX, traceDriverScript } from '../../src/trace/guest-scripts.js';
 import { type GuestTracer, planTracer } from '../../src/trace/tracers.js';
 import { busyboxParses, busyboxSh, needsBusybox } from '../helpers/busybox.js';
 

@@ -53,7 +53,7 @@ emit() {
 }
 finish() { stamp t_end; emit out; emit err; emit meta; echo "${KJX_FRAME_PREFIX}end" >&3; exit 0; }
 fail() { meta error "$1"; finish; }
-# kjx:include attach.sh
+# kjx:include ../../guest/sh/attach.sh
 # interrupted (the SSH session of --vm gone, a signal): stop the tracer and the workload and
 # undo the tracefs setup, so nothing keeps tracing; on a normal exit only $D is left to remove
 tp='' wp='' armed=''

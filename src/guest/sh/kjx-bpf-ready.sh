@@ -5,7 +5,7 @@
 # The tool replaces this shell (same pid), so the stop signal reaches it directly: with
 # `stopSignal: INT` it prints its results. (A shell started in the background ignores
 # INT and cannot trap it; the tools install their own handler.)
-# Written into images by kjx build from src/trace/sh/kjx-bpf-ready.sh (docs/tracing.md).
+# Written into images by kjx build from src/guest/sh/kjx-bpf-ready.sh (docs/tracing.md).
 #
 # @value KJX_ATTACH_TIMEOUT  seconds a tool may take to attach (BPF verification under TCG takes a few)
 # @input KJX_NOTIFY_PID      the `ready: signal` wrapper to send SIGUSR1 (environment)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # kjx-ftrace: tracefs collectors for kjx trace, installed by the ftrace component
 # (docs/tracing.md; Documentation/trace/ftrace.rst, histogram.rst, kprobetrace.rst).
-# Written into images by kjx build from src/trace/sh/kjx-ftrace.sh.
+# Written into images by kjx build from src/guest/sh/kjx-ftrace.sh.
 # usage: kjx-ftrace start funccount PATTERN | runqlat | syscalls | exec
 #        kjx-ftrace stop funccount | runqlat | syscalls | exec [--keep]
 # --keep leaves what start set up (a VM about to power off: removing 70 kprobes takes

@@ -5,13 +5,13 @@
  * theirs, then the ELF shared-library closure pulls in every library those
  * binaries need, from the staged packages only.
  */
+import { addLibraryClosure } from '../rootfs/lib-closure.js';
+import { addEntry, ensureParents, newTree, type Tree } from '../rootfs/tree.js';
 import type { ResolvedPackage } from '../sources/apt.js';
 import { readDeb } from '../sources/deb.js';
 import { stageDeb } from '../sources/stage.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { globToRegExp, matchesAny } from '../util/glob.js';
-import { addLibraryClosure } from './lib-closure.js';
-import { addEntry, ensureParents, newTree, type Tree } from './tree.js';
 
 /** What `packages:` entries leave out unless their `paths` ask for it. */
 export const DOC_PATHS = [

@@ -4,11 +4,11 @@
  * and modules directory.
  */
 import { posix } from 'node:path';
-import { readDeb } from '../sources/deb.js';
-import { stageDeb } from '../sources/stage.js';
+import { moduleClosure } from '../rootfs/module-closure.js';
+import type { Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
-import { moduleClosure } from './module-closure.js';
-import type { Tree } from './tree.js';
+import { readDeb } from './deb.js';
+import { stageDeb } from './stage.js';
 
 export interface KernelResult {
   version: string;

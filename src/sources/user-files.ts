@@ -3,11 +3,11 @@
  * names, with the mode and owner it gives (root:root otherwise).
  */
 
-import { readHostFile } from '../sources/host-files.js';
+import { addEntry, type EntrySource, newTree, type Tree } from '../rootfs/tree.js';
 import type { FileSpec, Owner } from '../spec/schema.js';
 import { formatPosition, KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { addEntry, type EntrySource, newTree, type Tree } from './tree.js';
+import { readHostFile } from './host-files.js';
 
 /** Account names the image's /etc/passwd knows: name -> uid and gid of its own group. */
 export type AccountIds = ReadonlyMap<string, { uid: number; gid: number }>;

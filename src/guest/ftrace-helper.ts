@@ -15,9 +15,9 @@
  * The Debian cloud kernel has no function profiler (CONFIG_FUNCTION_PROFILER is
  * off), so funccount counts through kprobes with hist triggers, which also gives
  * the count per process. Everything kjx creates is named `kjx*`, so `stop` removes
- * exactly that and nothing another user set up. The shell is src/trace/sh/kjx-ftrace.sh.
+ * exactly that and nothing another user set up. The shell is src/guest/sh/kjx-ftrace.sh.
  */
-import { readShFile, renderSh } from '../guest/sh-file.js';
+import { readShFile, renderSh } from './sh-file.js';
 
 /** Where the ftrace component puts the helper, and the PATH link to it. */
 export const FTRACE_HELPER = '/usr/lib/kjx/trace/kjx-ftrace';
@@ -28,7 +28,7 @@ export const FUNCCOUNT_MAX = 200;
 /** The private tracefs instance of `exec` (its own buffer and tracing_on; the global ones stay as they are). */
 export const EXEC_INSTANCE = 'kjx-exec';
 
-/** The helper script (src/trace/sh/kjx-ftrace.sh). */
+/** The helper script (src/guest/sh/kjx-ftrace.sh). */
 export function ftraceHelperScript(): string {
   return renderSh(readShFile(new URL('./sh/kjx-ftrace.sh', import.meta.url)), {
     KJX_FUNCCOUNT_MAX: FUNCCOUNT_MAX,
