@@ -67,6 +67,8 @@ export interface BuildEvents {
 
 export interface BuildOptions {
   specPath: string;
+  /** The spec read from `specPath`, when the caller has it already (a boot reads kjx.yaml once). */
+  spec?: Spec;
   outDir: string;
   updateLock?: boolean;
   cache?: Cache;
@@ -204,7 +206,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(opts.outDir);
   sweepTemps(outDir);
 
-  const spec = await stage('spec', async () => ({ value: loadSpec(opts.specPath), cached: false }));
+  const spec = await stage('spec', async () => ({
+    value: opts.spec ?? loadSpec(opts.specPath),
+    cached: false,
+  }));
   const epoch =
     spec.sourceDateEpoch ??
     (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : DEFAULT_EPOCH);
