@@ -11,7 +11,7 @@ status=$?
 port=
 for p in /sys/class/virtio-ports/*; do
   name=
-  read -r name <"$p/name" 2>/dev/null
+  read -r name 2>/dev/null <"$p/name"
   if [ "$name" = kjx.files ]; then port=/dev/${p##*/}; fi
 done
 if [ -z "$port" ]; then
