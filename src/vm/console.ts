@@ -215,7 +215,7 @@ export function followConsole(o: ConsoleFollowerOptions): ConsoleFollower {
 }
 
 export interface ConsoleTail {
-  /** Stop reading (the file and the VM stay). */
+  /** Stop reading (the file and the VM stay); waits still pending on the follower fail. */
   stop(): void;
 }
 
@@ -241,6 +241,9 @@ export function tailConsole(
     stopped = true;
     clearTimeout(timer);
     closeSync(fd);
+    // nothing feeds the follower any more: a wait left pending (a boot ended by a
+    // limit leaves its `ready` wait) would hold its timer, and the process, for days
+    follower.end((what) => new KjxError('VM_START', `stopped following the console before ${what}`));
   };
   /** Read what is new; false once stopped meanwhile (a waiter that was answered may stop us). */
   const drain = (): boolean => {

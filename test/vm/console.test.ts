@@ -131,4 +131,32 @@ describe('tailConsole', () => {
       tail.stop();
     }
   });
+
+  test('regression: stopping the tail fails the waits still pending (a detached boot ended by --silence kept its ready wait, and the process, alive for 24 days)', async () => {
+    const log = join(dir, 'stopped.log');
+    writeFileSync(log, '');
+    const f = followConsole({ nonce });
+    const tail = tailConsole(log, f, {
+      alive: () => true,
+      gone: (what) => new KjxError('VM_START', `QEMU exited before ${what}`),
+      everyMs: 10,
+    });
+    const ready = f.waitForMarker('ready', 2 ** 31 - 1);
+    tail.stop();
+    const settled = await Promise.race([
+      ready.then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting'), 2000).unref()),
+    ]);
+    // without the fix the wait holds a 24-day timer: end it so this file can finish
+    f.end((what) => new KjxError('VM_START', `test cleanup before ${what}`));
+    assert.ok(
+      isKjxError(settled) &&
+        /stopped following the console before the guest marker "ready"/.test(settled.message),
+      String(settled),
+    );
+    await assert.rejects(f.waitForMarker('exit', 60_000), /stopped following the console/);
+  });
 });
