@@ -15,6 +15,7 @@ import { type Plan, planBuild } from '../plan/plan.js';
 import { type AptIndex, hostAptIndex } from '../sources/apt.js';
 import { type Cache, openCache } from '../sources/cache.js';
 import { loadSpec } from '../spec/load.js';
+import type { Spec } from '../spec/schema.js';
 import type { WarnFn, Warning } from '../util/errors.js';
 import { codeHash } from './code-hash.js';
 import { type Artifact, type BuildEvents, runStages, type StageReport, timed } from './stage.js';
@@ -32,6 +33,8 @@ export type StageName = string;
 
 export interface BuildOptions {
   specPath: string;
+  /** The spec read from `specPath`, when the caller has it already (a boot reads kjx.yaml once). */
+  spec?: Spec;
   outDir: string;
   updateLock?: boolean;
   cache?: Cache;
@@ -90,7 +93,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolve(opts.outDir);
   sweepTemps(outDir);
 
-  const spec = await timed('spec', events, reports, async () => ({ value: loadSpec(opts.specPath) }));
+  const spec = await timed('spec', events, reports, async () => ({
+    value: opts.spec ?? loadSpec(opts.specPath),
+  }));
   const plan = await timed('resolve', events, reports, async () => {
     const p = await planBuild(spec, {
       lockPath: join(spec.specDir, 'kjx.lock'),

@@ -1,6 +1,7 @@
 /**
  * What an image offers to tracers: from its spec (an ephemeral VM boots what the
- * spec builds), or probed over SSH in a detached VM (which may run an older build).
+ * spec builds), or probed over SSH in a detached VM (which may run an older build),
+ * and what a trace of it needs.
  */
 import { Writable } from 'node:stream';
 import { builtinComponent, COMPONENT_NAMES } from '../components/index.js';
@@ -8,7 +9,7 @@ import { LIBBPF_TOOLS_DIR } from '../components/libbpf-tools.js';
 import { planComponents } from '../plan/components.js';
 import type { Spec } from '../spec/schema.js';
 import { LIBBPF_TOOLS } from '../spec/tracing.js';
-import type { VmRecord } from '../vm/registry.js';
+import type { Guest } from '../vm/guest.js';
 import type { ImageTools } from './tracers.js';
 
 /** The tracers' word for the component whose programs `ImageTools.libbpfTools` lists. */
@@ -31,20 +32,20 @@ export function toolsFromListing(paths: string[]): ImageTools {
   return { components, libbpfTools: [...libbpfTools] };
 }
 
-/** List the guest's /usr/sbin and /usr/bin over SSH. */
-export async function probeVmTools(rec: VmRecord): Promise<ImageTools> {
-  const { sshExec } = await import('../vm/ssh-client.js');
+/** List a running guest's /usr/sbin and /usr/bin (a detached VM, over SSH). */
+export async function probeVmTools(guest: Guest): Promise<ImageTools> {
   const chunks: Buffer[] = [];
-  const sink = () =>
-    new Writable({
-      write(b: Buffer, _e, cb) {
-        chunks.push(b);
-        cb();
-      },
-    });
-  await sshExec(rec, ['/bin/sh', '-c', 'for f in /usr/sbin/* /usr/bin/*; do echo "$f"; done'], {
-    stdout: sink(),
-    stderr: new Writable({ write: (_b, _e, cb) => cb() }),
-  });
-  return { ...toolsFromListing(Buffer.concat(chunks).toString('utf8').split('\n')), vm: rec.name };
+  await guest.run(
+    { argv: ['/bin/sh', '-c', 'for f in /usr/sbin/* /usr/bin/*; do echo "$f"; done'] },
+    {
+      stdout: new Writable({
+        write(b: Buffer, _e, cb) {
+          chunks.push(b);
+          cb();
+        },
+      }),
+      stderr: new Writable({ write: (_b, _e, cb) => cb() }),
+    },
+  );
+  return { ...toolsFromListing(Buffer.concat(chunks).toString('utf8').split('\n')), vm: guest.name };
 }

@@ -36,7 +36,8 @@ export type ErrorCode =
   | 'TRACE_PARSE' // trace output (folded stacks, histograms, ftrace hist) cannot be read
   | 'TRACE_UNAVAILABLE' // kjx trace: the image lacks the component a tracer needs
   | 'TRACE_FAILED' // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
-  | 'STRICT_WARNING'; // a build warning, made an error by --strict
+  | 'STRICT_WARNING' // a build warning, made an error by --strict
+  | 'GUEST_COPY'; // a file could not be copied into or out of a guest
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

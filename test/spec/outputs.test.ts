@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ARTIFACT_KINDS } from '../../src/cli/vm-options.js';
 import { BOOT_FORMATS, DISK_FORMATS, MEDIA_FORMATS, mediaFileName } from '../../src/image/media.js';
 import { bootRootsOf } from '../../src/plan/resolve.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -16,6 +15,7 @@ import {
   outputPackages,
   outputsOf,
 } from '../../src/spec/outputs.js';
+import { ARTIFACT_KINDS } from '../../src/vm/prepare.js';
 
 describe('the catalogue of outputs', () => {
   it('names the file each output writes', () => {
