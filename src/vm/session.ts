@@ -93,16 +93,22 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
         hint: err.trim() ? tail(err, 5) : 'see the console output above',
       });
   const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => {
+    let ended = false;
+    const end = (code: number | null, why?: Error) => {
+      if (ended) return;
+      ended = true;
       live.delete(child);
-      follower.end(gone());
+      follower.push(decoder.decode());
+      follower.end(gone(why));
       resolve(code);
-    });
+    };
+    // 'close', not 'exit': the console's tail (a poweroff's last markers) may still be
+    // in the pipe when the process is gone; 'close' comes once it has all been read
+    child.on('close', (code) => end(code));
+    child.on('exit', () => live.delete(child));
     child.on('error', (e) => {
-      live.delete(child);
       err += `${e.message}\n`;
-      follower.end(gone(e));
-      resolve(null);
+      end(null, e);
     });
   });
 

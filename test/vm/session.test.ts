@@ -88,3 +88,25 @@ test('a guest that could not read its nonce (@@kjx::init) fails the wait at once
     await vm.stop(500);
   }
 });
+
+test('regression: console output still in the pipe when QEMU exits is read before `exited` resolves (a poweroff lost its last markers)', async () => {
+  // the process is gone at once, its output arrives later: what a loaded host does to
+  // the tail of a console that is still in the pipe when 'exit' fires
+  const qemu = fakeQemu(
+    [
+      '(sleep 0.5; echo "@@kjx:$nonce:service name=tracer event=down"; echo "@@kjx:$nonce:exit status=0") &',
+      'exit 0',
+    ].join('\n'),
+  );
+  const vm = startVm(config(qemu));
+  try {
+    await vm.exited;
+    assert.deepEqual(
+      vm.markers().map((m) => m.event),
+      ['service', 'exit'],
+      'both markers printed before the console closed are there once QEMU is reported gone',
+    );
+  } finally {
+    await vm.stop(500);
+  }
+});
