@@ -22,6 +22,7 @@ import {
   SERVICE_NAME_RE,
   type ServiceSpec,
   serviceObject,
+  uniqueFilePaths,
 } from './schema.js';
 
 /** A file from the build host, taken only when its content has the pinned sha256. */
@@ -195,19 +196,7 @@ export const componentFileSchema = z
       ),
     files: z
       .array(fileItem)
-      .superRefine((files, ctx) => {
-        const firstAt = new Map<string, number>();
-        files.forEach((f, i) => {
-          const first = firstAt.get(f.path);
-          if (first === undefined) firstAt.set(f.path, i);
-          else
-            ctx.addIssue({
-              code: 'custom',
-              path: [i, 'path'],
-              message: `${JSON.stringify(f.path)} is already given by files[${first}]`,
-            });
-        });
-      })
+      .superRefine(uniqueFilePaths)
       .prefault(() => [])
       .describe('Files the component puts into the guest: host files pinned by sha256, or inline content.'),
     services: z

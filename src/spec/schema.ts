@@ -404,6 +404,21 @@ const globList = z
   )
   .min(1);
 
+/** A `files:` list gives each guest path once (the second is an error at its own index). */
+export function uniqueFilePaths(files: readonly { path: string }[], ctx: z.RefinementCtx): void {
+  const firstAt = new Map<string, number>();
+  files.forEach((f, i) => {
+    const first = firstAt.get(f.path);
+    if (first === undefined) firstAt.set(f.path, i);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'path'],
+        message: `${JSON.stringify(f.path)} is already given by files[${first}]`,
+      });
+  });
+}
+
 const packageObject = z
   .object({
     name: z.string().describe(`The package: ${PACKAGE_REF_WORDS}.`),
@@ -1179,19 +1194,7 @@ export const specSchema = z
       ),
     files: z
       .array(fileObject)
-      .superRefine((files, ctx) => {
-        const firstAt = new Map<string, number>();
-        files.forEach((f, i) => {
-          const first = firstAt.get(f.path);
-          if (first === undefined) firstAt.set(f.path, i);
-          else
-            ctx.addIssue({
-              code: 'custom',
-              path: [i, 'path'],
-              message: `${JSON.stringify(f.path)} is already given by files[${first}]`,
-            });
-        });
-      })
+      .superRefine(uniqueFilePaths)
       .prefault(() => [])
       .describe('Files, directories and symlinks to add to the image.'),
     outputs: uniqueList(z.enum(OUTPUTS).describe('An artifact format.'), 'outputs')
