@@ -23,6 +23,7 @@ const EXAMPLES = [
   '  kjx trace funccount vfs_read -- cat /etc/os-release',
   '  kjx trace offcpu -- sleep 1',
   '  kjx trace syscalls --vm web --duration 5',
+  '  kjx trace prog execs -- sh -c "ls /; uname -r"',
 ].join('\n');
 
 /** `.kjx/traces/<tracer>-<UTC stamp>` next to the spec (or in the working directory). */
@@ -39,9 +40,12 @@ export function registerTrace(program: Command): void {
     )
     .argument(
       '<tracer>',
-      'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME',
+      'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
     )
-    .argument('[args...]', "the tracer's argument (funccount, service), then the command to trace (after --)")
+    .argument(
+      '[args...]',
+      "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
+    )
     .option('-f, --file <path>', 'spec file', 'kjx.yaml')
     .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
     .option(
@@ -191,11 +195,18 @@ export function registerTrace(program: Command): void {
         const failed = runOutcomeError(tracer, driven.run!);
         if (failed) throw failed;
       }
+      // a program the verifier rejects is shown at its source line
+      const progSpec = tracer === 'prog' ? spec?.tracing.programs.find((p) => p.name === arg) : undefined;
+      const sources =
+        progSpec && existsSync(progSpec.bpf)
+          ? [{ file: progSpec.bpfRef, text: readFileSync(progSpec.bpf, 'utf8') }]
+          : [];
       const rendered = renderTrace(outDir(), plan, driven.frames, {
         target,
         ...(workload.length ? { workload } : {}),
         ...(durationS !== undefined ? { durationS } : {}),
         ...(driven.run ? { services: driven.run.services } : {}),
+        ...(sources.length ? { sources } : {}),
       });
       const s = rendered.summary;
       if (json) {

@@ -70,7 +70,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'TRACE_UNAVAILABLE':
       return EXIT.spec;
     case 'TRACE_FAILED':
+    case 'BPF_VERIFIER':
       return EXIT.failed;
+    case 'BPF_COMPILE':
+      return EXIT.spec;
     default:
       return EXIT.content;
   }

@@ -10,6 +10,9 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { programsInputKey } from '../bpf/compile.js';
+import { programsStage } from '../bpf/stage.js';
+import { requireToolchain } from '../bpf/toolchain.js';
 import { componentGuest, componentModules, explainModuleError } from '../components/hooks.js';
 import { refuseBadCheckNames } from '../guest/checks.js';
 import { guestKernelModules } from '../guest/power-button.js';
@@ -38,6 +41,7 @@ import {
 import { fetchDebs } from '../sources/fetch.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { loadSpec } from '../spec/load.js';
+import { portableProgram } from '../spec/programs.js';
 import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
@@ -126,6 +130,11 @@ export function portableSpec(spec: Spec): unknown {
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: f.pathRef })) },
     images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: i.archiveRef } : i)),
+    // without programs the spec hashes as before they existed (same build id)
+    tracing:
+      spec.tracing.programs.length > 0
+        ? { ...spec.tracing, programs: spec.tracing.programs.map(portableProgram) }
+        : { libbpfTools: spec.tracing.libbpfTools },
   };
 }
 
@@ -195,6 +204,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     );
   }
 
+  // tracing.programs: a missing compiler is reported before anything is downloaded
+  const programs = spec.tracing.programs;
+  const toolchain = programs.length > 0 ? requireToolchain(programs) : undefined;
+  const programsKey = toolchain ? programsInputKey(programs, spec.specDir, toolchain.id) : undefined;
+
   const pkgs: PackageSet = await stage('resolve', async () => {
     const set = await resolvePlanPackages({
       spec,
@@ -247,7 +261,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       code,
       components: spec.components,
       // the libbpf-tools component takes the tools `tracing` names
-      ...(spec.components.includes('libbpf-tools') ? { tracing: spec.tracing } : {}),
+      ...(spec.components.includes('libbpf-tools')
+        ? { tracing: { libbpfTools: spec.tracing.libbpfTools } }
+        : {}),
       packages: (portableSpec(spec) as Pick<Spec, 'packages'>).packages,
       debs: pkgs.packages.map((p) => [p.name, p.sha256, p.root]),
       local: pkgs.local.map((l) => l.sha256),
@@ -266,6 +282,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       kernelKey,
       filesKey,
       sshKey,
+      ...(programsKey ? { programsKey } : {}),
       spec: portableSpec(spec),
       epoch,
     });
@@ -282,7 +299,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ? (JSON.parse(readFileSync(recordPath, 'utf8')) as BuildRecord)
     : undefined;
   if (prev && prev.key === finalKey && artifactsIntact(prev)) {
-    for (const name of ['fetch', 'base', 'kernel', 'files', 'write'] as const) {
+    for (const name of ['fetch', 'base', 'kernel', 'programs', 'files', 'write'] as const) {
       events.stageStart?.(name);
       stages.push({ name, cached: true, ms: 0 });
       events.stageEnd?.(name, { cached: true, ms: 0, detail: 'unchanged' });
@@ -399,6 +416,22 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return { value: k, cached: false, detail: `${k.version}, ${k.order.length} modules` };
   });
 
+  // compiled against the kernel's BTF; only libc is taken from the base tree
+  const programsTree: Tree = await stage('programs', async () => {
+    if (!toolchain) return { value: new Map(), cached: true, detail: 'none' };
+    const r = await programsStage({
+      programs,
+      specDir: spec.specDir,
+      toolchain,
+      kernel: { vmlinuz: kernel.vmlinuz, version: kernel.version },
+      base,
+      cache,
+      progress: (text) => events.progress?.('programs', text),
+      warn,
+    });
+    return { value: r.tree, cached: r.cached, detail: r.detail };
+  });
+
   const files = await stage('files', async () => {
     const t = userFiles(spec.files, accountIds(spec));
     // `images:` archives, baked into the guest (src/pipeline/images-stage.ts)
@@ -441,6 +474,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       guest.overrides,
       mediaLayer(spec),
       fromComponents.files,
+      programsTree,
       files.images,
       files.user,
     ]);

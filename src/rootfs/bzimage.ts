@@ -158,10 +158,16 @@ export function hasPvhEntry(elf: Buffer): boolean {
 export type VmlinuxResult = { ok: true; vmlinux: Buffer; format: PayloadFormat } | { ok: false; why: string };
 
 /**
- * The uncompressed vmlinux of a bzImage, when QEMU can boot it directly (PVH).
- * `why` says what stands in the way otherwise (the caller boots the bzImage).
+ * The uncompressed ELF `vmlinux` inside a bzImage (an ELF image is returned as it is),
+ * or `why` it cannot be unpacked. The eBPF build reads the kernel's BTF from it too
+ * (src/bpf/kernel-btf.ts).
  */
-export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<VmlinuxResult> {
+export async function unpackVmlinux(
+  bzImage: Buffer,
+  name = 'kernel',
+): Promise<{ ok: true; elf: Buffer; format: PayloadFormat } | { ok: false; why: string }> {
+  if (bzImage.length >= 4 && bzImage.readUInt32BE(0) === 0x7f454c46)
+    return { ok: true, elf: bzImage, format: 'unknown' };
   const { format, payload } = bzImagePayload(bzImage, name);
   let elf: Buffer;
   switch (format) {
@@ -190,6 +196,17 @@ export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<Vmli
   const want = payload.readUInt32LE(payload.length - 4);
   if (elf.length % 2 ** 32 !== want)
     bad(name, `the ${format} payload unpacks to ${elf.length} bytes, its trailer says ${want}`);
-  if (!hasPvhEntry(elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
-  return { ok: true, vmlinux: elf, format };
+  return { ok: true, elf, format };
+}
+
+/**
+ * The uncompressed vmlinux of a bzImage, when QEMU can boot it directly (PVH).
+ * `why` says what stands in the way otherwise (the caller boots the bzImage).
+ */
+export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<VmlinuxResult> {
+  bzImagePayload(bzImage, name); // throws for what is not a bzImage, an ELF image included
+  const r = await unpackVmlinux(bzImage, name);
+  if (!r.ok) return r;
+  if (!hasPvhEntry(r.elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
+  return { ok: true, vmlinux: r.elf, format: r.format };
 }

@@ -23,6 +23,7 @@ import { imageReferenceProblem, ociOutputReference } from '../image/image-ref.js
 import { imageArchiveProblem } from '../sources/image-archive.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
+import { programFileProblems, resolveProgramPaths } from './programs.js';
 import { type Spec, specSchema } from './schema.js';
 
 const NOT_FOUND_HINT = 'run `kjx init` to write a default kjx.yaml, or pass -f FILE';
@@ -99,7 +100,7 @@ export function parseSpec(text: string, file: string): Spec {
   const result = specSchema.safeParse(value, { error: specErrorMap, reportInput: true });
   if (!result.success) throw invalidError(result.error.issues, doc, at);
   const spec = resolveHostPaths(result.data, resolve(dirname(file)));
-  const archives = imageArchiveIssues(spec);
+  const archives = [...imageArchiveIssues(spec), ...programFileIssues(spec)];
   if (archives.length > 0) throw invalidError(archives, doc, at);
   return spec;
 }
@@ -137,6 +138,20 @@ function imageArchiveIssues(spec: Spec): z.core.$ZodIssue[] {
   return issues;
 }
 
+/** `tracing.programs` files are checked while loading too, so a typo is reported at its line. */
+function programFileIssues(spec: Spec): z.core.$ZodIssue[] {
+  return spec.tracing.programs.flatMap((p, i) =>
+    programFileProblems(p).map(
+      (f): z.core.$ZodIssue => ({
+        code: 'custom',
+        path: ['tracing', 'programs', i, ...f.field],
+        input: f.input,
+        message: f.message,
+      }),
+    ),
+  );
+}
+
 /**
  * Point every host path of a spec at `specDir` (relative ones only; the `*Ref`
  * fields keep what was written) and record `specDir`.
@@ -159,6 +174,7 @@ export function resolveHostPaths(spec: Spec, specDir: string): Spec {
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: abs(f.pathRef) })) },
     images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: abs(i.archiveRef) } : i)),
+    tracing: { ...spec.tracing, programs: spec.tracing.programs.map((p) => resolveProgramPaths(p, specDir)) },
     specDir,
   };
 }

@@ -1300,7 +1300,7 @@ export const specSchema = z
       .describe('One-shot commands run in order at boot (runit stage 1), after networking, before services.'),
     tracing: tracingObject
       .prefault({})
-      .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).'),
+      .describe('Tracing: which libbpf-tools to install, and your own eBPF programs (docs/tracing.md).'),
     console: z
       .enum(CONSOLE_MODES)
       .default('shell')

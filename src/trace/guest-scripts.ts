@@ -19,6 +19,7 @@
  * to sleep, so that is what the driver waits for: links present, the process
  * sleeping, and the count unchanged over two polls.
  */
+import { GENERIC_LOADER_LINK } from '../bpf/guest-paths.js';
 import { STATE_DIR } from '../guest/layout.js';
 import { shQuote } from '../guest/shell.js';
 import type { GuestTracer } from './tracers.js';
@@ -142,7 +143,7 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
     '  cat "$D/$1" >&3',
     '  echo >&3',
     '}',
-    `finish() { stamp t_end; emit out; emit err; emit meta; echo "${FRAME_PREFIX}end" >&3; exit 0; }`,
+    `finish() { stamp t_end; emit out; emit err; [ -f "$D/maps" ] && emit maps; emit meta; echo "${FRAME_PREFIX}end" >&3; exit 0; }`,
     'fail() { meta error "$1"; finish; }',
     ...ATTACH_FUNCTIONS,
     '# interrupted (the SSH session of --vm gone, a signal): stop the tracer and the workload and',
@@ -229,6 +230,11 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
 
   // stop and collect
   if (t.kind === 'process') {
+    if (t.dumpMaps)
+      L.push(
+        "# the loader's maps while it still holds them (a C or Go loader prints its own output on stop)",
+        `${GENERIC_LOADER_LINK} --dump-maps $tp >"$D/maps" 2>>"$D/err" 3>&-`,
+      );
     L.push(
       'kill -INT $tp',
       `# SIGKILL after ${STOP_TIMEOUT} s; a guard like the watchdog`,
@@ -247,6 +253,11 @@ export function traceDriverScript(t: GuestTracer, o: DriverOptions): string {
     L.push(`${words(stop)} >"$D/out" 2>>"$D/err" 3>&-`, 'meta tracer_status $?', 'armed=');
   } else {
     const svc = shQuote(`/etc/service/${t.service}`);
+    if (t.dumpMaps)
+      L.push(
+        "# the program's maps while its loader holds them (a long log line would be split by svlogd)",
+        `read -r kjx_sp <${svc}/supervise/pid && ${GENERIC_LOADER_LINK} --dump-maps "$kjx_sp" >"$D/maps" 2>>"$D/err" 3>&-`,
+      );
     L.push(
       '# the stop signal (control/t: INT for libbpf-tools) makes the tracer print its results',
       `sv down ${svc}`,

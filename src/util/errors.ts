@@ -35,7 +35,9 @@ export type ErrorCode =
   | 'SSH_FAILED' // kjx exec / kjx ssh could not log in or the host key did not match
   | 'TRACE_PARSE' // trace output (folded stacks, histograms, ftrace hist) cannot be read
   | 'TRACE_UNAVAILABLE' // kjx trace: the image lacks the component a tracer needs
-  | 'TRACE_FAILED'; // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
+  | 'TRACE_FAILED' // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
+  | 'BPF_COMPILE' // a tracing.programs source (BPF C, C loader, Go loader) does not compile
+  | 'BPF_VERIFIER'; // the guest kernel's verifier rejected a tracing.programs program
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

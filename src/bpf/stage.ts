@@ -1,0 +1,81 @@
+/**
+ * The `programs` stage of `kjx build`: the image kernel's BTF, the compiled programs
+ * (compile.ts, cached by content) and the tree they add (image-layer.ts). Kept apart
+ * from the pipeline so that the build only calls `programsStage` and keys with
+ * `programsKeyInput`.
+ */
+import { unpackVmlinux } from '../rootfs/bzimage.js';
+import type { Tree } from '../rootfs/tree.js';
+import { type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
+import type { ProgramSpec } from '../spec/programs.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+import { compilePrograms } from './compile.js';
+import { programsLayer } from './image-layer.js';
+import { kernelBtf } from './kernel-btf.js';
+import type { Toolchain } from './toolchain.js';
+
+/** The kernel's raw BTF, read once per kernel image (unpacking it costs about a second). */
+export async function cachedKernelBtf(
+  cache: Cache,
+  vmlinuz: Buffer,
+  version: string,
+): Promise<{ sha: string; data: Buffer }> {
+  const key = `bpf-kernel-btf-${sha256(vmlinuz)}`;
+  const rec = getRecord<{ btf?: string; why?: string }>(cache, key);
+  const hit = rec?.btf ? getBlob(cache, rec.btf) : undefined;
+  if (hit) return { sha: rec!.btf!, data: hit };
+  let why = rec?.why;
+  if (!why) {
+    const elf = await unpackVmlinux(vmlinuz, `kernel ${version}`);
+    const btf = elf.ok ? kernelBtf(elf.elf, `kernel ${version}`) : undefined;
+    if (btf) {
+      const sha = putBlob(cache, btf);
+      putRecord(cache, key, { btf: sha });
+      return { sha, data: btf };
+    }
+    why = elf.ok ? 'it has no BTF (.BTF section; CONFIG_DEBUG_INFO_BTF)' : `kjx cannot unpack it: ${elf.why}`;
+    putRecord(cache, key, { why });
+  }
+  throw new KjxError(
+    'BPF_COMPILE',
+    `tracing.programs needs the BTF of the image kernel ${version}, and ${why}`,
+    {
+      hint: "CO-RE programs are compiled against the kernel's own types: use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's kernels are)",
+    },
+  );
+}
+
+export interface ProgramsStageInput {
+  programs: ProgramSpec[];
+  specDir: string;
+  toolchain: Toolchain;
+  kernel: { vmlinuz: Buffer; version: string };
+  base: Tree;
+  cache: Cache;
+  progress?: (text: string) => void;
+  warn: WarnFn;
+}
+
+/** Compile the programs and return the tree they add to the image. */
+export async function programsStage(
+  i: ProgramsStageInput,
+): Promise<{ tree: Tree; detail: string; cached: boolean }> {
+  const btf = await cachedKernelBtf(i.cache, i.kernel.vmlinuz, i.kernel.version);
+  const compiled = await compilePrograms({
+    programs: i.programs,
+    specDir: i.specDir,
+    toolchain: i.toolchain,
+    btf,
+    cache: i.cache,
+    ...(i.progress ? { progress: i.progress } : {}),
+    warn: i.warn,
+  });
+  const tree = programsLayer(compiled, i.programs, i.base, i.warn);
+  const fresh = compiled.programs.filter((p) => !p.cached).length;
+  return {
+    tree,
+    cached: fresh === 0,
+    detail: `${i.programs.length} program${i.programs.length === 1 ? '' : 's'}${fresh ? `, ${fresh} compiled` : ', from the cache'}`,
+  };
+}
