@@ -320,7 +320,7 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
               : `add it to tracing.programs in kjx.yaml${rebuildHint(tools)}`,
           },
         );
-      const via = { generic: 'kjx-bpf-run', c: 'its C loader', go: 'its Go loader (cilium/ebpf)' }[p.loader];
+      const via = { generic: 'kjx-bpf-run', c: 'C loader', go: 'Go loader, cilium/ebpf' }[p.loader];
       return {
         tracer: 'prog',
         kind: 'process',
