@@ -87,7 +87,7 @@ describe('BTF', () => {
     const b = parseBtf(btf);
     const bytes = Buffer.alloc(24);
     bytes.writeBigUInt64LE(99n, 0);
-    [1, 2, 3, 4].forEach((v, i) => bytes.writeUInt32LE(v, 8 + 4 * i));
+    for (const [i, v] of [1, 2, 3, 4].entries()) bytes.writeUInt32LE(v, 8 + 4 * i);
     assert.deepEqual(renderValue(b, ids.bss, bytes), { total: 99, lat_hist: [1, 2, 3, 4] });
   });
 
