@@ -52,8 +52,17 @@ describe('generated scripts', () => {
       { tracer: 'profile' },
       { tracer: 'bpftrace', program: "kprobe:vfs_read { @[comm] = count(); } // it's" },
       { tracer: 'service', arg: 'tracer' },
+      { tracer: 'service', arg: 'hs', serviceRun: 'kjx-prog hs' },
+      { tracer: 'prog', arg: 'execs' },
+      { tracer: 'prog', arg: 'top' },
     ] as const) {
-      const plan = planTracer(req, tools);
+      const plan = planTracer(req, {
+        ...tools,
+        programs: [
+          { name: 'execs', loader: 'generic' },
+          { name: 'top', loader: 'c' },
+        ],
+      });
       shOk(traceDriverScript(plan, { workload: ['sh', '-c', "echo 'quoted; $x'"], durationS: 3 }));
       shOk(traceDriverScript(plan, {}));
     }
@@ -67,6 +76,30 @@ describe('generated scripts', () => {
     assert.match(s, /^setsid sleep 1 <\/dev\/null 3>&- &$/m);
     assert.match(s, /^exec 3>&1 1>&2$/m);
   });
+});
+
+test("a program with its own loader: kjx-bpf-run dumps the loader's maps before SIGINT, and they are shipped", () => {
+  const plan = planTracer(
+    { tracer: 'prog', arg: 'top' },
+    { components: [], libbpfTools: [], programs: [{ name: 'top', loader: 'c' }] },
+  );
+  const s = traceDriverScript(plan, { workload: ['true'] });
+  const dump = s.indexOf('/usr/sbin/kjx-bpf-run --dump-maps $tp >"$D/maps"');
+  assert.ok(dump > 0 && dump < s.indexOf('kill -INT $tp'), s);
+  assert.match(s, /\[ -f "\$D\/maps" \] && emit maps;/);
+  // as a service: the pid runsv recorded (the wrapper, or the loader itself) and what runs under it
+  const svc = traceDriverScript(
+    planTracer(
+      { tracer: 'service', arg: 'hs', serviceRun: 'kjx-prog hs' },
+      { components: [], libbpfTools: [] },
+    ),
+    {},
+  );
+  assert.ok(
+    svc.indexOf(
+      'read -r kjx_sp </etc/service/hs/supervise/pid && /usr/sbin/kjx-bpf-run --dump-maps "$kjx_sp"',
+    ) < svc.indexOf('sv down'),
+  );
 });
 
 test('an ephemeral VM keeps its tracefs state at stop (it powers off); a detached one gets it undone', () => {
