@@ -197,11 +197,15 @@ async function runTool(
       );
   }
   const why = r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
-  throw new KjxError(
-    opts.kind ? 'BPF_COMPILE' : 'SUBPROCESS',
-    `${step}: \`${[file, ...args].join(' ')}\` failed (${why})${stderr.trim() ? `:\n${stderr.trim().split('\n').slice(-20).join('\n')}` : ''}`,
-    { hint: opts.kind ? 'fix the source; kjx build compiles it again' : 'see the output above' },
-  );
+  const said = stderr.trim() ? `:\n${stderr.trim().split('\n').slice(-20).join('\n')}` : '';
+  // a compiler's (or linker's) own words suffice; the command line is kjx's business
+  if (opts.kind)
+    throw new KjxError('BPF_COMPILE', `${step}: failed (${why})${said}`, {
+      hint: 'fix the source; kjx build compiles it again',
+    });
+  throw new KjxError('SUBPROCESS', `${step}: \`${[file, ...args].join(' ')}\` failed (${why})${said}`, {
+    hint: 'see the output above',
+  });
 }
 
 // ---------------------------------------------------------------------------------------
