@@ -1,0 +1,95 @@
+/**
+ * tracing.programs (part of `npm run bench trace`): the host compile of a small
+ * program, cold (a fresh cache: vmlinux.h from the kernel's BTF, kjx-bpf-run, clang,
+ * llvm-strip) and cached (what every later build pays), and the initramfs growth a
+ * program with the generic loader brings. Targets from issue 16: cold <= 5 s,
+ * cached <= 0.1 s, generic loader <= 1 MiB.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compilePrograms } from '../src/bpf/compile.js';
+import { kernelBtf } from '../src/bpf/kernel-btf.js';
+import { requireToolchain } from '../src/bpf/toolchain.js';
+import { unpackVmlinux } from '../src/rootfs/bzimage.js';
+import { openCache } from '../src/sources/cache.js';
+import type { ProgramSpec } from '../src/spec/programs.js';
+import { sha256 } from '../src/util/hash.js';
+import { type BenchLine, median } from './build.bench.js';
+
+const EXAMPLES = join(import.meta.dirname, '..', 'examples', 'bpf-programs');
+const MiB = 1024 * 1024;
+
+/** `vmlinuz`: a built image's kernel (its BTF is what programs compile against). */
+export async function benchPrograms(vmlinuz: string): Promise<BenchLine[]> {
+  const elf = await unpackVmlinux(readFileSync(vmlinuz));
+  if (!elf.ok) throw new Error(elf.why);
+  const data = kernelBtf(elf.elf)!;
+  const btf = { sha: sha256(data), data };
+  const program: ProgramSpec = {
+    name: 'execs',
+    bpf: join(EXAMPLES, 'execs.bpf.c'),
+    bpfRef: './execs.bpf.c',
+    loader: { kind: 'generic' },
+  };
+  const toolchain = requireToolchain([program]);
+  const compile = async (root: string) => {
+    const t = performance.now();
+    const c = await compilePrograms({
+      programs: [program],
+      specDir: EXAMPLES,
+      toolchain,
+      btf,
+      cache: openCache(root),
+    });
+    return { s: (performance.now() - t) / 1000, c };
+  };
+  const cold: number[] = [];
+  const cached: number[] = [];
+  const roots: string[] = [];
+  let loaderBytes = 0;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const root = mkdtempSync(join(tmpdir(), 'kjx-bench-bpf-'));
+      roots.push(root);
+      const r = await compile(root);
+      cold.push(r.s);
+      loaderBytes = r.c.genericLoader.length;
+    }
+    for (let i = 0; i < 5; i++) cached.push((await compile(roots[0]!)).s);
+  } finally {
+    for (const r of roots) rmSync(r, { recursive: true, force: true });
+  }
+  return [
+    {
+      name: 'tracing.programs: compile a small program, cold (vmlinux.h, kjx-bpf-run, clang, llvm-strip)',
+      value: median(cold),
+      unit: 's',
+      target: '<= 5 s',
+      ok: median(cold) <= 5,
+      runs: cold,
+    },
+    {
+      name: 'tracing.programs: compile a small program, cached',
+      value: median(cached),
+      unit: 's',
+      target: '<= 0.1 s',
+      ok: median(cached) <= 0.1,
+      runs: cached,
+      note: `kjx-bpf-run is ${(loaderBytes / 1024).toFixed(0)} KiB (libbpf, libelf, zlib linked in; libc dynamic)`,
+    },
+  ];
+}
+
+/** The initramfs growth of one program with the generic loader, from two built images' sizes. */
+export function genericLoaderGrowth(baseBytes: number, withProgramBytes: number): BenchLine {
+  const grow = (withProgramBytes - baseBytes) / MiB;
+  return {
+    name: 'initramfs growth, default image + one program with the generic loader (execs.bpf.c)',
+    value: grow,
+    unit: 'MiB',
+    target: '<= 1 MiB',
+    ok: grow <= 1,
+    note: 'kjx-bpf-run, kjx-prog, kjx-bpf-ready and the object, gzip',
+  };
+}
