@@ -4,11 +4,12 @@
  * from the pipeline so that the build only calls `programsStage` and keys with
  * `programsKeyInput`.
  */
-import { unpackVmlinux } from '../rootfs/bzimage.js';
+import { bzImagePayload, unpackVmlinux } from '../rootfs/bzimage.js';
 import type { Tree } from '../rootfs/tree.js';
 import { type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
 import type { ProgramSpec } from '../spec/programs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
+import { run } from '../util/exec.js';
 import { sha256 } from '../util/hash.js';
 import { compilePrograms } from './compile.js';
 import { programsLayer } from './image-layer.js';
@@ -27,7 +28,7 @@ export async function cachedKernelBtf(
   if (hit) return { sha: rec!.btf!, data: hit };
   let why = rec?.why;
   if (!why) {
-    const elf = await unpackVmlinux(vmlinuz, `kernel ${version}`);
+    const elf = await vmlinuxOf(vmlinuz, `kernel ${version}`);
     const btf = elf.ok ? kernelBtf(elf.elf, `kernel ${version}`) : undefined;
     if (btf) {
       const sha = putBlob(cache, btf);
@@ -44,6 +45,27 @@ export async function cachedKernelBtf(
       hint: "CO-RE programs are compiled against the kernel's own types: use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's kernels are)",
     },
   );
+}
+
+/**
+ * The kernel's ELF image. Debian's generic kernels compress it with xz and the x86
+ * BCJ filter, which kjx's xz reader (@napi-rs/lzma) lacks: those go through the
+ * host's xz (a build host tool), which ignores the size the kernel build appends.
+ */
+export async function vmlinuxOf(
+  vmlinuz: Buffer,
+  name: string,
+): Promise<{ ok: true; elf: Buffer } | { ok: false; why: string }> {
+  try {
+    return await unpackVmlinux(vmlinuz, name);
+  } catch (e) {
+    if (e instanceof KjxError || bzImagePayload(vmlinuz, name).format !== 'xz') throw e;
+    const r = await run(`${name}: unpack the xz payload`, 'xz', ['-dc', '--single-stream'], {
+      input: bzImagePayload(vmlinuz, name).payload,
+      binary: true,
+    });
+    return { ok: true, elf: r.stdoutBytes };
+  }
 }
 
 export interface ProgramsStageInput {

@@ -20,8 +20,9 @@ import { after, before, describe, test } from 'node:test';
 import { type Btf, parseBtf } from '../../src/bpf/btf.js';
 import { kernelBtf } from '../../src/bpf/kernel-btf.js';
 import { progResults } from '../../src/bpf/prog-results.js';
-import { unpackVmlinux } from '../../src/rootfs/bzimage.js';
+import { vmlinuxOf } from '../../src/bpf/stage.js';
 import type { TraceSummary } from '../../src/trace/collect.js';
+import { stripServiceLog } from '../../src/trace/results.js';
 import { probeTool } from '../../src/util/host-tools.js';
 import { KJX, kjxEnv, REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 
@@ -124,7 +125,8 @@ describe('examples/bpf-handshake: the parent-process handshake as a service', ()
 
   test('the workload starts only after the probes are attached, and its first system call is seen', () => {
     const s = traceJson(ws, ['service', 'handshake', '--duration', '3']);
-    const log = readFileSync(s.files.raw!, 'utf8');
+    // svlogd's stamps off, as kjx reads the log
+    const log = stripServiceLog(readFileSync(s.files.raw!, 'utf8'));
     const num = (re: RegExp) => {
       const m = re.exec(log);
       assert.ok(m, `${re} not in the service log:\n${log}`);
@@ -155,7 +157,7 @@ describe('CO-RE: one object on every kernel kjx boots', () => {
   after(() => removeAll(...dirs));
 
   const btfOf = async (ws: string): Promise<Btf> => {
-    const elf = await unpackVmlinux(readFileSync(join(ws, 'dist', 'vmlinuz')));
+    const elf = await vmlinuxOf(readFileSync(join(ws, 'dist', 'vmlinuz')), ws);
     assert.ok(elf.ok);
     return parseBtf(kernelBtf(elf.elf)!);
   };
