@@ -8,43 +8,7 @@ import { test } from 'node:test';
 import { elfSection, kernelBtf } from '../../src/bpf/kernel-btf.js';
 import { KjxError } from '../../src/util/errors.js';
 import { programBtf } from '../fixtures/btf-fixtures.js';
-
-/** An ELF64 LE file with the given sections (after a NULL section and .shstrtab). */
-function elfWith(sections: { name: string; data: Buffer; nobits?: boolean }[]): Buffer {
-  const names = ['', '.shstrtab', ...sections.map((s) => s.name)];
-  const shstr = Buffer.from(`${names.join('\0')}\0`);
-  const nameOff = (i: number) => names.slice(0, i).reduce((a, n) => a + n.length + 1, 0);
-  const datas = [shstr, ...sections.map((s) => (s.nobits ? Buffer.alloc(0) : s.data))];
-  let off = 64;
-  const offsets = datas.map((d) => {
-    const o = off;
-    off += d.length;
-    return o;
-  });
-  const shoff = off;
-  const shnum = names.length;
-  const out = Buffer.alloc(shoff + shnum * 64);
-  out.writeUInt32BE(0x7f454c46, 0);
-  out[4] = 2;
-  out[5] = 1;
-  out[6] = 1;
-  out.writeBigUInt64LE(BigInt(shoff), 0x28);
-  out.writeUInt16LE(64, 0x3a);
-  out.writeUInt16LE(shnum, 0x3c);
-  out.writeUInt16LE(1, 0x3e);
-  datas.forEach((d, i) => {
-    d.copy(out, offsets[i]);
-  });
-  for (let i = 1; i < shnum; i++) {
-    const h = shoff + i * 64;
-    const s = i === 1 ? undefined : sections[i - 2];
-    out.writeUInt32LE(nameOff(i), h);
-    out.writeUInt32LE(s?.nobits ? 8 : i === 1 ? 3 : 1, h + 4);
-    out.writeBigUInt64LE(BigInt(offsets[i - 1]!), h + 0x18);
-    out.writeBigUInt64LE(BigInt(s ? s.data.length : shstr.length), h + 0x20);
-  }
-  return out;
-}
+import { elfWith } from '../fixtures/elf-sections.js';
 
 test('a named section is found; a missing one is undefined; NOBITS is empty', () => {
   const elf = elfWith([
