@@ -1,11 +1,13 @@
 /**
- * tracing.programs (part of `npm run bench trace`): the host compile of a small
+ * tracing.programs (part of `npm run bench trace`, or alone as `npm run bench bpf`):
+ * `kjx trace prog` wall times, the host compile of a small
  * program, cold (a fresh cache: vmlinux.h from the kernel's BTF, kjx-bpf-run, clang,
  * llvm-strip) and cached (what every later build pays), and the initramfs growth a
  * program with the generic loader brings. Targets from issue 16: cold <= 5 s,
  * cached <= 0.1 s, generic loader <= 1 MiB.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compilePrograms } from '../src/bpf/compile.js';
@@ -17,8 +19,80 @@ import type { ProgramSpec } from '../src/spec/programs.js';
 import { sha256 } from '../src/util/hash.js';
 import { type BenchLine, median } from './build.bench.js';
 
-const EXAMPLES = join(import.meta.dirname, '..', 'examples', 'bpf-programs');
+const ROOT = join(import.meta.dirname, '..');
+const EXAMPLES = join(ROOT, 'examples', 'bpf-programs');
+const KJX = join(ROOT, 'bin', 'kjx.js');
+const env = { ...process.env, CI: '1', KJX_CACHE_DIR: join(ROOT, '.kjx', 'test-cache') };
 const MiB = 1024 * 1024;
+
+function workspace(spec: string): string {
+  const ws = mkdtempSync(join(tmpdir(), 'kjx-bench-bpf-'));
+  writeFileSync(join(ws, 'kjx.yaml'), spec);
+  return ws;
+}
+
+function build(ws: string): number {
+  execFileSync(process.execPath, [KJX, 'build'], { cwd: ws, env, stdio: 'ignore', maxBuffer: 1 << 26 });
+  return statSync(join(ws, 'dist', 'initramfs.cpio.gz')).size;
+}
+
+function trace(ws: string, args: string[], n: number): { wall: number[]; attach: number } {
+  const wall: number[] = [];
+  let attach = Number.NaN;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [KJX, 'trace', '--json', '--accel', 'tcg', ...args], {
+      cwd: ws,
+      env,
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
+    wall.push((performance.now() - t) / 1000);
+    if (r.status !== 0) throw new Error(`kjx trace ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+    attach = (JSON.parse(r.stdout) as { attachS: number }).attachS;
+  }
+  return { wall, attach };
+}
+
+/** Everything about tracing.programs: images, compile, traces. */
+export async function benchBpf(): Promise<BenchLine[]> {
+  const BASE = 'components: [busybox, runit, dropbear]\n';
+  const dirs: string[] = [];
+  try {
+    const base = workspace(`name: bpfbench\n${BASE}`);
+    dirs.push(base);
+    const baseBytes = build(base);
+    const lines = await benchPrograms(join(base, 'dist', 'vmlinuz'));
+    const prog = workspace(
+      `name: bpfbench\n${BASE}tracing:\n  programs:\n    - {name: execs, bpf: ./execs.bpf.c}\n`,
+    );
+    dirs.push(prog);
+    cpSync(join(EXAMPLES, 'execs.bpf.c'), join(prog, 'execs.bpf.c'));
+    lines.push(genericLoaderGrowth(baseBytes, build(prog)));
+    const ex = mkdtempSync(join(tmpdir(), 'kjx-bench-bpf-'));
+    dirs.push(ex);
+    cpSync(EXAMPLES, ex, { recursive: true });
+    build(ex);
+    const rq = trace(ex, ['prog', 'runqlat', '--duration', '3', '--', 'sh', '-c', 'while :; do :; done'], 3);
+    lines.push({
+      name: 'kjx trace prog runqlat --duration 3 -- busy loop, wall time (boot, load, attach, 3 s, maps, render)',
+      value: median(rq.wall),
+      unit: 's',
+      runs: rq.wall,
+      note: `attach ${rq.attach.toFixed(2)} s in the guest`,
+    });
+    const go = trace(ex, ['prog', 'gosyscount', '--', 'cat', '/etc/os-release'], 1);
+    lines.push({
+      name: 'kjx trace prog gosyscount -- cat /etc/os-release (Go loader), wall time',
+      value: go.wall[0]!,
+      unit: 's',
+      note: `attach ${go.attach.toFixed(2)} s in the guest (the Go runtime starting under TCG)`,
+    });
+    return lines;
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
 
 /** `vmlinuz`: a built image's kernel (its BTF is what programs compile against). */
 export async function benchPrograms(vmlinuz: string): Promise<BenchLine[]> {

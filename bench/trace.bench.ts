@@ -6,10 +6,10 @@
  * bpftrace image (LLVM) is built and, when it boots, profiled once.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchPrograms, genericLoaderGrowth } from './bpf.bench.js';
+import { benchBpf } from './bpf.bench.js';
 import { type BenchLine, median } from './build.bench.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -80,35 +80,8 @@ export async function benchTrace(): Promise<BenchLine[]> {
       });
     }
 
-    // tracing.programs: the compile, and the generic loader's share of the image
-    lines.push(...(await benchPrograms(join(dirs[0]!, 'dist', 'vmlinuz'))));
-    const prog = workspace(BASE, 'tracing:\n  programs:\n    - {name: execs, bpf: ./execs.bpf.c}\n');
-    dirs.push(prog);
-    cpSync(join(ROOT, 'examples', 'bpf-programs', 'execs.bpf.c'), join(prog, 'execs.bpf.c'));
-    lines.push(genericLoaderGrowth(sizes.base!, build(prog).bytes));
-    const ex = workspace(BASE);
-    dirs.push(ex);
-    cpSync(join(ROOT, 'examples', 'bpf-programs'), ex, { recursive: true });
-    build(ex);
-    const pr = traceTimes(
-      ex,
-      ['prog', 'runqlat', '--duration', '3', '--', 'sh', '-c', 'while :; do :; done'],
-      3,
-    );
-    lines.push({
-      name: 'kjx trace prog runqlat --duration 3 -- busy loop, wall time (boot, load, attach, 3 s, maps, render)',
-      value: median(pr.wall),
-      unit: 's',
-      runs: pr.wall,
-      note: `attach ${(pr.summary.attachS as number)?.toFixed(2)} s in the guest`,
-    });
-    const go = traceTimes(ex, ['prog', 'gosyscount', '--', 'cat', '/etc/os-release'], 1);
-    lines.push({
-      name: 'kjx trace prog gosyscount -- cat /etc/os-release (Go loader), wall time',
-      value: go.wall[0]!,
-      unit: 's',
-      note: `attach ${(go.summary.attachS as number)?.toFixed(2)} s in the guest`,
-    });
+    // tracing.programs (also alone: npm run bench bpf)
+    lines.push(...(await benchBpf()));
 
     // the integration test's image: both tracefs and libbpf-tools
     const ws = workspace([...BASE, 'ftrace', 'libbpf-tools']);

@@ -152,6 +152,44 @@ describe('examples/bpf-handshake: the parent-process handshake as a service', ()
   });
 });
 
+describe('a program as a service: ready: signal from the generic loader gates the workload', () => {
+  let ws: string;
+  before(() => {
+    ws = workspace(
+      'bpf-service',
+      [
+        'name: bpf-service',
+        'components: [busybox, runit, dropbear]',
+        'tracing:',
+        '  programs:',
+        '    - {name: runqlat, bpf: ./runqlat.bpf.c}',
+        'services:',
+        '  tracer:',
+        '    run: kjx-prog runqlat',
+        '    ready: signal',
+        '    stopSignal: INT',
+        '    restart: never',
+        '  workload:',
+        "    run: sh -c 'while :; do :; done'",
+        '    needs: [tracer]',
+        '',
+      ].join('\n'),
+    );
+    cpSync(join(REPO, 'examples', 'bpf-programs', 'runqlat.bpf.c'), join(ws, 'runqlat.bpf.c'));
+  });
+  after(() => removeAll(ws));
+
+  test('the workload starts once kjx-bpf-run is attached; kjx trace service reads its maps', () => {
+    const s = traceJson(ws, ['service', 'tracer', '--duration', '2']);
+    const at = (name: string, state: string) =>
+      s.services?.find((e) => e.name === name && e.state === state)?.uptime ?? Number.NaN;
+    assert.ok(at('tracer', 'ready') <= at('workload', 'up'), JSON.stringify(s.services));
+    assert.equal(s.via, 'service tracer');
+    assert.ok((s.histograms?.[0]?.total ?? 0) > 0, JSON.stringify(s));
+    assert.ok(s.files.maps, 'maps.json from kjx-bpf-run --dump-maps of the service');
+  });
+});
+
 describe('CO-RE: one object on every kernel kjx boots', () => {
   const dirs: string[] = [];
   after(() => removeAll(...dirs));
@@ -213,7 +251,7 @@ describe('CO-RE: one object on every kernel kjx boots', () => {
         );
       }
       const script = [
-        'kjx-bpf-run /tmp/core.bpf.o >/tmp/out 2>/tmp/err & p=$!',
+        'kjx-bpf-run /srv/core.bpf.o >/tmp/out 2>/tmp/err & p=$!',
         'i=0; until grep -qxF \'{"type":"ready"}\' /tmp/out; do',
         '  i=$((i + 1)); [ $i -lt 600 ] && kill -0 $p || { cat /tmp/err >&2; exit 1; }; sleep 0.2',
         'done',
@@ -223,7 +261,7 @@ describe('CO-RE: one object on every kernel kjx boots', () => {
       ].join('\n');
       const r = spawnSync(
         process.execPath,
-        [KJX, 'run', '--accel', 'tcg', '--mount', `${objFile}:/tmp/core.bpf.o`, '--', 'sh', '-c', script],
+        [KJX, 'run', '--accel', 'tcg', '--mount', `${objFile}:/srv/core.bpf.o`, '--', 'sh', '-c', script],
         { cwd: ws, env: kjxEnv({ cwd: ws }), encoding: 'utf8', timeout: 600_000 },
       );
       assert.equal(r.status, 0, `${KERNELS[i]!.label}: ${r.stderr}`);
