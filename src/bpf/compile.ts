@@ -380,7 +380,8 @@ async function compileProgram(
 
 /** Compile every program (and kjx-bpf-run), each from the cache when its inputs are unchanged. */
 export async function compilePrograms(o: CompileOptions): Promise<Compiled> {
-  const work = cacheTempDir(o.cache, 'bpf');
+  // named with our pid: a build killed mid-compile leaves it for the next build to sweep
+  const work = cacheTempDir(o.cache, `bpf-${process.pid}`);
   try {
     let header: Promise<Buffer> | undefined;
     const lazyHeader = () => {
