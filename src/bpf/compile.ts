@@ -45,8 +45,8 @@ export interface CompileOptions {
   /** Where kjx.yaml is: compilers run there, so their messages name files as the spec does. */
   specDir: string;
   toolchain: Toolchain;
-  /** The raw BTF of the image's kernel and its sha256. */
-  btf: { sha: string; data: Buffer };
+  /** The raw BTF of the image's kernel (read only when vmlinux.h is not cached) and its sha256. */
+  btf: { sha: string; data: () => Buffer };
   cache: Cache;
   progress?: (text: string) => void;
   warn?: WarnFn;
@@ -135,10 +135,12 @@ export function programSources(p: ProgramSpec): SourceFile[] {
   return [...files].sort().map((path) => ({ path, sha: sha256(readFileSync(path)) }));
 }
 
-/** What a program's build depends on besides the kernel: for the build's up-front key. */
-export function programsInputKey(programs: ProgramSpec[], specDir: string, toolchainId: string): string {
+/**
+ * What the programs' build reads besides the kernel and the toolchain, for the
+ * build's up-front key: their sources (and included headers) and kjx-bpf-run's.
+ */
+export function programsInputKey(programs: ProgramSpec[], specDir: string): string {
   return hashValue({
-    toolchain: toolchainId,
     loader: sha256(readFileSync(GENERIC_LOADER_SOURCE)),
     programs: programs.map((p) => ({
       name: p.name,
@@ -218,7 +220,7 @@ async function vmlinuxHeader(o: CompileOptions, work: string): Promise<Buffer> {
   const hit = rec && getBlob(o.cache, rec.header);
   if (hit) return hit;
   const btfFile = join(work, 'vmlinux.btf');
-  writeFileSync(btfFile, o.btf.data);
+  writeFileSync(btfFile, o.btf.data());
   o.progress?.("vmlinux.h from the kernel's BTF");
   const { stdout } = await runTool(
     'vmlinux.h (bpftool btf dump)',

@@ -6,7 +6,7 @@
  */
 import { bzImagePayload, unpackVmlinux } from '../rootfs/bzimage.js';
 import type { Tree } from '../rootfs/tree.js';
-import { type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
+import { blobExists, type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
 import type { ProgramSpec } from '../spec/programs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { run } from '../util/exec.js';
@@ -21,11 +21,20 @@ export async function cachedKernelBtf(
   cache: Cache,
   vmlinuz: Buffer,
   version: string,
-): Promise<{ sha: string; data: Buffer }> {
+): Promise<{ sha: string; data: () => Buffer }> {
   const key = `bpf-kernel-btf-${sha256(vmlinuz)}`;
   const rec = getRecord<{ btf?: string; why?: string }>(cache, key);
-  const hit = rec?.btf ? getBlob(cache, rec.btf) : undefined;
-  if (hit) return { sha: rec!.btf!, data: hit };
+  // on a hit the 4 MB of BTF are read only if vmlinux.h must be made again
+  const sha = rec?.btf;
+  if (sha && blobExists(cache, sha))
+    return {
+      sha,
+      data: () => {
+        const b = getBlob(cache, sha);
+        if (!b) throw new KjxError('INTERNAL', `the kernel BTF ${sha} left the cache`);
+        return b;
+      },
+    };
   let why = rec?.why;
   if (!why) {
     const elf = await vmlinuxOf(vmlinuz, `kernel ${version}`);
@@ -33,7 +42,7 @@ export async function cachedKernelBtf(
     if (btf) {
       const sha = putBlob(cache, btf);
       putRecord(cache, key, { btf: sha });
-      return { sha, data: btf };
+      return { sha, data: () => btf };
     }
     why = elf.ok ? 'it has no BTF (.BTF section; CONFIG_DEBUG_INFO_BTF)' : `kjx cannot unpack it: ${elf.why}`;
     putRecord(cache, key, { why });

@@ -207,7 +207,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // tracing.programs: a missing compiler is reported before anything is downloaded
   const programs = spec.tracing.programs;
   const toolchain = programs.length > 0 ? requireToolchain(programs) : undefined;
-  const programsKey = toolchain ? programsInputKey(programs, spec.specDir, toolchain.id) : undefined;
+  // their sources; the toolchain's identity (paths, mtimes) keys the cache, not the build id
+  const programsKey = toolchain ? programsInputKey(programs, spec.specDir) : undefined;
 
   const pkgs: PackageSet = await stage('resolve', async () => {
     const set = await resolvePlanPackages({
@@ -255,7 +256,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     hostKeys: ssh.hostKeys.map((k) => sha256(k)),
   });
   // keys of each stage, computable before any heavy work; `code` names the kjx that builds
-  const keysFor = (code: string) => {
+  const keysFor = (code: string, toolchainId?: string) => {
     const baseKey = hashValue({
       stage: 'base',
       code,
@@ -282,7 +283,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       kernelKey,
       filesKey,
       sshKey,
-      ...(programsKey ? { programsKey } : {}),
+      ...(programsKey ? { programsKey, ...(toolchainId ? { toolchainId } : {}) } : {}),
       spec: portableSpec(spec),
       epoch,
     });
@@ -291,7 +292,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // cache keys change with any change to kjx's code; the build id, which lands inside
   // the image, names the inputs and kjx's release instead, so the compiled CLI and the
   // sources of one release (or two checkouts of it) build the same bytes
-  const { baseKey, kernelKey, finalKey } = keysFor(codeHash());
+  const { baseKey, kernelKey, finalKey } = keysFor(codeHash(), toolchain?.id);
   const buildId = keysFor(`kjx ${KJX_VERSION}`).finalKey.slice(0, 12);
 
   const recordPath = join(outDir, RECORD);

@@ -73,6 +73,10 @@ export function putBlob(cache: Cache, data: Buffer): string {
   return sha;
 }
 
+export function blobExists(cache: Cache, sha: string): boolean {
+  return existsSync(blobPath(cache, sha));
+}
+
 export function getBlob(cache: Cache, sha: string): Buffer | undefined {
   const p = blobPath(cache, sha);
   return existsSync(p) ? readFileSync(p) : undefined;

@@ -34,7 +34,7 @@ test('regression: a kernel compressed with xz and the x86 BCJ filter (Debian gen
   assert.ok(r.ok);
   assert.deepEqual(r.elf, elf);
   const btf = await cachedKernelBtf(openCache(root), vmlinuz, '6.1.0-generic');
-  assert.deepEqual(btf.data, programBtf().btf);
+  assert.deepEqual(btf.data(), programBtf().btf);
 });
 
 test('read once: the second time the BTF comes from the cache', async () => {
