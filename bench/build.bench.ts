@@ -1,11 +1,13 @@
 /**
  * Build benchmarks (`npm run bench`): cold build with .debs cached, warm no-op,
  * incremental after editing one file, our cpio+gzip packer against GNU
- * `find | cpio -o -H newc | gzip` on the same tree in the same run, and the size of
+ * `find | cpio -o -H newc | gzip` on the same tree in the same run, writeCpio alone
+ * on a 15 MB tree (test/image/cpio.test.ts only bounds it loosely), and the size of
  * the default initramfs. Medians of several runs; targets are checked as ratios or
  * limits and reported, never asserted (machines are shared and noisy).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   cpSync,
   mkdirSync,
@@ -21,6 +23,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { compress } from '../src/image/compress.js';
 import { cpioToTree, readCpio, writeCpio } from '../src/image/cpio.js';
+import { mk, newTree } from '../src/rootfs/tree.js';
 
 export interface BenchLine {
   name: string;
@@ -165,5 +168,32 @@ export async function benchBuild(): Promise<BenchLine[]> {
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
+  lines.push(writeCpioLine());
   return lines;
+}
+
+/** writeCpio alone (no compression) on 1000 entries, 15 MB: median of 5 after a warm-up. */
+function writeCpioLine(): BenchLine {
+  const src = { kind: 'generated', by: 'bench' } as const;
+  const tree = newTree();
+  for (let d = 0; d < 20; d++) {
+    tree.set(`/d${d}`, mk.dir(`/d${d}`, src));
+    for (let f = 0; f < 49; f++)
+      tree.set(`/d${d}/f${f}`, mk.file(`/d${d}/f${f}`, randomBytes(15_300 + f), src));
+  }
+  writeCpio(tree, { epoch: 1704067200 }); // warm up the JIT
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    writeCpio(tree, { epoch: 1704067200 });
+    runs.push((performance.now() - t) / 1000);
+  }
+  return {
+    name: 'writeCpio, 1000 entries / 15 MB',
+    value: median(runs),
+    unit: 's',
+    target: '< 0.1 s',
+    ok: median(runs) < 0.1,
+    runs,
+  };
 }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { benchBoot } from './boot.bench.js';
 import { benchBpf } from './bpf.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
+import { benchGuest } from './guest.bench.js';
+import { benchHostile } from './hostile.bench.js';
 import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
 import { benchRuntimes } from './runtimes.bench.js';
@@ -20,6 +22,8 @@ const groups: Record<string, () => Promise<BenchLine[]>> = {
   media: benchMedia,
   runtimes: benchRuntimes,
   trace: benchTrace,
+  hostile: benchHostile,
+  guest: benchGuest,
   // tracing.programs alone (also part of trace)
   bpf: benchBpf,
 };

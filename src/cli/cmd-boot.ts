@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { VmConfig } from '../vm/qemu-args.js';
+import { buildWarn } from './build-warnings.js';
+import type { GlobalOptions } from './main.js';
 import {
   addVmOptions,
   bootTarget,
@@ -18,7 +20,7 @@ import {
   resolveAccel,
 } from './vm-options.js';
 
-export function registerBoot(program: Command): void {
+export function registerBoot(program: Command, globals: () => GlobalOptions): void {
   addVmOptions(
     program
       .command('boot')
@@ -32,7 +34,7 @@ export function registerBoot(program: Command): void {
     .action(async (o: Record<string, string | boolean | undefined>) => {
       if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out));
+      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
       const accel = await resolveAccel(String(o.accel), img.kernel);
       const { artifact: _, ...target } = await bootTarget(img, kind, String(o.firmware));
       // `kjx run` does the same in runInVm: the PVH vmlinux skips the emulated decompression
@@ -55,6 +57,8 @@ export function registerBoot(program: Command): void {
         const { rec, startedAt, markers } = await bootDetached({
           name: String(o.name),
           vm,
+          sshPort: img.sshPort,
+          restrict: img.restrict,
           spec: img.specPath,
           timeoutS: numberOption('timeout', o.timeout, 1),
           buildId: img.buildId,
@@ -84,21 +88,43 @@ export function registerBoot(program: Command): void {
         }
         return;
       }
-      await interactive(vm, !!o.timing, img.name);
+      await interactive(vm, !!o.timing, img);
     });
 }
 
-async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean, name: string): Promise<void> {
+async function interactive(
+  vm: Omit<VmConfig, 'console'>,
+  timing: boolean,
+  img: { name: string; sshPort: number; restrict: boolean },
+): Promise<void> {
+  const { name } = img;
   const { startVm } = await import('../vm/session.js');
   const { phasesOf, serviceEvents } = await import('../vm/run.js');
   const { formatPhases, formatServices } = await import('./cmd-run.js');
-  const { freePort } = await import('../vm/detach.js');
-  const ssh = await freePort();
+  const { newRunDir } = await import('../vm/state.js');
+  const { connectQmpOnceUp, forwardedPort } = await import('../vm/forwards.js');
+  const { join } = await import('node:path');
+  const { isQemuPid } = await import('../vm/registry.js');
+  // QEMU binds the SSH forward on a free port itself (port 0); QMP tells which
+  const qmpSocket = join(newRunDir(), 'qmp.sock');
   const s = startVm({
     ...vm,
     console: { kind: 'stdio', mux: true },
-    net: { forwards: [{ host: ssh, guest: 22 }] },
+    qmpSocket,
+    net: { forwards: [{ host: 0, guest: img.sshPort }], ...(img.restrict ? { restrict: true } : {}) },
   });
+  let ssh: number;
+  try {
+    const qmp = await connectQmpOnceUp(qmpSocket, () => isQemuPid(s.pid), 30_000);
+    try {
+      ssh = await forwardedPort(qmp, img.sshPort);
+    } finally {
+      qmp.close();
+    }
+  } catch (e) {
+    await s.stop();
+    throw e;
+  }
   process.stderr.write(`kjx: booting (${vm.accel}); ssh on 127.0.0.1:${ssh}; press Ctrl-A X to quit\n`);
   const tty = process.stdin.isTTY;
   if (tty) process.stdin.setRawMode(true);
@@ -113,7 +139,6 @@ async function interactive(vm: Omit<VmConfig, 'console'>, timing: boolean, name:
     }
   }, 20);
   if (timing) {
-    const { newRunDir } = await import('../vm/state.js');
     const { writeBootTimeline } = await import('./timeline-file.js');
     void s.waitForMarker('ready', 600_000).then(
       () => {

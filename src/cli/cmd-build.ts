@@ -1,6 +1,7 @@
 /** `kjx build [-f kjx.yaml] [-o dist] [--json] [--update-lock]` */
 import type { Command } from 'commander';
 import type { BuildResult } from '../pipeline/build.js';
+import { buildWarn } from './build-warnings.js';
 import type { GlobalOptions } from './main.js';
 import { createProgress, progressMode } from './progress.js';
 
@@ -46,10 +47,7 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
           outDir: o.out,
           updateLock: !!o.updateLock,
           events: progress.events,
-          warn: (w) => {
-            if (globals().strict) throw Object.assign(new Error(w.message), { code: w.code });
-            console.error(`kjx: warning: ${w.message} [${w.code}]`);
-          },
+          warn: buildWarn(globals().strict),
         });
       } catch (e) {
         await progress.finish(e);

@@ -19,6 +19,8 @@ import {
   factsFromTree,
   octalMode,
 } from '../image/tree-diff.js';
+import { printable } from '../util/printable.js';
+import { loadOptions, MAX_MEMORY_HELP } from './cmd-inspect.js';
 import { EXIT } from './exit-codes.js';
 
 function facts(a: LoadedArtifact): FactsIndex {
@@ -39,12 +41,13 @@ function buildIdOnly(a: LoadedArtifact, b: LoadedArtifact): ((path: string) => b
   };
 }
 
+/** One line per entry; paths and link targets come from the images, so they are printed escaped. */
 function line(e: DiffEntry): string {
-  if (e.kind === 'added')
-    return `+ ${e.path}  (${e.b!.type} ${octalMode(e.b!.mode)} ${e.b!.uid}:${e.b!.gid})`;
+  const path = printable(e.path);
+  if (e.kind === 'added') return `+ ${path}  (${e.b!.type} ${octalMode(e.b!.mode)} ${e.b!.uid}:${e.b!.gid})`;
   if (e.kind === 'removed')
-    return `- ${e.path}  (${e.a!.type} ${octalMode(e.a!.mode)} ${e.a!.uid}:${e.a!.gid})`;
-  return `~ ${e.path}  ${e.changes.map((c) => describeChange(c, e.a!, e.b!)).join(', ')}`;
+    return `- ${path}  (${e.a!.type} ${octalMode(e.a!.mode)} ${e.a!.uid}:${e.a!.gid})`;
+  return `~ ${path}  ${e.changes.map((c) => printable(describeChange(c, e.a!, e.b!))).join(', ')}`;
 }
 
 export function registerDiff(program: Command): void {
@@ -54,11 +57,12 @@ export function registerDiff(program: Command): void {
     .argument('<a>', 'artifact, manifest.json or build directory')
     .argument('<b>', 'artifact, manifest.json or build directory')
     .option('--json', 'print JSON')
-    .action(async (pa: string, pb: string, o: { json?: boolean }) => {
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
+    .action(async (pa: string, pb: string, o: { json?: boolean; maxMemory?: string }) => {
       // read-artifact pulls in the decompressors: load it only when the command runs
       const { loadArtifact } = await import('../image/read-artifact.js');
-      const a = await loadArtifact(pa);
-      const b = await loadArtifact(pb);
+      const a = await loadArtifact(pa, loadOptions(o.maxMemory));
+      const b = await loadArtifact(pb, loadOptions(o.maxMemory));
       // lost+found is ext4's, not the image's: leave it out unless both sides have one
       const ignore = (p: string) => p === '/lost+found' && a.format !== b.format;
       const same = buildIdOnly(a, b);
@@ -86,7 +90,7 @@ export function registerDiff(program: Command): void {
         for (const e of r.entries) process.stdout.write(`${line(e)}\n`);
         const also =
           r.buildIdOnly.length > 0
-            ? `; ${r.buildIdOnly.length} more differ only by the build id (${a.buildId} -> ${b.buildId}): ${r.buildIdOnly.join(', ')}`
+            ? `; ${r.buildIdOnly.length} more differ only by the build id (${printable(a.buildId ?? '')} -> ${printable(b.buildId ?? '')}): ${r.buildIdOnly.map(printable).join(', ')}`
             : '';
         process.stdout.write(
           `${count('added')} added, ${count('removed')} removed, ${count('changed')} changed${also}\n`,

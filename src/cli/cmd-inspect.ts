@@ -2,13 +2,17 @@
  * `kjx inspect ARTIFACT [PATH] [--json]`: the files of an initramfs, ISO, disk
  * image (raw, qcow2, vmdk), rootfs tar or manifest — type, mode, owner, size,
  * link target — without mounting and without root. With PATH: a file's content
- * on stdout (symlinks followed inside the image), a directory's listing.
+ * on stdout (symlinks followed inside the image, in every component of PATH), a
+ * directory's listing.
  */
 import type { Command } from 'commander';
-import type { LoadedArtifact } from '../image/read-artifact.js';
+import { lookupImagePath } from '../image/image-path.js';
+import type { LoadedArtifact, LoadOptions } from '../image/read-artifact.js';
 import { type FileFacts, factsFromManifest, factsFromTree, octalMode } from '../image/tree-diff.js';
-import { normalizePath, resolveInTree, type Tree } from '../rootfs/tree.js';
+import { normalizePath, type Tree } from '../rootfs/tree.js';
+import { parseSize } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 const TYPE_CHAR: Record<string, string> = {
   file: '-',
@@ -66,12 +70,18 @@ function rows(a: LoadedArtifact): Row[] {
 }
 
 export function renderRows(list: Row[]): string {
+  // names, link targets and the image's own user and group names are someone else's text
   const cols = list.map((r) => [
     lsMode(r.type, r.mode),
-    r.user ?? String(r.uid),
-    r.group ?? String(r.gid),
+    printable(r.user ?? String(r.uid)),
+    printable(r.group ?? String(r.gid)),
     r.device ? r.device.replace(':', ', ') : String(r.size),
-    r.path + (r.type === 'symlink' ? ` -> ${r.target}` : r.type === 'hardlink' ? ` link to ${r.target}` : ''),
+    printable(r.path) +
+      (r.type === 'symlink'
+        ? ` -> ${printable(r.target ?? '')}`
+        : r.type === 'hardlink'
+          ? ` link to ${printable(r.target ?? '')}`
+          : ''),
   ]);
   const w = [0, 1, 2, 3].map((i) => Math.max(0, ...cols.map((c) => c[i]!.length)));
   return cols
@@ -83,6 +93,20 @@ function jsonRow(r: Row): Record<string, unknown> {
   return { ...r, mode: octalMode(r.mode) };
 }
 
+export const MAX_MEMORY_HELP =
+  'most memory reading one artifact may take, like 4G (default: 16 times its size on disk, at least 256M); past it the artifact is refused';
+
+/** `--max-memory` as loadArtifact options. */
+export function loadOptions(maxMemory: string | undefined): LoadOptions {
+  if (maxMemory === undefined) return {};
+  const maxBytes = parseSize(maxMemory);
+  if (maxBytes === undefined)
+    throw new KjxError('USAGE', `--max-memory ${printable(maxMemory)} is not a size`, {
+      hint: 'give bytes or a number with K, M, G or T, like 4G',
+    });
+  return { maxBytes };
+}
+
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
@@ -92,10 +116,11 @@ export function registerInspect(program: Command): void {
     .argument('<artifact>', 'artifact file, manifest.json or build output directory')
     .argument('[path]', 'a path inside the image: print the file, or list the directory')
     .option('--json', 'print JSON')
-    .action(async (artifact: string, path: string | undefined, o: { json?: boolean }) => {
+    .option('--max-memory <size>', MAX_MEMORY_HELP)
+    .action(async (artifact: string, path: string | undefined, o: { json?: boolean; maxMemory?: string }) => {
       // read-artifact pulls in the decompressors: load it only when the command runs
       const { loadArtifact } = await import('../image/read-artifact.js');
-      const a = await loadArtifact(artifact);
+      const a = await loadArtifact(artifact, loadOptions(o.maxMemory));
       const all = rows(a);
       if (path === undefined) {
         if (o.json) {
@@ -117,18 +142,19 @@ export function registerInspect(program: Command): void {
       } catch {
         throw new KjxError('USAGE', `"${path}" is not a path inside the image`);
       }
-      const own = all.find((r) => r.path === p);
+      // symlinks inside the image are followed in every component (and hard links to their file)
+      const found = a.tree ? lookupImagePath(a.tree, p, artifact) : undefined;
+      const own = all.find((r) => r.path === (found?.path ?? p));
       if (!own) {
-        throw new KjxError('USAGE', `${p} is not in ${artifact}`, {
+        throw new KjxError('USAGE', `${printable(p)} is not in ${printable(artifact)}`, {
           hint: `\`kjx inspect ${artifact}\` lists what is there`,
         });
       }
-      // follow symlinks (and hard links) inside the image to the file they name
-      let target = a.tree ? resolveInTree(a.tree, p)?.entry : undefined;
-      if (target?.type === 'hardlink') target = a.tree?.get(target.target);
+      const target = found?.target?.entry;
       if (target?.type === 'dir' || own.type === 'dir') {
-        const prefix = p === '/' ? '/' : `${p}/`;
-        const below = all.filter((r) => r.path === p || r.path.startsWith(prefix));
+        const dir = target?.type === 'dir' ? found!.target!.path : own.path;
+        const prefix = dir === '/' ? '/' : `${dir}/`;
+        const below = all.filter((r) => r.path === dir || r.path.startsWith(prefix));
         if (o.json) process.stdout.write(`${JSON.stringify(below.map(jsonRow), null, 2)}\n`);
         else process.stdout.write(`${renderRows(below)}\n`);
         return;

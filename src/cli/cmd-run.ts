@@ -7,7 +7,9 @@ import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
 import type { Phases, RunResult, ServiceEvent } from '../vm/run.js';
+import { buildWarn } from './build-warnings.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
+import type { GlobalOptions } from './main.js';
 import {
   addVmOptions,
   bootTarget,
@@ -63,7 +65,7 @@ export function consoleExcerpt(stateDir: string, excerpt: string): string {
   return `--- console (last lines; full log: ${stateDir}/console.log) ---\n${excerpt}\n---`;
 }
 
-export function registerRun(program: Command): void {
+export function registerRun(program: Command, globals: () => GlobalOptions): void {
   addVmOptions(
     program
       .command('run')
@@ -92,7 +94,7 @@ export function registerRun(program: Command): void {
       const cpus = num('cpus', 1);
 
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out));
+      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
       const memoryMiB = memoryOption(o.memory, img);
       const accel = await resolveAccel(String(o.accel), img.kernel);
       const target = await bootTarget(img, kind, String(o.firmware));

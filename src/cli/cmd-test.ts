@@ -16,8 +16,10 @@ import {
 } from '../guest/checks.js';
 import { KjxError } from '../util/errors.js';
 import type { RunResult } from '../vm/run.js';
+import { buildWarn } from './build-warnings.js';
 import { consoleExcerpt, timingReport } from './cmd-run.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
+import type { GlobalOptions } from './main.js';
 import {
   addVmOptions,
   bootTarget,
@@ -55,7 +57,7 @@ export function formatChecks(results: CheckResult[]): string {
   return lines.join('\n');
 }
 
-export function registerTest(program: Command): void {
+export function registerTest(program: Command, globals: () => GlobalOptions): void {
   addVmOptions(
     program
       .command('test')
@@ -68,7 +70,7 @@ export function registerTest(program: Command): void {
     .option('--json', 'print one JSON result on stdout')
     .action(async (asked: string[], o: Record<string, string | boolean | undefined>) => {
       const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out));
+      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
       const available = checksOf(img.manifest.files);
       if (available.length === 0)
         throw new KjxError('USAGE', `the image of ${String(o.file)} has no checks`, {

@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TRACER_ARGS, TRACER_HELP, TRACERS } from '../trace/tracers.js';
 import { KjxError } from '../util/errors.js';
+import { buildWarn } from './build-warnings.js';
+import type { GlobalOptions } from './main.js';
 import { numberOption, resolveAccel } from './vm-options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -32,7 +34,7 @@ export function defaultTraceDir(base: string, tracer: string, now = new Date()):
   return join(base, '.kjx', 'traces', `${tracer}-${stamp}`);
 }
 
-export function registerTrace(program: Command): void {
+export function registerTrace(program: Command, globals: () => GlobalOptions): void {
   program
     .command('trace')
     .description(
@@ -164,7 +166,7 @@ export function registerTrace(program: Command): void {
         driven = await runDriver({ kind: 'vm', record }, script, process.stderr);
       } else {
         const { builtImage } = await import('./vm-options.js');
-        const img = await builtImage(specPath, String(o.dist));
+        const img = await builtImage(specPath, String(o.dist), buildWarn(globals().strict));
         if (!img.kernel || !img.initrd)
           throw new KjxError('USAGE', 'kjx trace boots the kernel and initramfs; the spec builds none', {
             hint: 'add initramfs to outputs: in kjx.yaml, or trace a detached VM with --vm',

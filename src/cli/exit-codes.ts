@@ -1,35 +1,95 @@
 /**
- * Documented exit statuses of `kjx` (docs/cli.md lists them). `kjx run`/`exec`
+ * Documented exit statuses of `kjx` (docs/cli.md lists them; it is generated from
+ * this file by `npm run docs:cli`, and a test keeps the two equal). `kjx run`/`exec`
  * exit with the guest command's own status; these are for kjx's own failures.
  */
 import type { ErrorCode } from '../util/errors.js';
 
 export const EXIT = {
   ok: 0,
-  /** A check failed (e.g. `kjx doctor` found missing tools). */
   failed: 1,
   usage: 2,
-  /** kjx.yaml, kjx.lock or a host input named by them is wrong. */
   spec: 3,
-  /** Debian packages could not be resolved or fetched, or a host tool is missing. */
   packages: 4,
-  /** The content is wrong: a .deb, ELF file, library or module problem. */
   content: 5,
-  /** A host subprocess failed. */
   subprocess: 6,
+  strict: 7,
   internal: 70,
-  /** `kjx run`: the guest kernel panicked, oopsed or hit a BUG. */
   panic: 123,
-  /** `kjx run`: the wall-clock or silence timeout ran out; the VM was killed. */
   timeout: 124,
-  /** `kjx run`/`boot`: the VM failed to start or died before the command finished (QEMU's stderr is shown). */
   vmFailed: 125,
-  /** `kjx exec`/`ssh`: could not log in, or the host key did not match the pinned one (as ssh does). */
   ssh: 255,
-  /** Interrupted by SIGINT / SIGTERM (128 + signal number, as shells do). */
   sigint: 130,
   sigterm: 143,
 } as const;
+
+export type ExitName = keyof typeof EXIT;
+
+/** What each status means, in the words docs/cli.md shows. */
+export const EXIT_MEANING: Record<ExitName, string> = {
+  ok: 'success',
+  failed:
+    "a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, the guest kernel's verifier rejected a `tracing.programs` program, `kjx diff` found differences",
+  usage: 'usage error (unknown option, missing argument, a value out of range)',
+  spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too)',
+  packages: 'Debian packages could not be resolved or fetched, or a host tool is missing',
+  content: 'content problem: a `.deb`, ELF file, library, kernel module, archive or image',
+  subprocess: 'a host subprocess failed',
+  strict: '`--strict`: the build warned (the warning is printed as the error)',
+  internal: 'internal error (a bug: please report it with `--debug` output)',
+  panic:
+    '`kjx run`/`test`/`trace`: the guest kernel panicked, oopsed or hit a BUG (the console excerpt is printed)',
+  timeout:
+    '`kjx run`/`test`/`trace`: `--timeout` (wall clock) or `--silence` (no output) ran out; the VM was killed',
+  vmFailed:
+    "`kjx run`/`boot`: QEMU failed to start or the guest died before the command finished (QEMU's stderr is printed)",
+  ssh: '`kjx exec`/`ssh`: login failed or the host key did not match the pinned one (as ssh does)',
+  sigint: 'interrupted by SIGINT (128 + 2, as shells do)',
+  sigterm: 'interrupted by SIGTERM (128 + 15)',
+};
+
+/**
+ * The exit status of each error code. A Record over every ErrorCode: a code added
+ * without a status here fails to typecheck.
+ */
+export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
+  SPEC_SYNTAX: 'spec',
+  SPEC_INVALID: 'spec',
+  SPEC_NOT_FOUND: 'spec',
+  LOCK_INVALID: 'spec',
+  PKG_UNKNOWN: 'packages',
+  PKG_FETCH: 'packages',
+  DEB_INVALID: 'content',
+  DEB_UNSAFE: 'content',
+  ELF_INVALID: 'content',
+  LIB_MISSING: 'content',
+  MODULE_MISSING: 'content',
+  MODULE_INVALID: 'content',
+  TREE_CONFLICT: 'content',
+  TREE_INVALID: 'content',
+  INPUT_NOT_FOUND: 'spec',
+  HOST_TOOL_MISSING: 'packages',
+  SUBPROCESS: 'subprocess',
+  CPIO_INVALID: 'content',
+  USAGE: 'usage',
+  INTERNAL: 'internal',
+  VM_START: 'vmFailed',
+  VM_TIMEOUT: 'timeout',
+  GUEST_PANIC: 'panic',
+  ARTIFACT_UNKNOWN: 'content',
+  ARTIFACT_INVALID: 'content',
+  DISK_TOO_SMALL: 'spec',
+  KEY_INVALID: 'spec',
+  SSH_FAILED: 'ssh',
+  TRACE_PARSE: 'content',
+  TRACE_UNAVAILABLE: 'spec',
+  TRACE_FAILED: 'failed',
+  STRICT_WARNING: 'strict',
+  // a program that does not compile is a wrong input, like a spec error
+  BPF_COMPILE: 'spec',
+  // the guest kernel rejected it: a check failed, as a tracer that failed
+  BPF_VERIFIER: 'failed',
+};
 
 /** The status of a VM run that did not end with the guest command's own exit. */
 export function exitForVmOutcome(outcome: 'panic' | 'timeout' | 'silence' | 'vm-failed'): number {
@@ -37,44 +97,5 @@ export function exitForVmOutcome(outcome: 'panic' | 'timeout' | 'silence' | 'vm-
 }
 
 export function exitCodeFor(code: ErrorCode): number {
-  switch (code) {
-    case 'USAGE':
-      return EXIT.usage;
-    case 'SPEC_SYNTAX':
-    case 'SPEC_INVALID':
-    case 'SPEC_NOT_FOUND':
-    case 'LOCK_INVALID':
-    case 'INPUT_NOT_FOUND':
-      return EXIT.spec;
-    case 'PKG_UNKNOWN':
-    case 'PKG_FETCH':
-    case 'HOST_TOOL_MISSING':
-      return EXIT.packages;
-    case 'SUBPROCESS':
-      return EXIT.subprocess;
-    case 'INTERNAL':
-      return EXIT.internal;
-    case 'GUEST_PANIC':
-      return EXIT.panic;
-    case 'VM_TIMEOUT':
-      return EXIT.timeout;
-    case 'VM_START':
-      return EXIT.vmFailed;
-    case 'SSH_FAILED':
-      return EXIT.ssh;
-    case 'KEY_INVALID':
-    case 'DISK_TOO_SMALL':
-      return EXIT.spec;
-    case 'TRACE_PARSE':
-      return EXIT.content;
-    case 'TRACE_UNAVAILABLE':
-      return EXIT.spec;
-    case 'TRACE_FAILED':
-    case 'BPF_VERIFIER':
-      return EXIT.failed;
-    case 'BPF_COMPILE':
-      return EXIT.spec;
-    default:
-      return EXIT.content;
-  }
+  return EXIT[EXIT_FOR_CODE[code]];
 }

@@ -35,7 +35,7 @@ export function makeProgram(): Command {
     .description('build a minimal headless Linux from kjx.yaml, boot it in QEMU, run and trace inside it')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces')
-    .option('--strict', 'treat warnings as errors')
+    .option('--strict', 'treat build warnings as errors (exit status 7)')
     .showHelpAfterError('(run `kjx --help` for usage)')
     .exitOverride();
   const globals = (): GlobalOptions => {
@@ -47,13 +47,13 @@ export function makeProgram(): Command {
   registerDoctor(program);
   registerInspect(program);
   registerDiff(program);
-  registerRun(program);
-  registerBoot(program);
+  registerRun(program, globals);
+  registerBoot(program, globals);
   registerPs(program);
   registerStop(program);
   registerExec(program);
-  registerTrace(program);
-  registerTest(program);
+  registerTrace(program, globals);
+  registerTest(program, globals);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,6 +1,6 @@
 /** Options shared by the commands that start VMs. */
 import type { Command } from 'commander';
-import { KjxError } from '../util/errors.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
 
 export interface AccelChoice {
   accel: 'kvm' | 'tcg';
@@ -42,6 +42,10 @@ export interface BuiltImage {
   artifacts: { name: string; path: string }[];
   /** Guest memory when `--memory` is not given: what the spec's components need (at least 512 MiB). */
   memoryMiB: number;
+  /** The guest port dropbear listens on (`ssh.port`): what `kjx boot` forwards. */
+  sshPort: number;
+  /** `vm.restrict`: user-mode networking that reaches neither the host nor beyond it. */
+  restrict: boolean;
 }
 
 function kernelSha(artifacts: { name: string; sha256: string }[]): { kernelSha256?: string } {
@@ -49,13 +53,16 @@ function kernelSha(artifacts: { name: string; sha256: string }[]): { kernelSha25
   return sha ? { kernelSha256: sha } : {};
 }
 
-/** Bring the image up to date (a no-op when nothing changed) and return what boots it. */
-export async function builtImage(specPath: string, outDir: string): Promise<BuiltImage> {
+/**
+ * Bring the image up to date (a no-op when nothing changed) and return what boots
+ * it. The build's warnings go to `warn` (the CLI's prints them, or fails under --strict).
+ */
+export async function builtImage(specPath: string, outDir: string, warn: WarnFn): Promise<BuiltImage> {
   const { readFileSync } = await import('node:fs');
   const { resolve } = await import('node:path');
   const { build } = await import('../pipeline/build.js');
   const { loadSpec } = await import('../spec/load.js');
-  const built = await build({ specPath, outDir });
+  const built = await build({ specPath, outDir, warn });
   // '' when the spec's outputs have no initramfs (media only): `--artifact` then boots a medium
   const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
   const spec = loadSpec(specPath);
@@ -77,6 +84,8 @@ export async function builtImage(specPath: string, outDir: string): Promise<Buil
     outputs: [...spec.outputs],
     artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
     memoryMiB: defaultMemoryMiB(spec),
+    sshPort: spec.ssh.port,
+    restrict: spec.vm.restrict,
   };
 }
 

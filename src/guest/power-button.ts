@@ -10,6 +10,7 @@
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { ACPID_SERVICE, DEFAULT_READY_TIMEOUT, type Spec } from '../spec/schema.js';
+import { FW_CFG_MODULE } from './markers.js';
 import type { GuestService } from './services.js';
 import { script } from './shell.js';
 
@@ -20,9 +21,13 @@ export function powerButtonOn(spec: Pick<Spec, 'kernel'>): boolean {
   return spec.kernel.kind === 'package' || spec.kernel.modules.includes('evdev');
 }
 
-/** Modules the guest system adds to the spec's (deduplicated by the caller). */
+/**
+ * Modules the guest system adds to the spec's (deduplicated by the caller): the
+ * power button's, and fw_cfg's, over which /init reads the boot's marker nonce
+ * (src/guest/markers.ts). A kernel image from the host lists them itself.
+ */
 export function guestKernelModules(spec: Pick<Spec, 'kernel'>): string[] {
-  return spec.kernel.kind === 'package' ? [...POWER_BUTTON_MODULES] : [];
+  return spec.kernel.kind === 'package' ? [...POWER_BUTTON_MODULES, FW_CFG_MODULE] : [];
 }
 
 export function acpidService(): GuestService {

@@ -8,7 +8,7 @@
  * mounts it read-write on /newroot, unmounts what it mounted and
  * `switch_root`s into the disk's own /init, which then boots exactly as it
  * would from the initramfs. Without `kjx.root=`, or when the root cannot be
- * found or mounted, it says so (marker `@@kjx:root status=failed`) and execs the
+ * found or mounted, it says so (marker `root status=failed`) and execs the
  * initramfs's /init, so the same initramfs still boots on its own.
  *
  * Nothing in /init or the runit stages changes: the hook is the kernel's
@@ -16,7 +16,7 @@
  * include a disk format (raw, qcow2, vmdk).
  */
 import { mk, newTree, type Tree } from '../rootfs/tree.js';
-import { MARKER_PREFIX } from './markers.js';
+import { markerShell, nonceFromFwCfgLines } from './markers.js';
 
 /** Where the script lives in the image. */
 export const SWITCH_ROOT = '/usr/lib/kjx/switch-root';
@@ -51,7 +51,7 @@ if [ -z "$root" ]; then
 fi
 fail() {
   echo "kjx: $1; booting the initramfs system instead (nothing written will persist)"
-  echo "${MARKER_PREFIX}root status=failed"
+  ${markerShell('root', 'status=failed')}
   umount /newroot 2>/dev/null
   umount /dev 2>/dev/null
   umount /sys 2>/dev/null
@@ -61,6 +61,7 @@ fail() {
 mount -t sysfs sysfs /sys
 mount -t devtmpfs -o mode=0755 devtmpfs /dev
 for m in ${ROOT_MODULES.join(' ')}; do modprobe -q "$m" 2>/dev/null; done
+${nonceFromFwCfgLines().join('\n')}
 dev=""
 i=0
 while [ "$i" -lt ${WAIT_SECONDS * 10} ]; do
@@ -73,7 +74,7 @@ done
 mkdir -p /newroot
 mount -t ext4 -o rw "$dev" /newroot || fail "cannot mount $dev ($root)"
 [ -x /newroot/init ] || fail "$dev ($root) has no executable /init"
-echo "${MARKER_PREFIX}root status=ok dev=$dev"
+${markerShell('root', 'status=ok dev=$dev')}
 umount /dev
 umount /sys
 umount /proc

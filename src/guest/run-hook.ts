@@ -4,7 +4,7 @@
  * hook sends the command's stdout and stderr to the virtio-serial ports `kjx.stdout`
  * and `kjx.stderr`, prints the exit marker, and powers the guest off.
  */
-import { MARKER_PREFIX } from './markers.js';
+import { markerShell, NONCE_FILE, NONCE_VAR } from './markers.js';
 
 export const RUN_HOOK_PATH = '/usr/lib/kjx/run-hook';
 export const RUN_CMD_PATH = '/kjx/run/cmd';
@@ -37,7 +37,9 @@ done
 ( . ${RUN_CMD_PATH} ) >"$out" 2>"$err" </dev/null
 status=$?
 read -r up _ </proc/uptime
-echo "${MARKER_PREFIX}exit status=$status uptime=$up"
+# the nonce is read only now: the command's subshell above had no copy of it
+read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FILE}
+${markerShell('exit', 'status=$status uptime=$up')}
 # no sync: a run's initramfs is memory and its medium is attached with snapshot=on
 poweroff -f
 `;

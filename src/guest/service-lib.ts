@@ -19,7 +19,7 @@
  * SIGUSR1, so a program that signals its parent gets a wrapper shell as parent.
  */
 import { HEALTHY_AFTER, READY_POLL, SERVICE_DIR, STATE_DIR } from './layout.js';
-import { MARKER_PREFIX } from './markers.js';
+import { markerEcho, NONCE_FILE, NONCE_VAR } from './markers.js';
 import { script } from './shell.js';
 
 export function serviceLib(): string {
@@ -37,8 +37,15 @@ export function serviceLib(): string {
     '  if [ -p "$KJX_STATE/tick" ]; then read -t "$1" kjx_x <>"$KJX_STATE/tick"; else sleep "$1"; fi',
     '}',
     '',
-    '# A console marker (docs/guest-protocol.md): @@kjx:service name= state= t=',
-    `kjx_marker() { kjx_now; echo "${MARKER_PREFIX}service name=$1 state=$2 t=$kjx_t" >/dev/console; }`,
+    '# kjx_say "EVENT FIELDS": a console marker with the boot\'s nonce (docs/guest-protocol.md),',
+    "# read from stage 1's root-only copy when first needed (scripts running as a user never print one)",
+    'kjx_say() {',
+    `  [ -n "$${NONCE_VAR}" ] || read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FILE}`,
+    `  ${markerEcho('$1')} >/dev/console`,
+    '}',
+    '',
+    '# A service marker: @@kjx:NONCE:service name= state= t=',
+    'kjx_marker() { kjx_now; kjx_say "service name=$1 state=$2 t=$kjx_t"; }',
     '',
     "# A line in the service's own log (run's and finish's stdout go to svlogd).",
     'kjx_log() { kjx_now; echo "kjx: $* t=$kjx_t"; }',

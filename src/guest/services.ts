@@ -105,17 +105,36 @@ export function programWords(run: string): string {
   return `/bin/sh -c ${shQuote(run)}`;
 }
 
+/** runit's chpst, by its path: the spec's `env` may set PATH just before it runs. */
+const CHPST = '/usr/bin/chpst';
+
+/**
+ * The spec's `env` as shell lines. They run last, just before the program is
+ * exec'd (in the wrapper's case, in the subshell that becomes the program), so
+ * no kjx shell code runs with the service's IFS, PATH or ENV.
+ */
+function envExports(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `export ${k}=${shQuote(v)}`);
+}
+
 /**
  * The wrapper of `ready: signal`: trap USR1 (`onReady`), forward stop signals to
  * the program, start it in the background and wait for it; exit with its status.
+ * The program's environment (`env`) is set in its own subshell: the wrapper keeps kjx's.
  */
-function signalWrapper(name: string, onReady: string, program: string, dir?: string): string[] {
+function signalWrapper(
+  name: string,
+  onReady: string,
+  program: string,
+  env: string[],
+  dir?: string,
+): string[] {
   return [
     'kjx_child=',
     `trap ${shQuote(onReady)} USR1`,
     ...['TERM', 'INT', 'HUP', 'QUIT', 'USR2'].map((sig) => `trap 'kjx_forward ${sig}' ${sig}`),
     'export KJX_NOTIFY_PID=$$',
-    `${program} &`,
+    env.length > 0 ? `(${env.join('; ')}; exec ${program}) &` : `${program} &`,
     'kjx_child=$!',
     `kjx_wait_child ${shQuote(name)}${dir ? ` ${dir}` : ''}`,
   ];
@@ -132,29 +151,31 @@ function runScript(spec: Spec, svc: GuestService): string {
   );
   const home = homeOf(spec, s.user);
   lines.push(`export HOME=${shQuote(home)} USER=${shQuote(s.user)} LOGNAME=${shQuote(s.user)}`);
-  for (const [k, v] of Object.entries(s.env)) lines.push(`export ${k}=${shQuote(v)}`);
+  const env = envExports(s.env);
   if (svc.prelude) lines.push(...svc.prelude);
   // chpst -P: the program leads its own process group, which finish cleans up
   const program =
-    svc.execLine ?? `chpst -P ${s.user === 'root' ? '' : `-u ${shQuote(s.user)} `}${programWords(s.run)}`;
+    svc.execLine ?? `${CHPST} -P ${s.user === 'root' ? '' : `-u ${shQuote(s.user)} `}${programWords(s.run)}`;
   if (s.ready.kind === 'signal' && (s.user === 'root' || svc.execLine)) {
     // runsv dies on SIGUSR1: this shell stays the program's parent and traps it.
-    lines.push(...signalWrapper(svc.name, `kjx_set_ready ${name} $$`, program.replace(/^exec /, '')));
+    lines.push(...signalWrapper(svc.name, `kjx_set_ready ${name} $$`, program.replace(/^exec /, ''), env));
   } else if (s.ready.kind === 'signal') {
     // A program running as USER may not signal a root shell: the wrapper runs as
     // USER too, in the process group kjx_begin recorded, and leaves a file in a
     // directory of its own, which a root poller turns into readiness.
     const dir = `"$KJX_STATE/svc/${svc.name}/user"`;
-    const wrapper = signalWrapper(svc.name, `echo $$ >${dir}/signalled`, programWords(s.run), dir);
+    const wrapper = signalWrapper(svc.name, `echo $$ >${dir}/signalled`, programWords(s.run), env, dir);
     lines.push(
       `[ -d ${dir} ] || mkdir ${dir}`,
       `chown ${shQuote(s.user)} ${dir}`,
       `kjx_rm ${dir}/signalled ${dir}/child`,
       `kjx_poll_ready ${name} file ${dir}/signalled`,
-      `exec chpst -P -u ${shQuote(s.user)} /bin/sh -c ${shQuote([`. ${SV_LIB}`, ...wrapper].join('\n'))}`,
+      `exec ${CHPST} -P -u ${shQuote(s.user)} /bin/sh -c ${shQuote([`. ${SV_LIB}`, ...wrapper].join('\n'))}`,
     );
   } else {
     lines.push(...readinessLines(svc.name, s.ready));
+    if (env.length > 0)
+      lines.push("# the service's environment, last: kjx's own lines above ran without it", ...env);
     lines.push(program.startsWith('exec ') ? program : `exec ${program}`);
   }
   return script(`run of service ${svc.name}`, lines);

@@ -2,14 +2,15 @@
  * The SSH keys a build needs from the host: every user's authorized keys (literal
  * lines, or host files of them), the spec's host key files, and, when the spec
  * gives no authorized key at all, the project key pair kjx creates in
- * `.kjx/ssh/id_ed25519` next to kjx.yaml (private key mode 0600; only the public
- * half ever enters the image, in root's authorized_keys).
+ * `.kjx/ssh/id_ed25519` next to kjx.yaml (private key mode 0600, and refused when
+ * group or others may read it; only the public half ever enters the image, in
+ * root's authorized_keys).
  *
  * This is the edge where the guest system touches the host file system; the
  * formats are in openssh-key.ts.
  */
 import { generateKeyPairSync, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readHostFile } from '../sources/host-files.js';
 import type { Spec } from '../spec/schema.js';
@@ -70,6 +71,29 @@ export function hostKeyForDropbear(data: Buffer, what: string): Buffer {
   });
 }
 
+/**
+ * Refuse a private key file that group or others may use (as OpenSSH does): a
+ * key others can read is no longer the project's alone, one they can write is
+ * no longer ours. KEY_INVALID with the chmod line that fixes it.
+ */
+export function checkPrivateKeyMode(path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch (e) {
+    throw new KjxError('KEY_INVALID', `cannot read the private key ${path}: ${(e as Error).message}`, {
+      cause: e,
+      hint: 'check that it exists and is yours, or remove it to let kjx create a new one',
+    });
+  }
+  if ((mode & 0o077) !== 0)
+    throw new KjxError(
+      'KEY_INVALID',
+      `the private key ${path} is open to others (mode ${mode.toString(8).padStart(4, '0')})`,
+      { hint: `chmod 600 ${path}` },
+    );
+}
+
 export interface ProjectKey {
   /** The private key file. */
   path: string;
@@ -82,6 +106,7 @@ export interface ProjectKey {
 export function ensureProjectKey(specDir: string, comment: string): ProjectKey {
   const path = projectKeyPath(specDir);
   if (existsSync(path)) {
+    checkPrivateKeyMode(path);
     // the .pub file is a convenience copy; the private file is the truth
     let key: Ed25519Key;
     try {

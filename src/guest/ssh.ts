@@ -6,11 +6,10 @@
  *
  * Host keys are generated at first boot (dropbearkey; fast for ed25519 even under
  * TCG) unless the spec gives key files. Each start prints every host key's
- * fingerprint on the console as `@@kjx:hostkey type=<t> sha256=<base64>`, the
+ * fingerprint on the console as `@@kjx:<nonce>:hostkey type=<t> sha256=<base64>`, the
  * OpenSSH SHA256 fingerprint without its "SHA256:" prefix, so the host can pin it.
  */
 import { DEFAULT_READY_TIMEOUT, type HostKeyType, SSH_SERVICE, type SshSpec } from '../spec/schema.js';
-import { MARKER_PREFIX } from './markers.js';
 import type { GuestService } from './services.js';
 import { shQuote } from './shell.js';
 
@@ -56,7 +55,7 @@ export function hostKeyLines(ssh: SshSpec): string[] {
     '    SHA256:*) kjx_fp=${kjx_w#SHA256:} ;;',
     '    esac',
     '  done',
-    `  echo "${MARKER_PREFIX}hostkey type=$kjx_type sha256=$kjx_fp" >/dev/console`,
+    '  kjx_say "hostkey type=$kjx_type sha256=$kjx_fp"',
     '  kjx_log "host key $kjx_type SHA256:$kjx_fp"',
     '}',
     `[ -d ${DROPBEAR_DIR} ] || mkdir -p ${DROPBEAR_DIR}`,

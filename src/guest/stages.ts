@@ -25,7 +25,7 @@ import {
   STATE_DIR,
   SV_LIB,
 } from './layout.js';
-import { MARKER_PREFIX } from './markers.js';
+import { markerShell, NONCE_FILE, NONCE_FW_CFG_RAW, NONCE_VAR, nonceFromFwCfgLines } from './markers.js';
 import { networkLines } from './network.js';
 import { script, shQuote } from './shell.js';
 
@@ -57,7 +57,9 @@ export function initScript(o: { pivotRoot?: boolean } = {}): string {
     : [];
   return script('/init, run by the kernel as PID 1: hands over to runit', [
     ...pivot,
-    `echo "${MARKER_PREFIX}init"`,
+    ...nonceFromFwCfgLines(),
+    markerShell('init'),
+    "# (the nonce stays here: runit and its stages get no copy of this shell's variables)",
     'exec /sbin/runit',
   ]);
 }
@@ -144,6 +146,11 @@ export function stage1Script({ spec, services, superviseDirs, extra, interactive
     `mkdir -p ${STATE_DIR}/ready ${[...services.map((s) => `${STATE_DIR}/svc/${s}`), ...superviseDirs].map(shQuote).join(' ')}`,
     '# the builtin sleep of the service library reads from this FIFO, which nobody writes',
     `mkfifo -m 600 ${STATE_DIR}/tick`,
+    "# the boot's nonce for the markers of later scripts: a root-only copy (fw_cfg is readable by",
+    '# root only, and /init loaded its driver); never exported, so no child process inherits it',
+    `${NONCE_VAR}=`,
+    `read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FW_CFG_RAW}`,
+    `umask 077; echo "$${NONCE_VAR}" >${NONCE_FILE}; umask 022`,
     'read -r kjx_h </etc/hostname && echo "$kjx_h" >/proc/sys/kernel/hostname',
     'while IFS= read -r l; do printf \'%s\\n\' "$l"; done </etc/kjx/banner',
     '# modules in closure order, one modprobe for all; on failure, one by one to name the culprits',
@@ -176,7 +183,7 @@ export function stage1Script({ spec, services, superviseDirs, extra, interactive
       '  echo "kjx: task $1"',
       '  /bin/sh -c "$3" </dev/null',
       '  kjx_rc=$?',
-      `  echo "${MARKER_PREFIX}task name=$1 status=$kjx_rc"`,
+      `  ${markerShell('task', 'name=$1 status=$kjx_rc')}`,
       '  [ "$kjx_rc" = 0 ] && return 0',
       '  if [ "$2" = 1 ]; then',
       '    echo "kjx: boot task $1 failed with status $kjx_rc; stopping the boot (stage 3, power off)"',
@@ -197,7 +204,8 @@ export function stage2Script(): string {
   return script('runit stage 2: supervise the services', [
     `export PATH=${GUEST_PATH}`,
     'read -r up _ </proc/uptime',
-    `echo "${MARKER_PREFIX}stage2 uptime=$up"`,
+    `read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FILE}`,
+    markerShell('stage2', 'uptime=$up'),
     'echo "kjx: stage 2 after $up s"',
     '# detached (double fork): reports readiness, then runs the kjx run hook if there is one',
     `( ${BOOT_READY} </dev/null >/dev/console 2>&1 & )`,
@@ -233,7 +241,7 @@ export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs)
     'done',
     `[ -z "$kjx_notready" ] || echo "kjx: warning: not ready after ${timeout} s: $kjx_notready"`,
     'kjx_now',
-    `echo "${MARKER_PREFIX}ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
+    `kjx_say "ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
     '# the `kjx run` hook, put in place before stage 1 ended',
     `[ -x ${RUN_HOOK} ] && exec ${RUN_HOOK}`,
     'exit 0',

@@ -3,14 +3,14 @@
  * (tukaani.org/xz/xz-file-format.txt), in the flavours the Linux kernel's
  * decompressors accept (lib/decompress_*.c, lib/xz/).
  *
- * The one adapter for compression libraries and tools (STYLE habit 4): gzip and
- * all decompression run in-process; xz and zstd compression run the host tools,
- * because no Node library on our list writes them with the options the kernel
- * needs. Swapping any of them touches only this file.
+ * The one adapter for compression libraries and tools (STYLE habit 4): gzip runs
+ * in-process; xz and zstd compression run the host tools, because no Node library
+ * on our list writes them with the options the kernel needs. Decompression is the
+ * bounded one of sources/decompress.ts: images read back come from elsewhere.
  */
-import { gunzip, gzip } from 'node:zlib';
-import { xz } from '@napi-rs/lzma';
-import { Decompress as ZstdStream, decompress as zstdDecompress } from 'fzstd';
+import { gzip } from 'node:zlib';
+import { inflateAsync } from '../sources/decompress.js';
+import { type Budget, defaultBudget, newBudget, overBudget, room } from '../util/budget.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 
@@ -23,34 +23,10 @@ const GZIP_OS_UNIX = 3;
 /** What to install when a host tool is missing (Debian package names). */
 const TOOL_PACKAGE: Record<string, string> = { xz: 'xz-utils', zstd: 'zstd' };
 
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
-
 function gzipAsync(data: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     gzip(data, { level: 6 }, (err, out) => (err ? reject(err) : resolve(out)));
   });
-}
-
-function gunzipAsync(data: Buffer, maxBytes?: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const opts = maxBytes === undefined ? {} : { maxOutputLength: maxBytes };
-    gunzip(data, opts, (err, out) => (err ? reject(err) : resolve(out)));
-  });
-}
-
-/** zstd through the streaming decoder, so output past `maxBytes` stops it early. */
-function zstdBounded(data: Buffer, maxBytes: number, tooLarge: () => Error): Buffer {
-  const parts: Buffer[] = [];
-  let total = 0;
-  const stream = new ZstdStream((chunk) => {
-    total += chunk.length;
-    if (total > maxBytes) throw tooLarge();
-    parts.push(Buffer.from(chunk)); // the decoder may reuse its window
-  });
-  stream.push(data, true);
-  return Buffer.concat(parts, total);
 }
 
 /** Feed `data` to a host tool's stdin and return its stdout. */
@@ -121,50 +97,44 @@ export function detectCompression(data: Buffer): Compression {
   return 'none';
 }
 
+const BOMB_HINT = 'is it really an initramfs or an image layer? a few bytes that claim gigabytes are refused';
+
+const DECODER: Record<Exclude<Compression, 'none'>, 'gz' | 'zst' | 'xz'> = {
+  gzip: 'gz',
+  zstd: 'zst',
+  xz: 'xz',
+};
+
 /**
- * Decompress gzip, zstd or xz (detected from the magic bytes) in-process;
- * anything else is returned as it is. Only the first format is undone: an
- * initramfs made of an uncompressed cpio followed by a compressed one is
- * returned unchanged. Corrupt data, or a bzip2/lzma/lz4/lzo image, is
- * CPIO_INVALID naming `name`; so is output past `maxBytes` when it is given (gzip
- * and zstd stop there; xz, whose library has no limit, is measured afterwards).
+ * Decompress gzip, zstd or xz (detected from the magic bytes); anything else is
+ * returned as it is. Only the first format is undone: an initramfs made of an
+ * uncompressed cpio followed by a compressed one is returned unchanged. Corrupt
+ * data, or a bzip2/lzma/lz4/lzo image, is CPIO_INVALID naming `name`.
+ *
+ * Output is bounded while it streams (sources/decompress.ts): by `limit` when it is
+ * a Budget (charged with what comes out) or a number of bytes, else by
+ * `defaultLimit` of the input. Past it: the budget's error (reason "over-budget").
  */
-export async function decompressAny(data: Buffer, name = 'image', maxBytes?: number): Promise<Buffer> {
+export async function decompressAny(data: Buffer, name = 'image', limit?: number | Budget): Promise<Buffer> {
   const format = detectCompression(data);
-  const tooLarge = (): KjxError =>
-    new KjxError(
-      'CPIO_INVALID',
-      format === 'none'
-        ? `${name}: ${data.length} bytes, more than the ${maxBytes} allowed`
-        : `${name}: ${format} data decompresses to more than ${maxBytes} bytes`,
-    );
-  let out: Buffer;
-  try {
-    switch (format) {
-      case 'gzip':
-        out = await gunzipAsync(data, maxBytes);
-        break;
-      case 'zstd':
-        out = maxBytes === undefined ? asBuffer(zstdDecompress(data)) : zstdBounded(data, maxBytes, tooLarge);
-        break;
-      case 'xz':
-        out = await xz.decompress(data);
-        break;
-      case 'none':
-        out = data;
-        break;
+  const budget =
+    typeof limit === 'object'
+      ? limit
+      : limit === undefined
+        ? defaultBudget(name, data.length, 'CPIO_INVALID', BOMB_HINT)
+        : newBudget(name, limit, 'CPIO_INVALID', BOMB_HINT);
+  if (format === 'none') {
+    const other = UNSUPPORTED.find((u) => startsWith(data, u.magic));
+    if (other) {
+      throw new KjxError('CPIO_INVALID', `${name}: compressed with ${other.name}, which kjx does not read`, {
+        hint: 'decompress it on the host first, or rebuild it with gzip, zstd or xz',
+      });
     }
-  } catch (cause) {
-    if (isKjxError(cause)) throw cause;
-    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
-    throw new KjxError('CPIO_INVALID', `${name}: ${format} data is corrupt or truncated`, { cause });
+    if (data.length > room(budget)) throw overBudget(budget, `holding ${data.length} bytes`);
+    return data;
   }
-  const other = format === 'none' ? UNSUPPORTED.find((u) => startsWith(data, u.magic)) : undefined;
-  if (other) {
-    throw new KjxError('CPIO_INVALID', `${name}: compressed with ${other.name}, which kjx does not read`, {
-      hint: 'decompress it on the host first, or rebuild it with gzip, zstd or xz',
-    });
-  }
-  if (maxBytes !== undefined && out.length > maxBytes) throw tooLarge();
-  return out;
+  return inflateAsync(data, DECODER[format], name, budget, {
+    code: 'CPIO_INVALID',
+    corrupt: `${name}: ${format} data is corrupt or truncated`,
+  });
 }

@@ -24,7 +24,9 @@ import {
   type Tree,
   type TreeEntry,
 } from '../rootfs/tree.js';
+import { type Budget, charge, ENTRY_COST } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 
 /** File type bits of `mode` (st_mode), as cpio stores them. */
 const S_IFMT = 0o170000;
@@ -382,7 +384,7 @@ const KNOWN_TYPES = new Set([S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIF
  * mismatch, an unknown file type, a missing trailer) is a KjxError CPIO_INVALID;
  * no other error escapes.
  */
-export function readCpio(data: Buffer, name: string): CpioEntry[] {
+export function readCpio(data: Buffer, name: string, budget?: Budget): CpioEntry[] {
   const bad = (off: number, what: string): KjxError =>
     new KjxError('CPIO_INVALID', `${name}: ${what} at offset ${off}`, {
       hint: 'is it a newc cpio archive? `file` or `kjx inspect` tells what it is',
@@ -441,15 +443,18 @@ export function readCpio(data: Buffer, name: string): CpioEntry[] {
     const entryName = data.toString('utf8', nameStart, nameStart + namesize - 1);
     if (entryName === TRAILER) return out;
     if (filesize > data.length - dataStart)
-      throw bad(off, `${entryName}: data of ${filesize} bytes runs past the end`);
+      throw bad(off, `${printable(entryName)}: data of ${filesize} bytes runs past the end`);
     if (!KNOWN_TYPES.has(mode & S_IFMT))
-      throw bad(off, `${entryName}: unknown file type 0${(mode & S_IFMT).toString(8)}`);
+      throw bad(off, `${printable(entryName)}: unknown file type 0${(mode & S_IFMT).toString(8)}`);
     const body = data.subarray(dataStart, dataStart + filesize);
     if (magic === MAGIC_CRC && (mode & S_IFMT) === S_IFREG) {
       let sum = 0;
       for (let i = 0; i < body.length; i++) sum = (sum + body[i]!) >>> 0;
-      if (sum !== check) throw bad(off, `${entryName}: data checksum ${sum} does not match header ${check}`);
+      if (sum !== check)
+        throw bad(off, `${printable(entryName)}: data checksum ${sum} does not match header ${check}`);
     }
+    // entries are views into `data`; the records describing them are what a listing costs
+    charge(budget, ENTRY_COST, `listing ${name}`);
     out.push({
       name: entryName,
       ino,
@@ -479,7 +484,11 @@ export function readCpio(data: Buffer, name: string): CpioEntry[] {
  * name carries it (kjx writes it on the first, GNU cpio on the last). A later
  * entry with the same name replaces an earlier one, as on extraction.
  */
-export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: 'input', ref: 'cpio' }): Tree {
+export function cpioToTree(
+  entries: CpioEntry[],
+  source: EntrySource = { kind: 'input', ref: 'cpio' },
+  budget?: Budget,
+): Tree {
   const tree = newTree();
   const firstName = new Map<string, string>();
   for (const c of entries) {
@@ -487,10 +496,15 @@ export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: '
     try {
       path = normalizePath(c.name);
     } catch (cause) {
-      throw new KjxError('CPIO_INVALID', `cpio entry ${JSON.stringify(c.name)} climbs above the root`, {
-        cause,
-      });
+      throw new KjxError(
+        'CPIO_INVALID',
+        `cpio entry ${printable(JSON.stringify(c.name))} climbs above the root`,
+        {
+          cause,
+        },
+      );
     }
+    charge(budget, ENTRY_COST + path.length, 'listing the cpio archive');
     const base = { path, mode: c.mode & 0o7777, uid: c.uid, gid: c.gid, mtime: c.mtime, source };
     const type = c.mode & S_IFMT;
     if (c.nlink >= 2 && type !== S_IFDIR && type !== S_IFLNK) {
@@ -529,7 +543,7 @@ export function cpioToTree(entries: CpioEntry[], source: EntrySource = { kind: '
       default:
         throw new KjxError(
           'CPIO_INVALID',
-          `cpio entry ${c.name} at offset ${c.offset}: file type 0${type.toString(8)} has no place in a Tree`,
+          `cpio entry ${printable(c.name)} at offset ${c.offset}: file type 0${type.toString(8)} has no place in a Tree`,
         );
     }
   }

@@ -15,10 +15,21 @@
  * Pure: a ByteSource in, a Tree out. Anything out of range or malformed is an
  * ARTIFACT_INVALID error naming the inode or block; features this reader does not
  * know are refused by name rather than misread.
+ *
+ * The image may come from anyone, so the reader's work is bounded by the volume:
+ * a directory is read once (a directory reached by a second name, as in a DAG of
+ * hard-linked directories with exponentially many paths, is an error); a file may
+ * not be larger than the volume, nor its extents map one logical block twice;
+ * every block read for data, directories and extent or indirect nodes is counted,
+ * and more blocks than the volume has means blocks are claimed twice (extents
+ * repeated across files or within one): refused, like e2fsck's "multiply-claimed
+ * blocks". File contents and entries are charged to the caller's budget.
  */
 import { canonicalHardlinks } from '../rootfs/hardlinks.js';
 import { type EntrySource, newTree, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import { type Budget, charge, ENTRY_COST } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 import type { ByteSource } from './byte-source.js';
 
 const MAGIC = 0xef53;
@@ -86,6 +97,7 @@ function uuidString(b: Buffer): string {
 export function readExt4(
   src: ByteSource,
   source: EntrySource = { kind: 'input', ref: src.name },
+  budget?: Budget,
 ): Ext4Result {
   const bad = (what: string): KjxError =>
     new KjxError('ARTIFACT_INVALID', `${src.name}: ext4: ${what}`, {
@@ -129,8 +141,13 @@ export function readExt4(
     needsRecovery: (incompat & INCOMPAT_RECOVER) !== 0,
   };
 
+  /** Blocks read so far: past the volume's own count, some block was read for two owners. */
+  let blocksRead = 0;
   const readBlocks = (block: number, count: number, what: string): Buffer => {
     if (block < 0 || block + count > blocks) throw bad(`${what}: block ${block} is outside the file system`);
+    blocksRead += count;
+    if (blocksRead > blocks)
+      throw bad(`${what}: more blocks are read than the ${blocks} the volume has: blocks are claimed twice`);
     return src.read(block * bs, count * bs);
   };
 
@@ -169,6 +186,9 @@ export function readExt4(
   const blockMap = (ino: number, inode: Inode, count: number): Float64Array => {
     const map = new Float64Array(count);
     if (inode.flags & EXTENTS_FL) {
+      // logical blocks mapped so far: more than the file has means extents overlap
+      let mapped = 0;
+      const nodes = new Set<number>();
       const visit = (node: Buffer, depth: number): void => {
         if (node.readUInt16LE(0) !== EXTENT_MAGIC) throw bad(`inode ${ino}: bad extent header`);
         const entries = node.readUInt16LE(2);
@@ -184,9 +204,14 @@ export function readExt4(
             if (uninit) len -= 32768;
             const start = e.readUInt16LE(6) * 2 ** 32 + e.readUInt32LE(8);
             if (start + len > blocks) throw bad(`inode ${ino}: extent points outside the file system`);
-            for (let j = 0; j < len && logical + j < count; j++) map[logical + j] = uninit ? 0 : start + j;
+            const n = Math.max(0, Math.min(len, count - logical));
+            mapped += n;
+            if (mapped > count) throw bad(`inode ${ino}: extents map some of its ${count} blocks twice`);
+            for (let j = 0; j < n; j++) map[logical + j] = uninit ? 0 : start + j;
           } else {
             const leaf = e.readUInt32LE(4) + e.readUInt16LE(8) * 2 ** 32;
+            if (nodes.has(leaf)) throw bad(`inode ${ino}: extent tree visits block ${leaf} twice`);
+            nodes.add(leaf);
             visit(readBlocks(leaf, 1, `inode ${ino} extent index`), d - 1);
           }
         }
@@ -226,6 +251,8 @@ export function readExt4(
       if (inode.size > 60) throw bad(`inode ${ino}: inline data beyond 60 bytes is not supported`);
       return Buffer.from(inode.block.subarray(0, inode.size));
     }
+    if (inode.size > blocks * bs)
+      throw bad(`inode ${ino}: a file of ${inode.size} bytes in a volume of ${blocks * bs}`);
     if (inode.size > 2 ** 31) throw bad(`inode ${ino}: file of ${inode.size} bytes is too large to inspect`);
     const count = Math.ceil(inode.size / bs);
     const map = blockMap(ino, inode, count);
@@ -244,9 +271,10 @@ export function readExt4(
   };
 
   const tree = newTree();
-  /** Every path of each multiply linked non-directory inode, to name its file after the walk. */
+  /** Every path of each non-directory inode, to name its file after the walk (further names are hard links). */
   const pathsOf = new Map<number, string[]>();
-  const visiting = new Set<number>();
+  /** Where each directory inode was read: a directory reached twice is a loop or a hard-linked directory. */
+  const dirAt = new Map<number, string>([[2, '/']]);
   const entryFor = (ino: number, inode: Inode, path: string): TreeEntry => {
     const base = {
       path,
@@ -260,6 +288,7 @@ export function readExt4(
       case 0o040000:
         return { ...base, type: 'dir' };
       case 0o100000:
+        charge(budget, inode.size, `reading ${printable(path)} (${inode.size} bytes)`);
         return { ...base, type: 'file', data: readData(ino, inode) };
       case 0o120000: {
         const fast = !(inode.flags & (EXTENTS_FL | INLINE_DATA_FL)) && inode.size < 60;
@@ -279,16 +308,16 @@ export function readExt4(
       case 0o010000:
         return { ...base, type: 'fifo' };
       case 0o140000:
-        throw bad(`${path} is a socket, which has no place in an image`);
+        throw bad(`${printable(path)} is a socket, which has no place in an image`);
       default:
-        throw bad(`inode ${ino} (${path}) has unknown file type 0${(inode.mode & 0o170000).toString(8)}`);
+        throw bad(
+          `inode ${ino} (${printable(path)}) has unknown file type 0${(inode.mode & 0o170000).toString(8)}`,
+        );
     }
   };
 
   const walk = (ino: number, path: string, depth: number): void => {
-    if (depth > 256) throw bad(`directories nest deeper than 256 levels at ${path}`);
-    if (visiting.has(ino)) throw bad(`directory loop at ${path}`);
-    visiting.add(ino);
+    if (depth > 256) throw bad(`directories nest deeper than 256 levels at ${printable(path)}`);
     const dir = readInode(ino);
     const data = readData(ino, dir);
     let off = 0;
@@ -298,11 +327,12 @@ export function readExt4(
       const recLen = data.readUInt16LE(off + 4);
       const nameLen = incompat & INCOMPAT_FILETYPE ? data[off + 6]! : data.readUInt16LE(off + 6);
       if (recLen < 8 || off + recLen > data.length || 8 + nameLen > recLen)
-        throw bad(`directory ${path} (inode ${ino}) has a malformed entry at byte ${off}`);
+        throw bad(`directory ${printable(path)} (inode ${ino}) has a malformed entry at byte ${off}`);
       if (child !== 0) {
         const name = data.toString('utf8', off + 8, off + 8 + nameLen);
         if (name !== '.' && name !== '..') {
-          if (name.includes('/') || name === '') throw bad(`bad name ${JSON.stringify(name)} in ${path}`);
+          if (name.includes('/') || name === '')
+            throw bad(`bad name ${printable(JSON.stringify(name))} in ${printable(path)}`);
           children.push({ ino: child, name });
         }
       }
@@ -310,18 +340,24 @@ export function readExt4(
     }
     for (const { ino: c, name } of children) {
       const p = path === '/' ? `/${name}` : `${path}/${name}`;
+      charge(budget, ENTRY_COST + p.length, 'listing the file system');
       const seen = pathsOf.get(c);
       if (seen) {
         seen.push(p); // a further name of an inode already read
         continue;
       }
+      const first = dirAt.get(c);
+      if (first !== undefined)
+        throw bad(
+          `directory inode ${c} is reached again at ${printable(p)} (first at ${printable(first)}): a directory loop or a hard-linked directory`,
+        );
       const inode = readInode(c);
       const isDir = (inode.mode & 0o170000) === 0o040000;
+      if (isDir) dirAt.set(c, p);
       tree.set(p, entryFor(c, inode, p));
       if (isDir) walk(c, p, depth + 1);
-      else if (inode.links > 1) pathsOf.set(c, [p]);
+      else pathsOf.set(c, [p]);
     }
-    visiting.delete(ino);
   };
   const rootInode = readInode(2);
   if ((rootInode.mode & 0o170000) !== 0o040000) throw bad('inode 2 (the root) is not a directory');
@@ -330,6 +366,7 @@ export function readExt4(
   // Hard links: every further name links to the first one read; canonicalHardlinks
   // then puts them in path order, whatever order the directories list them in.
   for (const paths of pathsOf.values()) {
+    if (paths.length === 1) continue;
     const holder = tree.get(paths[0]!)!;
     const { mode, uid, gid, mtime } = holder;
     for (const p of paths.slice(1))

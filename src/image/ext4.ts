@@ -6,7 +6,8 @@
  * user can hold neither other owners nor device nodes. So:
  *
  * 1. the Tree's files, directories, symlinks and hard links are staged in a
- *    scratch directory (modes the builder can read, owners whatever they are);
+ *    scratch directory (modes the builder can read, owners whatever they are),
+ *    never through a link (host-staging.ts);
  * 2. `mke2fs -t ext4 -d staging` writes them into the image at the partition's
  *    offset, with a fixed UUID, hash seed, label and `E2FSPROGS_FAKE_TIME` for
  *    the superblock and the directories it creates;
@@ -19,12 +20,13 @@
  * geometry do not depend on the host's /etc/mke2fs.conf. debugfs exits 0 even
  * when a command fails, so its stderr is checked line by line.
  */
-import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sortedEntries, type Tree, type TreeEntry } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { makeReproducible } from './cpio.js';
+import { stageTreeOnHost } from './host-staging.js';
 
 const TYPE_BITS: Record<Exclude<TreeEntry['type'], 'hardlink'>, number> = {
   file: 0o100000,
@@ -120,38 +122,6 @@ export function debugfsScript(tree: Tree, epoch: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Stage files, directories, symlinks and hard links of the tree under `dir`. */
-function stage(tree: Tree, dir: string): void {
-  for (const e of sortedEntries(tree)) {
-    const p = join(dir, e.path);
-    switch (e.type) {
-      case 'dir':
-        mkdirSync(p, { recursive: true, mode: 0o700 });
-        break;
-      case 'file':
-        writeFileSync(p, e.data, { mode: 0o600 });
-        break;
-      case 'symlink':
-        symlinkSync(e.target, p);
-        break;
-      case 'hardlink': {
-        const t = tree.get(e.target);
-        if (t?.type !== 'file') {
-          throw new KjxError(
-            'TREE_INVALID',
-            `${e.path}: hard link to ${t ? `a ${t.type}` : 'a missing entry'} ${e.target} cannot go into ext4 here`,
-          );
-        }
-        break; // linked below, once every target exists
-      }
-      default:
-        break; // devices and fifos: debugfs
-    }
-  }
-  for (const e of sortedEntries(tree))
-    if (e.type === 'hardlink') linkSync(join(dir, e.target), join(dir, e.path));
-}
-
 /** Bytes the tree needs on ext4 with 4 KiB blocks, before journal and metadata. */
 export function ext4ContentBytes(tree: Tree): number {
   let n = 0;
@@ -167,7 +137,7 @@ export function ext4ContentBytes(tree: Tree): number {
 export async function writeExt4(o: Ext4Options): Promise<void> {
   const staging = join(o.workDir, 'ext4-root');
   mkdirSync(staging, { recursive: true });
-  stage(o.tree, staging);
+  stageTreeOnHost(o.tree, staging);
   const conf = join(o.workDir, 'mke2fs.conf');
   writeFileSync(conf, MKE2FS_CONF);
   const env = {

@@ -217,7 +217,8 @@ function readHeaderAt(
   const entriesLba = Number(h.readBigUInt64LE(72));
   const count = h.readUInt32LE(80);
   const esize = h.readUInt32LE(84);
-  if (esize < 128 || esize % 8 !== 0 || count > 4096)
+  // UEFI: 128 << n bytes per entry, 128 of them in practice; anything far past that is a lure to read gigabytes
+  if (esize < 128 || esize % 8 !== 0 || esize > 4096 || count > 4096)
     return { problem: `GPT header at LBA ${lba} has ${count} entries of ${esize} bytes` };
   const arrBytes = count * esize;
   if (entriesLba * SECTOR + arrBytes > src.size)

@@ -13,12 +13,23 @@
  *
  * Pure: a ByteSource in, a Tree out. A truncated or damaged image is
  * ARTIFACT_INVALID naming what is wrong and where; nothing else escapes.
+ *
+ * The image may come from anyone, so the work is bounded by the volume: a
+ * directory extent is read once (reached again: a loop), a System Use
+ * continuation is at most a few sectors, and the directory and file bytes read
+ * together may not pass the volume's size (extents that overlap or repeat under
+ * different names would otherwise multiply it); files sharing one extent are hard
+ * links, read once. File contents and entries are charged to the caller's budget.
  */
 import { type EntrySource, newTree, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import { type Budget, charge, ENTRY_COST } from '../util/budget.js';
 import { KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 import type { ByteSource } from './byte-source.js';
 
 const SECTOR = 2048;
+/** SUSP continuation areas are meant to fit one logical block; a few are allowed. */
+const MAX_CONTINUATION = 4 * SECTOR;
 const S_IFMT = 0o170000;
 
 export interface IsoInfo {
@@ -77,6 +88,7 @@ interface RockRidge {
 export function readIso9660(
   src: ByteSource,
   source: EntrySource = { kind: 'input', ref: src.name },
+  budget?: Budget,
 ): IsoResult {
   const bad = (what: string): KjxError =>
     new KjxError('ARTIFACT_INVALID', `${src.name}: ${what}`, {
@@ -204,6 +216,8 @@ export function readIso9660(
             const block = both32(e, 4);
             const offset = both32(e, 12);
             const length = both32(e, 20);
+            if (length > MAX_CONTINUATION)
+              throw bad(`continuation area of ${length} bytes for ${printable(rec.isoName)}`);
             next = read(block * SECTOR + offset, length, `continuation area of ${rec.isoName}`);
             break;
           }
@@ -252,13 +266,25 @@ export function readIso9660(
     source,
   });
   const inodeByExtent = new Map<number, string>();
-  const seenDirs = new Set<number>();
+  const dirAt = new Map<number, string>();
+  /** Directory and file bytes read: more than the volume holds means extents overlap or repeat. */
+  let bytesRead = 0;
+  const readCounted = (off: number, len: number, what: string): Buffer => {
+    bytesRead += len;
+    if (bytesRead > volumeBytes)
+      throw bad(`${what}: more bytes are read than the ${volumeBytes}-byte volume holds: extents overlap`);
+    return read(off, len, what);
+  };
 
   const walk = (dirExtent: number, dirSize: number, dirPath: string, depth: number): void => {
-    if (depth > 64) throw bad(`directories nest deeper than 64 levels at ${dirPath}`);
-    if (seenDirs.has(dirExtent)) throw bad(`directory loop at ${dirPath}`);
-    seenDirs.add(dirExtent);
-    const data = read(dirExtent * SECTOR, dirSize, `directory ${dirPath}`);
+    if (depth > 64) throw bad(`directories nest deeper than 64 levels at ${printable(dirPath)}`);
+    const first = dirAt.get(dirExtent);
+    if (first !== undefined)
+      throw bad(
+        `directory ${printable(dirPath)} is the extent of ${printable(first)} again: a directory loop or a shared directory`,
+      );
+    dirAt.set(dirExtent, dirPath);
+    const data = readCounted(dirExtent * SECTOR, dirSize, `directory ${printable(dirPath)}`);
     let off = 0;
     let index = 0;
     const pending: { rec: DirRecord; parts: DirRecord[] }[] = [];
@@ -269,7 +295,7 @@ export function readIso9660(
         continue;
       }
       if (off + len > data.length)
-        throw bad(`directory record at offset ${dirExtent * SECTOR + off} overruns ${dirPath}`);
+        throw bad(`directory record at offset ${dirExtent * SECTOR + off} overruns ${printable(dirPath)}`);
       const rec = parseRecord(data.subarray(off, off + len), dirExtent * SECTOR + off);
       off += len;
       if (index++ < 2) continue; // "." and ".."
@@ -284,8 +310,9 @@ export function readIso9660(
       if (rr.relocated) continue; // listed again where it belongs, through CL
       const name = rr.name ?? isoToName(rec.isoName, rec.flags);
       if (name === '' || name === '.' || name === '..' || name.includes('/'))
-        throw bad(`bad file name ${JSON.stringify(name)} in ${dirPath}`);
+        throw bad(`bad file name ${printable(JSON.stringify(name))} in ${printable(dirPath)}`);
       const path = dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
+      charge(budget, ENTRY_COST + path.length, 'listing the ISO');
       const isDir = (rec.flags & 0x02) !== 0 || rr.childLink !== undefined;
       const type = rr.mode !== undefined ? rr.mode & S_IFMT : isDir ? 0o040000 : 0o100000;
       const base = {
@@ -301,7 +328,7 @@ export function readIso9660(
         entry = { ...base, type: 'dir' };
         tree.set(path, entry);
         if (rr.childLink !== undefined) {
-          const dot = read(rr.childLink * SECTOR, SECTOR, `relocated directory ${path}`);
+          const dot = read(rr.childLink * SECTOR, SECTOR, `relocated directory ${printable(path)}`);
           const d = parseRecord(dot.subarray(0, dot[0]!), rr.childLink * SECTOR);
           walk(d.extent, d.size, path, depth + 1);
         } else walk(rec.extent, rec.size, path, depth + 1);
@@ -322,11 +349,12 @@ export function readIso9660(
         if (first !== undefined && size > 0) {
           entry = { ...base, type: 'hardlink', target: first };
         } else {
-          const chunks = parts.map((p) => read(p.extent * SECTOR, p.size, `file ${path}`));
+          charge(budget, size, `reading ${printable(path)} (${size} bytes)`);
+          const chunks = parts.map((p) => readCounted(p.extent * SECTOR, p.size, `file ${printable(path)}`));
           entry = { ...base, type: 'file', data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
           if (size > 0) inodeByExtent.set(parts[0]!.extent, path);
         }
-      } else throw bad(`${path} has unknown file type 0${type.toString(8)}`);
+      } else throw bad(`${printable(path)} has unknown file type 0${type.toString(8)}`);
       tree.set(path, entry);
     }
   };

@@ -8,7 +8,7 @@
  * line (plus console=ttyS0 when it names no console); a disk adds the root
  * switch (src/guest/root-switch.ts) so its ext4 root is the guest's root.
  */
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootSwitchCmdline } from '../guest/root-switch.js';
 import type { Tree } from '../rootfs/tree.js';
@@ -49,7 +49,17 @@ export interface MediaInputs {
   outDir: string;
   /** Scratch directory, removed by the caller. */
   workDir: string;
+  /** The tree holds a private key (`ssh.hostKeyFiles`): every format made of it is written 0600. */
+  holdsPrivateKey?: boolean;
   progress?: (text: string) => void;
+}
+
+/**
+ * Mode of a format's file: 0600 when it holds a private key, and always for
+ * disks, whose first boot stores the generated SSH host keys in them.
+ */
+export function mediaFileMode(format: MediaFormat, holdsPrivateKey: boolean): number {
+  return holdsPrivateKey || DISK_FORMATS.includes(format) ? 0o600 : 0o644;
 }
 
 export interface MediaArtifact {
@@ -72,6 +82,9 @@ export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
   const temp = (format: MediaFormat): string => {
     const t = tempNameFor(join(m.outDir, mediaFileName(m.name, format)));
     temps.push(t);
+    // created with its final mode before a tool writes into it: xorriso, qemu-img
+    // and the disk writer keep an existing file's mode, so no secret is ever readable
+    closeSync(openSync(t, 'w', mediaFileMode(format, m.holdsPrivateKey ?? false)));
     return t;
   };
   mkdirSync(m.outDir, { recursive: true });
@@ -142,7 +155,11 @@ export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
     if (want('tar')) {
       m.progress?.('rootfs tar');
       const path = join(m.outDir, mediaFileName(m.name, 'tar'));
-      writeFileAtomic(path, writeTar(m.tree, { epoch: m.epoch }));
+      writeFileAtomic(
+        path,
+        writeTar(m.tree, { epoch: m.epoch }),
+        mediaFileMode('tar', m.holdsPrivateKey ?? false),
+      );
       out.push({ format: 'tar', name: mediaFileName(m.name, 'tar'), path });
     }
   } finally {

@@ -9,9 +9,11 @@
  * ARTIFACT_INVALID naming the archive.
  */
 import { posix } from 'node:path';
-import { type EntrySource, normalizePath, type Tree } from '../rootfs/tree.js';
+import { type EntrySource, normalizePath, type Tree, type TreeEntry } from '../rootfs/tree.js';
 import { parseTar, type TarEntry } from '../sources/tar.js';
-import { KjxError } from '../util/errors.js';
+import { type Budget, charge, ENTRY_COST, overBudget } from '../util/budget.js';
+import { isKjxError, KjxError } from '../util/errors.js';
+import { printable } from '../util/printable.js';
 import { decompressAny } from './compress.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci.js';
 import { tarToTree } from './tar-tree.js';
@@ -45,13 +47,21 @@ export interface ImageArchiveContents {
   details: { image: string | null; layers: number; config: string };
 }
 
-/** Apply one layer's entries onto `tree`: whiteouts first (they hide what is below), then the entries. */
-function applyLayer(tree: Tree, entries: TarEntry[], name: string, source: EntrySource): void {
+/** One distinct layer, read once however often the manifest lists it. */
+interface ParsedLayer {
+  /** Paths whose subtree (`self`: and the path itself) the layer whites out. */
+  whiteouts: { path: string; self: boolean }[];
+  entries: Tree;
+}
+
+function parseLayer(
+  entries: TarEntry[],
+  name: string,
+  source: EntrySource,
+  budget: Budget | undefined,
+): ParsedLayer {
   const plain: TarEntry[] = [];
-  const removeUnder = (dir: string, self: boolean): void => {
-    for (const p of [...tree.keys()])
-      if ((self && p === dir) || p.startsWith(dir === '/' ? '/' : `${dir}/`)) if (p !== '/') tree.delete(p);
-  };
+  const whiteouts: ParsedLayer['whiteouts'] = [];
   for (const e of entries) {
     const base = posix.basename(e.name.replace(/\/+$/, ''));
     if (!base.startsWith(WHITEOUT)) {
@@ -64,27 +74,73 @@ function applyLayer(tree: Tree, entries: TarEntry[], name: string, source: Entry
     } catch (cause) {
       throw new KjxError(
         'ARTIFACT_INVALID',
-        `${name}: whiteout ${JSON.stringify(e.name)} climbs above the root`,
-        {
-          cause,
-        },
+        `${name}: whiteout ${printable(JSON.stringify(e.name))} climbs above the root`,
+        { cause },
       );
     }
-    if (base === OPAQUE) removeUnder(dir, false);
-    else removeUnder(`${dir === '/' ? '' : dir}/${base.slice(WHITEOUT.length)}`, true);
+    charge(budget, ENTRY_COST, `reading ${name}`);
+    if (base === OPAQUE) whiteouts.push({ path: dir, self: false });
+    else whiteouts.push({ path: `${dir === '/' ? '' : dir}/${base.slice(WHITEOUT.length)}`, self: true });
   }
-  const layer = tarToTree(plain, name, source);
-  // a file or symlink that replaces a directory of the layers below replaces what was under it
-  // too (lower layers need not list the directory itself, so look at every path's ancestors)
-  const nonDirs = new Set([...layer.values()].filter((e) => e.type !== 'dir').map((e) => e.path));
-  if (nonDirs.size > 0)
-    for (const p of [...tree.keys()])
-      for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1))
-        if (nonDirs.has(p.slice(0, i))) {
-          tree.delete(p);
-          break;
-        }
-  for (const e of layer.values()) tree.set(e.path, e);
+  return { whiteouts, entries: tarToTree(plain, name, source, budget) };
+}
+
+/**
+ * The image's tree as layers are applied, with an index of each path's children,
+ * so that a whiteout or a file replacing a directory removes a subtree in time
+ * proportional to the subtree, not to the whole tree (many whiteouts in many layers
+ * would otherwise cost layers x whiteouts x paths). A lower layer need not list a
+ * directory itself, so every ancestor of a path is indexed, listed or not.
+ */
+interface LayeredTree {
+  tree: Tree;
+  children: Map<string, Set<string>>;
+}
+
+function removeBelow(l: LayeredTree, dir: string): void {
+  // iterative: a hostile layer's paths may nest deeper than the call stack
+  const stack = [dir];
+  for (let d = stack.pop(); d !== undefined; d = stack.pop()) {
+    const kids = l.children.get(d);
+    if (!kids) continue;
+    l.children.delete(d);
+    for (const k of kids) {
+      l.tree.delete(k);
+      stack.push(k);
+    }
+  }
+}
+
+function removePath(l: LayeredTree, path: string): void {
+  removeBelow(l, path);
+  if (path === '/') return;
+  l.tree.delete(path);
+  l.children.get(posix.dirname(path))?.delete(path);
+}
+
+function putEntry(l: LayeredTree, e: TreeEntry): void {
+  // a file or symlink that replaces a directory of the layers below replaces what was under it too
+  if (e.type !== 'dir') removeBelow(l, e.path);
+  l.tree.set(e.path, e);
+  for (let p = e.path; p !== '/'; p = posix.dirname(p)) {
+    const parent = posix.dirname(p);
+    let kids = l.children.get(parent);
+    if (!kids) {
+      kids = new Set();
+      l.children.set(parent, kids);
+    }
+    if (kids.has(p)) break; // its ancestors are indexed already
+    kids.add(p);
+  }
+}
+
+/** Apply one layer: whiteouts first (they hide what is below), then the entries. */
+function applyLayer(l: LayeredTree, layer: ParsedLayer): void {
+  for (const w of layer.whiteouts) {
+    if (w.self) removePath(l, w.path);
+    else removeBelow(l, w.path);
+  }
+  for (const e of layer.entries.values()) putEntry(l, e);
 }
 
 function json(files: Map<string, Buffer>, at: string, archive: string): Record<string, unknown> {
@@ -100,26 +156,26 @@ function json(files: Map<string, Buffer>, at: string, archive: string): Record<s
 const blobAt = (digest: unknown): string => `blobs/${String(digest).replace(':', '/')}`;
 
 /**
- * The most a layer may hold once decompressed: 4 GiB, what one Node 20 Buffer can
- * hold; past it a layer is refused as it decompresses rather than exhausting memory.
+ * More layers than any runtime stacks (overlayfs and docker stop near 128) are
+ * refused: each one is work for every path of the image.
  */
-export const MAX_LAYER_BYTES = 4 * 1024 ** 3;
+export const MAX_LAYERS = 256;
 
 export interface ImageArchiveOptions {
-  /** Refuse a layer that decompresses to more than this (default MAX_LAYER_BYTES). */
-  maxLayerBytes?: number;
+  /** What the decompressed layers and their entries may take (util/budget.ts); none by default. */
+  budget?: Budget;
 }
 
 /**
  * The root file system of the first image of an image archive, its name and layer count.
  * @throws KjxError ARTIFACT_INVALID for a missing or damaged manifest, config or layer,
- *   or a layer larger than `maxLayerBytes` decompressed
+ *   or more layers than MAX_LAYERS; the budget's error past the budget
  */
 export async function imageArchiveTree(
   entries: TarEntry[],
   archive: string,
   source: EntrySource,
-  { maxLayerBytes = MAX_LAYER_BYTES }: ImageArchiveOptions = {},
+  { budget }: ImageArchiveOptions = {},
 ): Promise<ImageArchiveContents> {
   const files = filesOf(entries);
   let layers: string[];
@@ -146,21 +202,45 @@ export async function imageArchiveTree(
     layers = ((m.Layers as string[] | undefined) ?? []).map(member);
     config = String(m.Config ?? '');
   }
-  const tree: Tree = new Map();
+  if (layers.length > MAX_LAYERS) {
+    throw new KjxError(
+      'ARTIFACT_INVALID',
+      `${archive}: the image lists ${layers.length} layers, more than the ${MAX_LAYERS} kjx reads`,
+      { hint: 'no container runtime stacks that many layers; is the manifest damaged?' },
+    );
+  }
+  const layered: LayeredTree = { tree: new Map(), children: new Map() };
+  // a layer listed again is the same blob: decompressed and parsed once, applied where listed
+  const parsed = new Map<string, ParsedLayer>();
+  let applied = 0;
   for (const at of layers) {
     const data = files.get(at);
-    if (!data) throw new KjxError('ARTIFACT_INVALID', `${archive}: layer ${at} is missing`);
-    const layerName = `${archive}: ${at}`;
-    let layerEntries: TarEntry[];
-    try {
-      layerEntries = parseTar(await decompressAny(data, layerName, maxLayerBytes), layerName);
-    } catch (cause) {
-      const why = (cause as Error).message;
-      throw new KjxError('ARTIFACT_INVALID', why.startsWith(layerName) ? why : `${layerName}: ${why}`, {
-        cause,
-      });
+    if (!data) throw new KjxError('ARTIFACT_INVALID', `${archive}: layer ${printable(at)} is missing`);
+    const layerName = `${archive}: ${printable(at)}`;
+    let layer = parsed.get(at);
+    if (!layer) {
+      try {
+        layer = parseLayer(
+          parseTar(await decompressAny(data, layerName, budget), layerName),
+          layerName,
+          source,
+          budget,
+        );
+      } catch (cause) {
+        if (isKjxError(cause) && cause.reason === 'over-budget') throw cause;
+        const why = (cause as Error).message;
+        throw new KjxError('ARTIFACT_INVALID', why.startsWith(layerName) ? why : `${layerName}: ${why}`, {
+          cause,
+        });
+      }
+      parsed.set(at, layer);
     }
-    applyLayer(tree, layerEntries, layerName, source);
+    // applying the same layers again and again is work without memory: it counts against the budget too
+    applied += layer.entries.size + layer.whiteouts.length;
+    if (budget && applied * ENTRY_COST > budget.limit)
+      throw overBudget(budget, `applying ${layers.length} layers`);
+    applyLayer(layered, layer);
   }
+  const tree = layered.tree;
   return { tree, details: { image, layers: layers.length, config } };
 }

@@ -15,6 +15,11 @@
  *
  * Unknown or damaged input is a KjxError (ARTIFACT_UNKNOWN, ARTIFACT_INVALID,
  * CPIO_INVALID) that names the file; nothing else escapes.
+ *
+ * An artifact may come from anyone: everything read out of it (decompressed
+ * streams, file contents, entries) is charged to one budget per file
+ * (util/budget.ts), by default proportional to the bytes the file occupies on
+ * disk, so a bomb or forged sizes are refused before the memory is taken.
  */
 import {
   closeSync,
@@ -32,11 +37,13 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Tree } from '../rootfs/tree.js';
 import { parseTar } from '../sources/tar.js';
+import { type Budget, charge, defaultBudget, newBudget } from '../util/budget.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type ByteSource, pastEnd, sliceSource } from './byte-source.js';
 import { type Compression, decompressAny, detectCompression } from './compress.js';
 import { cpioToTree, readCpio } from './cpio.js';
+import { qcow2Problem, vmdkProblem } from './disk-container.js';
 import { isExt4, readExt4 } from './ext4-reader.js';
 import { hasMbrSignature, PART_TYPES, partitionTypeName, readPartitionTable, SECTOR } from './gpt.js';
 import { isIso9660, readIso9660 } from './iso9660.js';
@@ -97,11 +104,12 @@ async function fromArchiveBytes(
   path: string,
   data: Buffer,
   compression: Compression,
+  budget: Budget,
 ): Promise<LoadedArtifact | undefined> {
   const source = { kind: 'input', ref: basename(path) } as const;
   const magic = data.toString('latin1', 0, 6);
   if (magic === '070701' || magic === '070702') {
-    const tree = cpioToTree(readCpio(data, path), source);
+    const tree = cpioToTree(readCpio(data, path, budget), source, budget);
     return {
       path,
       format: 'cpio',
@@ -124,7 +132,7 @@ async function fromArchiveBytes(
       throw e;
     }
     if (isImageArchive(entries)) {
-      const image = await imageArchiveTree(entries, path, source);
+      const image = await imageArchiveTree(entries, path, source, { budget });
       return {
         path,
         format: 'oci',
@@ -134,7 +142,7 @@ async function fromArchiveBytes(
         details: { ...image.details, entries: image.tree.size },
       };
     }
-    const tree = tarToTree(entries, path, source);
+    const tree = tarToTree(entries, path, source, budget);
     return {
       path,
       format: 'tar',
@@ -166,7 +174,7 @@ function loadManifest(path: string, text: string): LoadedArtifact {
 }
 
 /** The ext4 root in a partitioned disk: the kjx root partition, else the first ext4 partition. */
-function rootFromDisk(src: ByteSource, path: string, format: ArtifactFormat): LoadedArtifact {
+function rootFromDisk(src: ByteSource, path: string, format: ArtifactFormat, budget: Budget): LoadedArtifact {
   const table = readPartitionTable(src);
   const parts = table.partitions.map((p, i) => ({ ...p, number: i + 1 }));
   const candidates = [
@@ -182,7 +190,7 @@ function rootFromDisk(src: ByteSource, path: string, format: ArtifactFormat): Lo
       `${basename(path)} partition ${p.number}`,
     );
     if (!isExt4(part)) continue;
-    const { info, tree } = readExt4(part, { kind: 'input', ref: basename(path) });
+    const { info, tree } = readExt4(part, { kind: 'input', ref: basename(path) }, budget);
     return {
       path,
       format,
@@ -209,33 +217,54 @@ function rootFromDisk(src: ByteSource, path: string, format: ArtifactFormat): Lo
   });
 }
 
-async function loadFile(path: string): Promise<LoadedArtifact> {
+const BUDGET_HINT =
+  'if the image is honest and only that large, raise the limit with --max-memory SIZE (e.g. --max-memory 4G)';
+
+/** Options for `loadArtifact`. */
+export interface LoadOptions {
+  /** Bytes reading one artifact may hold; default: util/budget.ts `defaultLimit` of its size on disk. */
+  maxBytes?: number;
+}
+
+async function loadFile(path: string, opts: LoadOptions): Promise<LoadedArtifact> {
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    const size = st.size;
+    // a sparse file claims more than it holds: what it occupies on disk is what was given
+    const onDisk = Math.min(size, st.blocks * 512);
+    const budget =
+      opts.maxBytes !== undefined
+        ? newBudget(path, opts.maxBytes, 'ARTIFACT_INVALID', BUDGET_HINT)
+        : defaultBudget(path, onDisk, 'ARTIFACT_INVALID', BUDGET_HINT);
     const src = fileSource(fd, size, basename(path));
     const head = src.read(0, Math.min(size, 4096));
     if (size === 0) throw unknownFormat(path, 'is empty');
     const first = head.toString('latin1', 0, Math.min(head.length, 64)).trimStart();
-    if (first.startsWith('{')) return loadManifest(path, readFileSync(path, 'utf8'));
-    if (head.toString('latin1', 0, 4) === 'QFI\xfb') return await viaQemuImg(path, 'qcow2');
+    if (first.startsWith('{')) {
+      charge(budget, size * 4, 'parsing the manifest');
+      return loadManifest(path, readFileSync(path, 'utf8'));
+    }
+    if (head.toString('latin1', 0, 4) === 'QFI\xfb') return await viaQemuImg(src, path, 'qcow2', budget);
     if (head.toString('latin1', 0, 4) === 'KDMV' || first.startsWith('# Disk DescriptorFile'))
-      return await viaQemuImg(path, 'vmdk');
-    if (isIso9660(src)) return await loadIso(src, path);
+      return await viaQemuImg(src, path, 'vmdk', budget);
+    if (isIso9660(src)) return await loadIso(src, path, budget);
     const compression = detectCompression(head);
     if (
       compression !== 'none' ||
       /^07070[12]/.test(head.toString('latin1', 0, 6)) ||
       head.toString('latin1', 257, 262) === 'ustar'
     ) {
-      const data = await decompressAny(readFileSync(path), path);
-      const r = await fromArchiveBytes(path, data, compression);
+      charge(budget, size, 'reading it');
+      const whole = readFileSync(path);
+      const data = compression === 'none' ? whole : await decompressAny(whole, path, budget);
+      const r = await fromArchiveBytes(path, data, compression, budget);
       if (r) return r;
       throw unknownFormat(path, `is ${compression}-compressed, but what is inside is neither cpio nor tar`);
     }
-    if (hasMbrSignature(src) && !isExt4(src)) return rootFromDisk(src, path, 'raw');
+    if (hasMbrSignature(src) && !isExt4(src)) return rootFromDisk(src, path, 'raw', budget);
     if (isExt4(src)) {
-      const { info, tree } = readExt4(src, { kind: 'input', ref: basename(path) });
+      const { info, tree } = readExt4(src, { kind: 'input', ref: basename(path) }, budget);
       return {
         path,
         format: 'ext4',
@@ -250,8 +279,8 @@ async function loadFile(path: string): Promise<LoadedArtifact> {
   }
 }
 
-async function loadIso(src: ByteSource, path: string): Promise<LoadedArtifact> {
-  const { info, tree: isoTree } = readIso9660(src, { kind: 'input', ref: basename(path) });
+async function loadIso(src: ByteSource, path: string, budget: Budget): Promise<LoadedArtifact> {
+  const { info, tree: isoTree } = readIso9660(src, { kind: 'input', ref: basename(path) }, budget);
   const name = [...isoTree.keys()].find((p) => /^\/boot\/initramfs\.cpio(\.\w+)?$/.test(p));
   const details: Record<string, unknown> = {
     volumeId: info.volumeId,
@@ -269,8 +298,8 @@ async function loadIso(src: ByteSource, path: string): Promise<LoadedArtifact> {
   }
   const entry = isoTree.get(name)!;
   if (entry.type !== 'file') throw new KjxError('ARTIFACT_INVALID', `${path}: ${name} is not a file`);
-  const data = await decompressAny(entry.data, `${path}:${name}`);
-  const inner = await fromArchiveBytes(`${path}:${name}`, data, detectCompression(entry.data));
+  const data = await decompressAny(entry.data, `${path}:${name}`, budget);
+  const inner = await fromArchiveBytes(`${path}:${name}`, data, detectCompression(entry.data), budget);
   if (!inner?.tree) throw new KjxError('ARTIFACT_INVALID', `${path}: ${name} is not a cpio archive`);
   return {
     path,
@@ -281,17 +310,46 @@ async function loadIso(src: ByteSource, path: string): Promise<LoadedArtifact> {
   };
 }
 
-/** qcow2 and vmdk: `qemu-img convert` to a sparse raw file in a private temporary directory. */
-async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<LoadedArtifact> {
+/**
+ * qemu-img's view of one image file and nothing else: the driver named (no
+ * probing), the protocol fixed to a local file (a name like "nbd://..." stays a
+ * file name) and no backing file, as a json: pseudo-filename so no character of
+ * the path needs escaping.
+ */
+export function qemuImgTarget(path: string, format: 'qcow2' | 'vmdk'): string {
+  return `json:${JSON.stringify({ driver: format, file: { driver: 'file', filename: path }, backing: null })}`;
+}
+
+/**
+ * qcow2 and vmdk: refused unless the file holds the whole image (disk-container.ts,
+ * read before anything opens it), then `qemu-img convert` to a sparse raw file in
+ * a private temporary directory.
+ */
+async function viaQemuImg(
+  src: ByteSource,
+  path: string,
+  format: 'qcow2' | 'vmdk',
+  budget: Budget,
+): Promise<LoadedArtifact> {
+  const problem = format === 'qcow2' ? qcow2Problem(src) : vmdkProblem(src);
+  if (problem) {
+    throw new KjxError(
+      'ARTIFACT_INVALID',
+      `${path} ${problem}; kjx reads only images held whole in one file`,
+      {
+        hint: `on a host where what it names is trusted, make a self-contained copy first: qemu-img convert -O ${format} ${basename(path)} copy.${format}`,
+        reason: 'external-reference',
+      },
+    );
+  }
+  const target = qemuImgTarget(path, format);
   const dir = mkdtempSync(join(tmpdir(), 'kjx-inspect-'));
   try {
     const raw = join(dir, 'disk.raw');
     try {
       // qemu-img convert reads a damaged image as zeros; check says what is wrong (3: only leaks)
-      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', '-f', format, path], {
-        okCodes: [3],
-      });
-      await run(`reading the ${format} image`, 'qemu-img', ['convert', '-f', format, '-O', 'raw', path, raw]);
+      await run(`checking the ${format} image`, 'qemu-img', ['check', '-q', target], { okCodes: [3] });
+      await run(`reading the ${format} image`, 'qemu-img', ['convert', '-O', 'raw', target, raw]);
     } catch (e) {
       if (isKjxError(e) && e.code === 'SUBPROCESS') {
         throw new KjxError(
@@ -308,8 +366,8 @@ async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<Loade
     const fd = openSync(raw, 'r');
     try {
       const src = fileSource(fd, fstatSync(fd).size, basename(path));
-      const r = rootFromDisk(src, path, format);
-      const info = await run('reading the image format', 'qemu-img', ['info', '--output=json', path]);
+      const r = rootFromDisk(src, path, format, budget);
+      const info = await run('reading the image format', 'qemu-img', ['info', '--output=json', target]);
       const j = JSON.parse(info.stdout) as { format?: string; 'virtual-size'?: number };
       return { ...r, details: { ...r.details, imageFormat: j.format, virtualSize: j['virtual-size'] } };
     } finally {
@@ -321,16 +379,16 @@ async function viaQemuImg(path: string, format: 'qcow2' | 'vmdk'): Promise<Loade
 }
 
 /** Open an artifact file, a manifest.json, or a build output directory. */
-export async function loadArtifact(path: string): Promise<LoadedArtifact> {
+export async function loadArtifact(path: string, opts: LoadOptions = {}): Promise<LoadedArtifact> {
   if (!existsSync(path)) {
     throw new KjxError('USAGE', `${path} does not exist`, { hint: 'give the path of an artifact kjx built' });
   }
   if (statSync(path).isDirectory()) {
     const names = readdirSync(path);
     const initramfs = names.find((n) => /^initramfs\.cpio(\.\w+)?$/.test(n));
-    if (initramfs) return loadFile(join(path, initramfs));
-    if (names.includes('manifest.json')) return loadFile(join(path, 'manifest.json'));
+    if (initramfs) return loadFile(join(path, initramfs), opts);
+    if (names.includes('manifest.json')) return loadFile(join(path, 'manifest.json'), opts);
     throw unknownFormat(path, 'is a directory without an initramfs or a manifest.json');
   }
-  return loadFile(path);
+  return loadFile(path, opts);
 }

@@ -44,7 +44,7 @@ import { loadSpec } from '../spec/load.js';
 import { portableProgram } from '../spec/programs.js';
 import type { Spec } from '../spec/schema.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { KjxError, type WarnFn } from '../util/errors.js';
+import { KjxError, type WarnFn, type Warning } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 import { codeHash } from './code-hash.js';
@@ -101,6 +101,8 @@ interface BuildRecord {
   buildId: string;
   artifacts: Artifact[];
   kernelVersion: string;
+  /** What the build warned about: a no-op build says it again, so --strict holds. */
+  warnings?: Warning[];
 }
 
 const RECORD = '.kjx-build.json';
@@ -123,7 +125,8 @@ export function portableSpec(spec: Spec): unknown {
         ? { ...spec.kernel, image: spec.kernel.imageRef, modulesDir: spec.kernel.modulesDirRef }
         : spec.kernel,
     packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: p.pathRef } : p)),
-    files: spec.files.map((f) => ('from' in f ? { ...f, from: f.fromRef } : f)),
+    // where an entry sits in kjx.yaml is for messages: moving a line changes no byte
+    files: spec.files.map(({ position: _at, ...f }) => ('from' in f ? { ...f, from: f.fromRef } : f)),
     users: spec.users.map((u) => ({
       ...u,
       authorizedKeys: u.authorizedKeys.map((k) => (k.kind === 'file' ? { ...k, path: k.pathRef } : k)),
@@ -158,6 +161,17 @@ function sweepTemps(dir: string): void {
   }
 }
 
+/** The output directory's build record; a damaged one counts as none (the build then runs). */
+function readBuildRecord(path: string): BuildRecord | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const rec = JSON.parse(readFileSync(path, 'utf8')) as BuildRecord;
+    return typeof rec?.key === 'string' && Array.isArray(rec.artifacts) ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function artifactsIntact(rec: BuildRecord): boolean {
   return rec.artifacts.every((a) => {
     try {
@@ -173,7 +187,13 @@ function artifactsIntact(rec: BuildRecord): boolean {
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const events = opts.events ?? {};
-  const warn = opts.warn ?? (() => {});
+  // every warning is kept with what caused it (the build record, a cached stage) and
+  // said again when that result is reused, so `--strict` does not depend on the cache
+  const warnings: Warning[] = [];
+  const warn: WarnFn = (w) => {
+    warnings.push(w);
+    opts.warn?.(w);
+  };
   const stages: BuildResult['stages'] = [];
   const stage = async <T>(
     name: StageName,
@@ -296,10 +316,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const buildId = keysFor(`kjx ${KJX_VERSION}`).finalKey.slice(0, 12);
 
   const recordPath = join(outDir, RECORD);
-  const prev = existsSync(recordPath)
-    ? (JSON.parse(readFileSync(recordPath, 'utf8')) as BuildRecord)
-    : undefined;
+  const prev = readBuildRecord(recordPath);
   if (prev && prev.key === finalKey && artifactsIntact(prev)) {
+    for (const w of prev.warnings ?? []) warn(w);
     for (const name of ['fetch', 'base', 'kernel', 'programs', 'files', 'write'] as const) {
       events.stageStart?.(name);
       stages.push({ name, cached: true, ms: 0 });
@@ -329,6 +348,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const debs = await stage('fetch', async () => {
     const got = await fetchDebs(cache, needDebs, {
+      warn,
       downloading: (list, bytes) =>
         events.progress?.('fetch', `downloading ${list.length} packages, ${(bytes / 1e6).toFixed(1)} MB`),
     });
@@ -341,7 +361,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const base: Tree = await stage('base', async () => {
     const cached = haveBase ? getTree(cache, baseKey) : undefined;
-    if (cached) return { value: cached, cached: true, detail: `${cached.size} entries` };
+    if (cached) {
+      for (const w of getRecord<Warning[]>(cache, `${baseKey}-warnings`) ?? []) warn(w);
+      return { value: cached, cached: true, detail: `${cached.size} entries` };
+    }
+    // a damaged cache entry reads as absent: the packages it spared were not fetched
+    const unfetched = pkgs.packages.filter((p) => !debs.has(p.name));
+    if (unfetched.length > 0) for (const [n, d] of await fetchDebs(cache, unfetched)) debs.set(n, d);
     const wholeByName = new Map<string, { paths?: string[] }>();
     for (const p of spec.packages)
       if (p.kind === 'apt') wholeByName.set(p.name, p.paths ? { paths: p.paths } : {});
@@ -363,7 +389,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         whole: l.paths ? { paths: l.paths } : {},
       });
     }
+    const before = warnings.length;
     const tree = await assembleBase(spec, inputs, warn);
+    // before the tree: a tree in the cache always has its warnings next to it
+    putRecord(cache, `${baseKey}-warnings`, warnings.slice(before));
     putTree(cache, baseKey, tree);
     return { value: tree, cached: false, detail: `${tree.size} entries` };
   });
@@ -389,7 +418,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     let k: KernelResult;
     if (pkgs.kernel) {
       let data = debs.get(pkgs.kernel.name);
-      if (!data) data = (await fetchDebs(cache, [pkgs.kernel])).get(pkgs.kernel.name)!;
+      if (!data) data = (await fetchDebs(cache, [pkgs.kernel], { warn })).get(pkgs.kernel.name)!;
       k = await kernelFromDeb(data, pkgs.kernel, kernelModules, optionalModules).catch((e: unknown) => {
         throw explainModuleError(e, spec);
       });
@@ -484,14 +513,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const cpio = writeCpio(tree, { epoch });
     const initrd = await compress(cpio, spec.compression);
     const artifacts: Artifact[] = [];
-    const emit = (name: string, data: Buffer): void => {
+    // host key files from the spec are in the tree: whatever holds the tree is as secret as they are
+    const holdsPrivateKey = ssh.hostKeys.length > 0;
+    const emit = (name: string, data: Buffer, mode = 0o644): void => {
       const path = join(outDir, name);
-      writeFileAtomic(path, data);
+      writeFileAtomic(path, data, mode);
       artifacts.push({ name, path, size: data.length, sha256: sha256(data) });
     };
     if (spec.outputs.includes('initramfs')) {
       emit('vmlinuz', kernel.vmlinuz);
-      emit(initramfsName(spec), initrd);
+      emit(initramfsName(spec), initrd, holdsPrivateKey ? 0o600 : 0o644);
     }
     artifacts.push(
       ...(await writeMediaArtifacts({
@@ -505,6 +536,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         debs,
         outDir,
         cache,
+        holdsPrivateKey,
         progress: (text) => events.progress?.('write', text),
       })),
     );
@@ -536,7 +568,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       files: manifestFiles(tree),
     };
     emit('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version };
+    const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion: kernel.version, warnings };
     writeFileAtomic(recordPath, `${JSON.stringify(rec, null, 2)}\n`);
     return {
       value: artifacts,

@@ -91,7 +91,7 @@ async function builtImage(image: BuiltImageSpec, i: ImagesLayerInputs): Promise<
   const pkg = i.pkgs.packages.find((p) => p.name === image.from);
   if (!pkg) throw new KjxError('INTERNAL', `package ${image.from} for images: ${image.name} was not planned`);
   let data = i.debs.get(pkg.name);
-  if (!data) data = (await fetchDebs(i.cache, [pkg])).get(pkg.name)!;
+  if (!data) data = (await fetchDebs(i.cache, [pkg], { warn: i.warn })).get(pkg.name)!;
   const staged = await stager([{ name: pkg.name, version: pkg.version, data }])(pkg.name);
   return ociArchive({
     tree: busyboxImageTree(staged, i.spec, i.warn),

@@ -9,6 +9,7 @@
  *   them as artifacts (hashed from the file: disk images are large).
  */
 import { rmSync, statSync } from 'node:fs';
+import { FW_CFG_MODULE } from '../guest/markers.js';
 import { ROOT_MODULES, rootSwitchFiles } from '../guest/root-switch.js';
 import { BOOT_FORMATS, DISK_FORMATS, MEDIA_FORMATS, type MediaFormat, writeMedia } from '../image/media.js';
 import { newTree, type Tree } from '../rootfs/tree.js';
@@ -40,9 +41,6 @@ export function mediaKernelModules(spec: Spec): string[] {
   return [...spec.kernel.modules, ...extra.filter((m) => !spec.kernel.modules.includes(m))];
 }
 
-/** The kernel module behind /sys/firmware/qemu_fw_cfg (CONFIG_FW_CFG_SYSFS=m in Debian's kernels). */
-export const FW_CFG_MODULE = 'qemu_fw_cfg';
-
 /** Files media add to the guest tree: the root switch for disk images. */
 export function mediaLayer(spec: Spec): Tree {
   return wantsDisk(spec) ? rootSwitchFiles() : newTree();
@@ -58,6 +56,8 @@ export interface MediaArtifactsInputs {
   initramfsName: string;
   /** .deb bytes by package name; must hold the GRUB packages when a boot format is asked for. */
   debs: Map<string, Buffer>;
+  /** The tree holds a private key: its artifacts are written 0600. */
+  holdsPrivateKey: boolean;
   outDir: string;
   cache: Cache;
   progress?: (text: string) => void;
@@ -85,6 +85,7 @@ export async function writeMediaArtifacts(
       grubDebs: i.debs,
       outDir: i.outDir,
       workDir: work,
+      holdsPrivateKey: i.holdsPrivateKey,
       ...(i.progress ? { progress: i.progress } : {}),
     });
     return written.map((a) => ({

@@ -27,8 +27,8 @@ import { type ElfInfo, EM, isElf, parseElf } from './elf.js';
 import {
   addEntry,
   type EntrySource,
-  ensureParents,
   type FileEntry,
+  fillParents,
   type HardlinkEntry,
   parentOf,
   resolveInTree,
@@ -146,7 +146,8 @@ export function addLibraryClosure(
   const view = new Map(staging);
   for (const [p, e] of image) view.set(p, e);
   // Package trees may lack entries for some directories; resolveInTree needs them.
-  ensureParents(view, GENERATED);
+  // The view is only looked in, never written: packages may disagree in it.
+  fillParents(view, GENERATED);
   const pass: Pass = {
     image,
     view,

@@ -5,7 +5,7 @@
 
 import { readHostFile } from '../sources/host-files.js';
 import type { FileSpec, Owner } from '../spec/schema.js';
-import { KjxError } from '../util/errors.js';
+import { formatPosition, KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
 import { addEntry, type EntrySource, newTree, type Tree } from './tree.js';
 
@@ -41,7 +41,9 @@ export function userFiles(files: FileSpec[], accounts: AccountIds = ROOT_ONLY): 
   files.forEach((f, i) => {
     const what = `files[${i}] (${f.path})`;
     const { uid, gid } = ownerIds(f.owner, what, accounts);
-    const source: EntrySource = { kind: 'input', ref: 'fromRef' in f ? f.fromRef : `files[${i}]` };
+    const ref = 'fromRef' in f ? f.fromRef : `files[${i}]`;
+    const at = `files[${i}]${f.position ? ` at ${formatPosition(f.position)}` : ''}`;
+    const source: EntrySource = { kind: 'input', ref, at: 'fromRef' in f ? `${at} (from ${ref})` : at };
     const base = { path: f.path, mode: f.mode, uid, gid, mtime: 0, source, override: f.override };
     if (f.type === 'dir') addEntry(tree, { ...base, type: 'dir' });
     else if (f.type === 'symlink')
@@ -59,7 +61,7 @@ export function userFiles(files: FileSpec[], accounts: AccountIds = ROOT_ONLY): 
 /** What the files layer depends on, without building it (for the no-op check): host paths by content. */
 export function userFilesKey(files: FileSpec[]): unknown {
   return files.map((f, i) => {
-    const { from: _abs, ...rest } = f as FileSpec & { from?: string };
+    const { from: _abs, position: _at, ...rest } = f as FileSpec & { from?: string };
     const data = hostData(f, i);
     return data ? { ...rest, sha256: sha256(data) } : rest;
   });

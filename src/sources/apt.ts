@@ -6,10 +6,11 @@
  * The resolver is pure over an `AptIndex`, so it is tested without apt; the real
  * index is a thin adapter over the two apt commands.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { KjxError } from '../util/errors.js';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { KjxError, type WarnFn } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { parseControlStanzas } from './control.js';
+import { packageRefProblem } from './debian-grammar.js';
 
 /** One candidate package as the index describes it. */
 export interface AptPackage {
@@ -190,6 +191,33 @@ export function aptHasLists(dir = '/var/lib/apt/lists'): boolean {
   }
 }
 
+/**
+ * One package argument for apt (`name` or `name=version`), refused unless it is a
+ * Debian name and version: a value from kjx.lock or the spec never becomes an
+ * option, whatever the caller checked before.
+ */
+export function aptPackageArg(ref: string): string {
+  const problem = packageRefProblem(ref);
+  if (problem) {
+    throw new KjxError('PKG_UNKNOWN', `refusing to pass ${JSON.stringify(ref)} to apt: expected ${problem}`, {
+      hint: 'check the package names and versions in kjx.yaml and kjx.lock (`kjx build --update-lock` rewrites the lock)',
+    });
+  }
+  return ref;
+}
+
+/** Argument vectors of the apt commands kjx runs; package arguments always follow "--". */
+export const aptArgv = {
+  show: (refs: string[]): string[] => ['show', '--no-all-versions', '--', ...refs.map(aptPackageArg)],
+  showpkg: (name: string): string[] => ['showpkg', '--', aptPackageArg(name)],
+  download: (pkgs: { name: string; version: string }[]): string[] => [
+    'download',
+    '-q',
+    '--',
+    ...pkgs.map((p) => aptPackageArg(`${p.name}=${p.version}`)),
+  ],
+};
+
 /** The real index: `apt-cache show` and `apt-cache showpkg`. */
 export function hostAptIndex(): AptIndex {
   return {
@@ -202,14 +230,7 @@ export function hostAptIndex(): AptIndex {
         });
       }
       // apt-cache exits 100 when any name is unknown but still prints the others
-      const r = await run(
-        'looking up Debian packages',
-        'apt-cache',
-        ['show', '--no-all-versions', ...names],
-        {
-          okCodes: [100],
-        },
-      );
+      const r = await run('looking up Debian packages', 'apt-cache', aptArgv.show(names), { okCodes: [100] });
       for (const s of parseControlStanzas(r.stdout)) {
         if (!s.Package || !s.Filename) continue;
         const p = packageFromStanza(s);
@@ -218,7 +239,9 @@ export function hostAptIndex(): AptIndex {
       return out;
     },
     async providers(name) {
-      const r = await run('looking up providers', 'apt-cache', ['showpkg', name], { okCodes: [100] });
+      const r = await run('looking up providers', 'apt-cache', aptArgv.showpkg(name), {
+        okCodes: [100],
+      });
       const lines = r.stdout.split('\n');
       const at = lines.findIndex((l) => l.startsWith('Reverse Provides:'));
       if (at < 0) return [];
@@ -235,27 +258,61 @@ export function hostAptIndex(): AptIndex {
 
 /**
  * Download exact versions into `dir` with `apt-get download`; returns name -> file.
- * The caller verifies sha256 against the index before using a file.
+ * When kjx runs as root, apt hands the download to its methods as the sandbox user
+ * (`_apt`), which needs `dir` writable: `aptDownloadDir` (apt-sandbox.ts) makes one.
+ * apt's warnings ("W: ...") reach `warn`. The caller verifies sha256 before using a file.
  */
 export async function aptDownload(
-  pkgs: { name: string; version: string }[],
+  pkgs: { name: string; version: string; size: number }[],
   dir: string,
+  warn?: WarnFn,
 ): Promise<Map<string, string>> {
   if (pkgs.length === 0) return new Map();
-  await run(
-    'downloading Debian packages',
-    'apt-get',
-    ['download', '-q', '-o', 'APT::Sandbox::User=root', ...pkgs.map((p) => `${p.name}=${p.version}`)],
-    { cwd: dir },
-  );
+  const r = await run('downloading Debian packages', 'apt-get', aptArgv.download(pkgs), { cwd: dir });
+  for (const line of r.stderr.split('\n'))
+    if (line.startsWith('W: '))
+      warn?.({ code: 'APT_WARNING', message: `apt-get download: ${line.slice(3)}` });
   const files = readdirSync(dir).filter((f) => f.endsWith('.deb'));
   const out = new Map<string, string>();
   for (const p of pkgs) {
     const f = files.find((x) => x.startsWith(`${p.name}_`));
-    if (!f || !existsSync(`${dir}/${f}`)) {
-      throw new KjxError('PKG_FETCH', `apt-get download did not produce ${p.name} ${p.version}`);
-    }
+    if (!f) throw new KjxError('PKG_FETCH', `apt-get download did not produce ${p.name} ${p.version}`);
     out.set(p.name, `${dir}/${f}`);
   }
   return out;
+}
+
+/**
+ * Read a file apt downloaded, as a regular file of at most `maxBytes` (the size
+ * the index gave): the download directory is writable by the sandbox user, so a
+ * link or a FIFO there must not make kjx read something else, or forever.
+ */
+export function readDownloaded(file: string, maxBytes: number, what: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (cause) {
+    throw new KjxError('PKG_FETCH', `${what}: cannot open the downloaded file ${file}`, { cause });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new KjxError('PKG_FETCH', `${what}: the download ${file} is not a regular file`);
+    if (st.size > maxBytes) {
+      throw new KjxError(
+        'PKG_FETCH',
+        `${what}: the download is ${st.size} bytes, more than the ${maxBytes} the index says`,
+        { hint: 'the apt mirror changed under the lock; run `kjx build --update-lock`' },
+      );
+    }
+    const data = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, data, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return data.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
 }

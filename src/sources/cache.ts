@@ -7,15 +7,19 @@
  *                          the hash of everything the stage read
  *
  * Everything is written to a temporary name and renamed, so a build killed at any
- * moment leaves a usable cache: an entry either exists whole or not at all.
+ * moment leaves a usable cache: an entry either exists whole or not at all. What
+ * is read back is checked against its hash (a blob or .deb against its name, a
+ * stage record against the sha256 on its first line): a damaged entry is removed
+ * and reads as absent, so the stage is computed again and rewrites it, never used.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Tree, TreeEntry } from '../rootfs/tree.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
 
 export interface Cache {
   root: string;
@@ -49,16 +53,16 @@ export function readDebFromCache(cache: Cache, sha: string): Buffer | undefined 
   return data;
 }
 
-/** Move a downloaded file into the cache after checking its sha256. */
-export function adoptDeb(cache: Cache, file: string, expectedSha: string, what: string): Buffer {
-  const data = readFileSync(file);
+/** Put downloaded .deb bytes into the cache after checking their sha256. */
+export function adoptDeb(cache: Cache, data: Buffer, expectedSha: string, what: string): Buffer {
   const got = sha256(data);
   if (got !== expectedSha) {
     throw new KjxError('PKG_FETCH', `${what}: sha256 ${got} does not match the expected ${expectedSha}`, {
       hint: 'the apt mirror changed under the lock; run `kjx build --update-lock`',
     });
   }
-  renameSync(file, debPath(cache, expectedSha));
+  // written, not renamed: the download directory may sit on another file system (apt-sandbox.ts)
+  writeFileAtomic(debPath(cache, expectedSha), data);
   return data;
 }
 
@@ -66,10 +70,12 @@ function blobPath(cache: Cache, sha: string): string {
   return join(cache.root, 'blobs', sha.slice(0, 2), sha);
 }
 
+/** Store content under its sha256; one already there is kept only if it is whole. */
 export function putBlob(cache: Cache, data: Buffer): string {
   const sha = sha256(data);
   const p = blobPath(cache, sha);
-  if (!existsSync(p)) writeFileAtomic(p, data);
+  // puts happen when a stage was computed anyway: checking what is there costs little beside it
+  if (!existsSync(p) || sha256File(p) !== sha) writeFileAtomic(p, data);
   return sha;
 }
 
@@ -77,28 +83,45 @@ export function blobExists(cache: Cache, sha: string): boolean {
   return existsSync(blobPath(cache, sha));
 }
 
+/** A blob's content, if it is there and still hashes to its name (a damaged one is removed). */
 export function getBlob(cache: Cache, sha: string): Buffer | undefined {
   const p = blobPath(cache, sha);
-  return existsSync(p) ? readFileSync(p) : undefined;
+  if (!existsSync(p)) return undefined;
+  const data = readFileSync(p);
+  if (sha256(data) !== sha) {
+    rmSync(p, { force: true });
+    return undefined;
+  }
+  return data;
 }
 
 function stagePath(cache: Cache, key: string): string {
   return join(cache.root, 'stages', `${key}.json`);
 }
 
-/** Store a JSON record for a stage key. */
+/**
+ * Store a JSON record for a stage key: the sha256 of the JSON on the first line,
+ * the JSON after it (keys name inputs, not contents, so the record carries its own hash).
+ */
 export function putRecord(cache: Cache, key: string, value: unknown): void {
-  writeFileAtomic(stagePath(cache, key), JSON.stringify(value));
+  const body = JSON.stringify(value);
+  writeFileAtomic(stagePath(cache, key), `${sha256(body)}\n${body}`);
 }
 
+/** A stage record, if it is there and whole; a damaged or unreadable one is removed and reads as absent. */
 export function getRecord<T>(cache: Cache, key: string): T | undefined {
   const p = stagePath(cache, key);
   if (!existsSync(p)) return undefined;
+  const text = readFileSync(p, 'utf8');
+  const nl = text.indexOf('\n');
+  const body = text.slice(nl + 1);
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as T;
+    if (nl === 64 && sha256(body) === text.slice(0, nl)) return JSON.parse(body) as T;
   } catch {
-    return undefined; // unreadable entries count as absent; they are rewritten
+    // not JSON although it hashes right: as damaged
   }
+  rmSync(p, { force: true });
+  return undefined;
 }
 
 type StoredEntry = Omit<TreeEntry, 'data'> & { blob?: string };
@@ -115,7 +138,7 @@ export function putTree(cache: Cache, key: string, tree: Tree): void {
   putRecord(cache, key, { entries });
 }
 
-/** Load a Tree stored by `putTree`; undefined if any piece is missing. */
+/** Load a Tree stored by `putTree`; undefined if any piece is missing or damaged (each blob is checked). */
 export function getTree(cache: Cache, key: string): Tree | undefined {
   const rec = getRecord<{ entries: StoredEntry[] }>(cache, key);
   if (!rec) return undefined;

@@ -11,6 +11,7 @@
  * Pure: bytes in, parsed control fields and tar entries out. Nothing is extracted
  * to disk; stage.ts turns the entries into a Tree, checking that they are safe.
  */
+import { type Budget, defaultBudget } from '../util/budget.js';
 import type { WarnFn } from '../util/errors.js';
 import { KjxError } from '../util/errors.js';
 import { parseAr } from './ar.js';
@@ -30,6 +31,12 @@ export interface DebContents {
 export interface ReadDebOptions {
   /** Receives recoverable oddities found while reading the tar members. */
   warn?: WarnFn;
+  /**
+   * What the decompressed members may take together; default: `defaultLimit` of the
+   * .deb's size (util/budget.ts), so a local .deb that is a compression bomb stops
+   * while it inflates.
+   */
+  budget?: Budget;
 }
 
 const MEMBER = /^(control|data)\.tar(?:\.(gz|xz|zst|bz2|lzma))?$/;
@@ -88,9 +95,17 @@ export function readDeb(data: Buffer, debName: string, options: ReadDebOptions =
   if (!control) throw invalid(debName, 'no control.tar member');
   if (!dataMember) throw invalid(debName, 'no data.tar member');
 
+  const budget =
+    options.budget ??
+    defaultBudget(
+      debName,
+      data.length,
+      'DEB_INVALID',
+      'the .deb claims more data than it can hold; is it a Debian package?',
+    );
   const controlWhat = `${debName}: ${control.name}`;
   const controlEntries = parseTar(
-    decompress(control.data, control.format, controlWhat),
+    decompress(control.data, control.format, controlWhat, budget),
     controlWhat,
     options,
   );
@@ -108,7 +123,11 @@ export function readDeb(data: Buffer, debName: string, options: ReadDebOptions =
   const dataWhat = `${debName}: ${dataMember.name}`;
   return {
     control: parseControl(text, `${debName}: control`),
-    dataEntries: parseTar(decompress(dataMember.data, dataMember.format, dataWhat), dataWhat, options),
+    dataEntries: parseTar(
+      decompress(dataMember.data, dataMember.format, dataWhat, budget),
+      dataWhat,
+      options,
+    ),
   };
 }
 

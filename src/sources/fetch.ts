@@ -3,11 +3,15 @@
  * downloading the missing ones in one `apt-get download` call.
  */
 import { rmSync } from 'node:fs';
-import { aptDownload, type ResolvedPackage } from './apt.js';
-import { adoptDeb, type Cache, cacheTempDir, readDebFromCache } from './cache.js';
+import type { WarnFn } from '../util/errors.js';
+import { aptDownload, type ResolvedPackage, readDownloaded } from './apt.js';
+import { aptDownloadDir } from './apt-sandbox.js';
+import { adoptDeb, type Cache, readDebFromCache } from './cache.js';
 
 export interface FetchEvents {
   downloading?(pkgs: ResolvedPackage[], bytes: number): void;
+  /** apt's own warnings (e.g. that it could not drop privileges). */
+  warn?: WarnFn;
 }
 
 /** Returns name -> .deb bytes for every package. */
@@ -28,11 +32,13 @@ export async function fetchDebs(
     missing,
     missing.reduce((n, p) => n + p.size, 0),
   );
-  const dir = cacheTempDir(cache, `download-${process.pid}`);
+  const dir = await aptDownloadDir(cache);
   try {
-    const files = await aptDownload(missing, dir);
-    for (const p of missing)
-      out.set(p.name, adoptDeb(cache, files.get(p.name)!, p.sha256, `${p.name} ${p.version}`));
+    const files = await aptDownload(missing, dir, events.warn);
+    for (const p of missing) {
+      const what = `${p.name} ${p.version}`;
+      out.set(p.name, adoptDeb(cache, readDownloaded(files.get(p.name)!, p.size, what), p.sha256, what));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

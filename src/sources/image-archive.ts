@@ -15,6 +15,8 @@ import { KjxError } from '../util/errors.js';
 import { parseTar, type TarEntry } from './tar.js';
 
 const BLOCK = 512;
+/** The largest archive `images:` takes: 2 GiB - 1, the most Node reads into one Buffer at once. */
+export const MAX_ARCHIVE_BYTES = 2 ** 31 - 1;
 
 const COMPRESSED: [string, number[]][] = [
   ['gzip', [0x1f, 0x8b]],
@@ -92,6 +94,9 @@ export function imageArchiveProblem(path: string): string | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return `is not a file (${path})`;
+    // read whole into the initramfs: past this no guest boots it, and Node cannot read it in one piece
+    if (st.size > MAX_ARCHIVE_BYTES)
+      return `is ${st.size} bytes; kjx bakes image archives of at most ${MAX_ARCHIVE_BYTES} bytes into the initramfs`;
     const h = Buffer.alloc(BLOCK);
     const names = new Set<string>();
     let off = 0;

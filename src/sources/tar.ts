@@ -19,6 +19,7 @@
  * *safe* to extract, that is stage.ts's job.
  */
 import { KjxError, type WarnFn } from '../util/errors.js';
+import { printable as printableName } from '../util/printable.js';
 
 /** Kinds of entries we accept; deb(5) says unknown typeflags are an error. */
 export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
@@ -127,7 +128,7 @@ export function parseTar(data: Buffer, name: string, options: ParseTarOptions = 
       throw invalid(
         name,
         off,
-        `${isMeta ? `extended header '${flag}'` : `entry "${finalName}"`} is truncated (${Math.max(0, data.length - start)} of ${payloadSize} bytes of data and padding present)`,
+        `${isMeta ? `extended header '${flag}'` : `entry "${printableName(finalName)}"`} is truncated (${Math.max(0, data.length - start)} of ${payloadSize} bytes of data and padding present)`,
       );
     }
     const payload = data.subarray(start, start + payloadSize);
@@ -202,7 +203,7 @@ function entryType(flag: string, entryName: string, name: string, off: number): 
       throw invalid(
         name,
         off,
-        `entry "${entryName}" has unsupported type '${printable(flag)}' (deb(5) allows only ustar, pax and GNU long-name entries)`,
+        `entry "${printableName(entryName)}" has unsupported type '${printable(flag)}' (deb(5) allows only ustar, pax and GNU long-name entries)`,
       );
   }
 }

@@ -59,6 +59,7 @@ packages: []
 #    paths: [/usr/bin/strace]
 
 # Files, directories and symlinks to add (mode defaults to 0644, dirs 0755).
+# A path is taken as written: one below a symlink is refused, give the link's target.
 files: []
 #  - path: /etc/motd
 #    content: "hello from kjx\\n"
@@ -121,7 +122,7 @@ users: []
 ssh:
   port: 22
   # Host key types generated at first boot; each fingerprint is printed on the
-  # console as "@@kjx:hostkey type=... sha256=...".
+  # console as "@@kjx:NONCE:hostkey type=... sha256=...".
   hostKeys: [ed25519]
   # ...or host private key files to use instead (dropbear format, or an unencrypted
   # OpenSSH ed25519 key from ssh-keygen); they land in the image.
@@ -151,6 +152,12 @@ tasks: []
 #  - name: warm-cache
 #    run: /usr/local/bin/warm || true
 #    required: false
+
+# How kjx boot runs the guest. Under QEMU's user network the guest reaches the
+# host's own services through 10.0.2.2 and, through the host, its networks;
+# restrict: true cuts both (DHCP still answers; no DNS) and keeps the SSH forward.
+vm:
+  restrict: false
 
 # The serial console: a root shell (the console belongs to whoever runs the VM), or none.
 console: shell

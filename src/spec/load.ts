@@ -102,7 +102,18 @@ export function parseSpec(text: string, file: string): Spec {
   const spec = resolveHostPaths(result.data, resolve(dirname(file)));
   const archives = [...imageArchiveIssues(spec), ...programFileIssues(spec)];
   if (archives.length > 0) throw invalidError(archives, doc, at);
-  return spec;
+  return withFilePositions(spec, doc, at);
+}
+
+/**
+ * Each `files:` entry with where kjx.yaml gives it: problems found only once the
+ * tree is merged (an entry below another layer's symlink) point at their lines.
+ */
+function withFilePositions(spec: Spec, doc: Document, at: (offset: number) => SourcePosition): Spec {
+  return {
+    ...spec,
+    files: spec.files.map((f, i) => ({ ...f, position: at(locate(doc, ['files', i], false)) })),
+  };
 }
 
 /**

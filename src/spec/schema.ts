@@ -10,6 +10,8 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { debVersionProblem } from '../sources/debian-grammar.js';
+import type { SourcePosition } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
 import { imagesList } from './images.js';
 import { didYouMean, expected } from './messages.js';
@@ -137,6 +139,11 @@ interface FileSpecBase {
   owner: Owner;
   /** May replace an entry a package or component put at the same path. */
   override: boolean;
+  /**
+   * Where kjx.yaml gives the entry (set by parseSpec), for messages about it.
+   * Never part of a cache key or build id: moving a line must not rebuild.
+   */
+  position?: SourcePosition;
 }
 
 export interface InlineFileSpec extends FileSpecBase {
@@ -301,8 +308,6 @@ const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const MODULE_RE = /^[A-Za-z0-9_-]+$/;
 /** Debian policy 5.6.1: lowercase, at least two characters, starting alphanumeric. */
 const DEB_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
-/** Debian policy 5.6.12, loosely: [epoch:]upstream[-revision]. */
-const DEB_VERSION_RE = /^[0-9][A-Za-z0-9.+~:-]*$/;
 /** chmod-style octal: "644", "0755", "04755", "0o755". */
 const OCTAL_MODE_RE = /^(?:0o?)?[0-7]{3,4}$/;
 const OWNER_PART = '(?:[0-9]+|[a-z_][a-z0-9_-]*\\$?)';
@@ -348,18 +353,35 @@ function uniqueList<T extends z.ZodType>(item: T, field: string) {
 /** A path on the build host; relative ones are relative to the spec file's directory. */
 const hostPath = z.string().min(1);
 
-/** An absolute path inside the guest, normalized ("/etc//motd/" → "/etc/motd"). */
-const guestPath = z
-  .string()
-  .superRefine((p, ctx) => {
-    let problem: string | undefined;
-    if (!p.startsWith('/')) problem = 'an absolute guest path starting with "/"';
-    else if (p.split('/').includes('..')) problem = 'a guest path without ".." segments';
-    else if (p.includes('\0')) problem = 'a guest path without NUL characters';
-    else if (posix.normalize(p) === '/') problem = 'a path below "/" (the root itself cannot be replaced)';
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', input: p, message: expected(problem, p) });
-  })
-  .transform((p) => posix.normalize(p).replace(/\/+$/, ''));
+/**
+ * An absolute path inside the guest, normalized ("/etc//motd/" → "/etc/motd").
+ * `inAccountFiles`: the path becomes a field of /etc/passwd or a line of
+ * /etc/shells, where ":" splits fields and a newline starts another entry, so
+ * both (and every other control character) are refused: a home of
+ * "/x\nevil::0:0::/:/bin/sh" would otherwise add a root account.
+ */
+function guestPathOf(inAccountFiles: boolean) {
+  return z
+    .string()
+    .superRefine((p, ctx) => {
+      let problem: string | undefined;
+      if (!p.startsWith('/')) problem = 'an absolute guest path starting with "/"';
+      else if (p.split('/').includes('..')) problem = 'a guest path without ".." segments';
+      else if (p.includes('\0')) problem = 'a guest path without NUL characters';
+      else if (inAccountFiles && ACCOUNT_FIELD_BAD.test(p))
+        problem = 'a path without ":", newlines or other control characters (it goes into /etc/passwd)';
+      else if (posix.normalize(p) === '/') problem = 'a path below "/" (the root itself cannot be replaced)';
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', input: p, message: expected(problem, p) });
+    })
+    .transform((p) => posix.normalize(p).replace(/\/+$/, ''));
+}
+
+/** What no field of /etc/passwd, /etc/group or /etc/shells may hold: the separator and control characters. */
+const ACCOUNT_FIELD_BAD = /[:\x00-\x1f\x7f-\x9f]/;
+
+const guestPath = guestPathOf(false);
+/** A guest path that lands in /etc/passwd or /etc/shells (home, shell). */
+const accountPath = guestPathOf(true);
 
 /** A Debian package reference as written in `packages`: `name`, `name=version` or `path.deb`. */
 type PackageRef = { kind: 'apt'; name: string; version?: string } | { kind: 'local'; path: string };
@@ -373,7 +395,7 @@ function parsePackageRef(ref: string): PackageRef | string {
   const name = eq < 0 ? ref : ref.slice(0, eq);
   const version = eq < 0 ? undefined : ref.slice(eq + 1);
   if (!DEB_NAME_RE.test(name)) return expected(PACKAGE_REF_WORDS, ref);
-  if (version !== undefined && !DEB_VERSION_RE.test(version)) {
+  if (version !== undefined && debVersionProblem(version) !== undefined) {
     return expected('a Debian version after "=" (starting with a digit)', ref);
   }
   return version === undefined ? { kind: 'apt', name } : { kind: 'apt', name, version };
@@ -406,7 +428,7 @@ const packageObject = z
     name: z.string().describe(`The package: ${PACKAGE_REF_WORDS}.`),
     version: z
       .string()
-      .regex(DEB_VERSION_RE, {
+      .refine((v) => debVersionProblem(v) === undefined, {
         error: (iss) => expected('a Debian version (starting with a digit)', iss.input),
       })
       .optional()
@@ -784,13 +806,22 @@ const serviceObject = z
       .describe('Run as this user: root or one from `users`.'),
     env: z
       .record(
-        z.string().regex(ENV_NAME_RE, {
-          error: (iss) => expected('an environment variable name like "LOG_LEVEL"', iss.input),
-        }),
+        z
+          .string()
+          .regex(ENV_NAME_RE, {
+            error: (iss) => expected('an environment variable name like "LOG_LEVEL"', iss.input),
+          })
+          // kjx's service scripts and wrappers keep their state in these (KJX_NOTIFY_PID, kjx_*)
+          .refine((k) => !/^kjx_/i.test(k), {
+            error: (iss) =>
+              expected('a name that does not start with "KJX_" or "kjx_" (kjx\'s own)', iss.input),
+          }),
         scalarText,
       )
       .prefault(() => ({}))
-      .describe('Environment variables of the service.'),
+      .describe(
+        "Environment variables of the program, set just before it starts (kjx's own service code runs without them, so IFS, PATH or ENV here change only the program). Names starting with KJX_ or kjx_ are kjx's.",
+      ),
     log: logItem.prefault(true),
     finish: z
       .string()
@@ -928,8 +959,12 @@ const userObject = z
       .max(65533)
       .optional()
       .describe('Group id of its own group. Default: the uid.'),
-    home: guestPath.optional().describe('Home directory. Default: /root for root, /home/NAME otherwise.'),
-    shell: guestPath.default('/bin/sh').describe('Login shell.'),
+    home: accountPath
+      .optional()
+      .describe(
+        'Home directory (no ":" or control characters). Default: /root for root, /home/NAME otherwise.',
+      ),
+    shell: accountPath.default('/bin/sh').describe('Login shell (no ":" or control characters).'),
     authorizedKeys: z
       .array(keySource)
       .prefault(() => [])
@@ -1153,6 +1188,17 @@ const diskObject = z
   })
   .strict();
 
+const vmObject = z
+  .object({
+    restrict: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Isolate the guest from the host (QEMU user networking with restrict=on): it cannot reach the host's services through 10.0.2.2 nor anything beyond the host; DHCP still answers, DNS does not, and the SSH forward still works.",
+      ),
+  })
+  .strict();
+
 /** The whole kjx.yaml. Parse with `load.ts` for positions and friendly messages. */
 export const specSchema = z
   .object({
@@ -1301,6 +1347,11 @@ export const specSchema = z
     tracing: tracingObject
       .prefault({})
       .describe('Tracing: which libbpf-tools to install, and your own eBPF programs (docs/tracing.md).'),
+    vm: vmObject
+      .prefault({})
+      .describe(
+        'How `kjx boot` runs the guest: what its user-mode network lets it reach (docs/security.md). `kjx run` VMs have no network at all.',
+      ),
     console: z
       .enum(CONSOLE_MODES)
       .default('shell')

@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'TRACE_UNAVAILABLE' // kjx trace: the image lacks the component a tracer needs
   | 'TRACE_FAILED' // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
   | 'BPF_COMPILE' // a tracing.programs source (BPF C, C loader, Go loader) does not compile
-  | 'BPF_VERIFIER'; // the guest kernel's verifier rejected a tracing.programs program
+  | 'BPF_VERIFIER' // the guest kernel's verifier rejected a tracing.programs program
+  | 'STRICT_WARNING'; // a build warning, made an error by --strict
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

@@ -66,6 +66,20 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['test'],
   },
   {
+    command: 'time',
+    package: 'time',
+    versionArgs: ['--version'],
+    why: 'measure the peak memory of kjx reading hostile images in tests',
+    needFor: ['test'],
+  },
+  {
+    command: 'prlimit',
+    package: 'util-linux',
+    versionArgs: ['--version'],
+    why: 'run kjx under a memory limit in tests',
+    needFor: ['test'],
+  },
+  {
     command: 'xorriso',
     package: 'xorriso',
     versionArgs: ['-version'],

@@ -3,14 +3,18 @@
  * socket, SSH forwarded to 127.0.0.1), follow the console log until the guest says
  * ready, record it, and return. `stopVm` ends one: ACPI power-off through QMP with a
  * deadline, then QMP quit, then SIGKILL.
+ *
+ * The host keys pinned for `kjx exec`/`ssh` come only from `hostkey` markers that
+ * carry this boot's nonce (src/guest/markers.ts); the nonce lives in this process
+ * only, never in the VM's record.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { parseMarker } from '../guest/markers.js';
+import { isNoncelessInit, newNonce, parseMarker } from '../guest/markers.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
+import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 import { connectQmp } from './qmp.js';
 import {
@@ -22,30 +26,26 @@ import {
   vmDir,
   writeRecord,
 } from './registry.js';
-import { PANIC_PATTERNS, type TimedMarker } from './session.js';
-
-/** A TCP port on 127.0.0.1 that is free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+import { nonceMissingError, PANIC_PATTERNS, type TimedMarker } from './session.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface DetachOptions {
   name: string;
-  vm: Omit<VmConfig, 'console' | 'qmpSocket' | 'net'>;
+  vm: Omit<VmConfig, 'console' | 'qmpSocket' | 'net' | 'nonce'>;
+  /** The guest port dropbear listens on (`ssh.port`), forwarded from a free port on 127.0.0.1. */
+  sshPort: number;
+  /** Isolate the guest from the host and its network (`vm.restrict`; the SSH forward stays). */
+  restrict?: boolean;
   spec: string;
   timeoutS: number;
   buildId?: string;
   identity?: string;
 }
+
+/** A host key as the ssh marker gives it: a known type and an unpadded base64 SHA256. */
+const HOST_KEY_TYPE = /^(?:ed25519|ecdsa|rsa|dss)$/;
+const SHA256_B64 = /^[A-Za-z0-9+/]{43}$/;
 
 /** A detached VM once ready, and its boot as the runner sees one (for `--timing`). */
 export interface DetachedBoot {
@@ -71,7 +71,7 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedBoot> {
     dir,
     qmp: join(dir, 'qmp.sock'),
     consoleLog: join(dir, 'console.log'),
-    ports: { ssh: await freePort() },
+    ports: {},
     kernel: o.vm.kernel,
     initrd: o.vm.initrd ?? '',
     spec: o.spec,
@@ -84,11 +84,14 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedBoot> {
   writeRecord(rec);
   writeFileSync(join(dir, 'starting'), '');
   writeFileSync(rec.consoleLog, '');
+  const nonce = newNonce();
   const argv = qemuArgv({
     ...o.vm,
     console: { kind: 'file', path: rec.consoleLog },
     qmpSocket: rec.qmp,
-    net: { forwards: [{ host: rec.ports.ssh!, guest: 22 }] },
+    // port 0: QEMU binds a free port itself, so no other process can take it first
+    net: { forwards: [{ host: 0, guest: o.sshPort }], ...(o.restrict ? { restrict: true } : {}) },
+    nonce,
   });
   const errFd = openSync(join(dir, 'qemu.log'), 'w');
   const startedAt = performance.now();
@@ -99,7 +102,14 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedBoot> {
   rec.pid = child.pid ?? -1;
   writeRecord(rec);
   try {
-    await followUntilReady(rec, o.timeoutS, markers);
+    const qmp = await connectQmpOnceUp(rec.qmp, () => isQemuPid(rec.pid), 30_000);
+    try {
+      rec.ports.ssh = await forwardedPort(qmp, o.sshPort);
+    } finally {
+      qmp.close();
+    }
+    writeRecord(rec);
+    await followUntilReady(rec, o.timeoutS, markers, nonce);
   } catch (e) {
     try {
       process.kill(rec.pid, 'SIGKILL');
@@ -129,7 +139,12 @@ function readText(path: string): string {
 }
 
 /** Read the console log as it grows until the ready marker (collecting host keys). */
-async function followUntilReady(rec: VmRecord, timeoutS: number, markers: TimedMarker[]): Promise<void> {
+async function followUntilReady(
+  rec: VmRecord,
+  timeoutS: number,
+  markers: TimedMarker[],
+  nonce: string,
+): Promise<void> {
   const deadline = performance.now() + timeoutS * 1000;
   const fd = openSync(rec.consoleLog, 'r');
   let pos = 0;
@@ -154,10 +169,13 @@ async function followUntilReady(rec: VmRecord, timeoutS: number, markers: TimedM
               details: [tail(all, 30)],
             });
           }
-          const m = parseMarker(line);
+          const m = parseMarker(line, nonce);
           if (m) markers.push({ ...m, at: performance.now() });
-          if (m?.event === 'hostkey' && m.fields.type && m.fields.sha256) {
-            const k: HostKey = { type: m.fields.type, sha256: m.fields.sha256 };
+          else if (markers.length === 0 && isNoncelessInit(line)) throw nonceMissingError(line);
+          const type = m?.fields.type ?? '';
+          const sha256 = m?.fields.sha256 ?? '';
+          if (m?.event === 'hostkey' && HOST_KEY_TYPE.test(type) && SHA256_B64.test(sha256)) {
+            const k: HostKey = { type, sha256 };
             if (m.fields.key) k.key = m.fields.key;
             rec.hostKeys.push(k);
           }

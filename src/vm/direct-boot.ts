@@ -4,20 +4,23 @@
  *
  * - the kernel as the uncompressed ELF vmlinux through its PVH entry point, when
  *   it has one, instead of the bzImage whose decompressor would run emulated;
- *   unpacked once per kernel into the cache (`kernels/<sha256 of the bzImage>`);
+ *   unpacked once per kernel into the cache (`kernels/<sha256 of the bzImage>`),
+ *   checked against its own sha256 each time it is handed out (a damaged one is
+ *   unpacked again);
  * - the initramfs decompressed, when it is small: the kernel then only copies it.
  *
  * Both fall back to the artifacts as built, which is also what media boots and
  * UEFI (OVMF has no PVH loader) get. The image bytes never change: this is how
  * the runner hands them to QEMU.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { decompressAny } from '../image/compress.js';
 import { PVH_READER, pvhVmlinux } from '../rootfs/bzimage.js';
 import { type Cache, openCache } from '../sources/cache.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
 
 /** The kernel file to hand QEMU, and whether it is the PVH vmlinux. */
 export interface DirectKernel {
@@ -38,8 +41,15 @@ export async function directKernel(
   const bz = knownSha256 ? undefined : readFileSync(bzImagePath);
   const base = join(cache.root, 'kernels', knownSha256 ?? sha256(bz!));
   const elf = `${base}.vmlinux`;
+  // the vmlinux's own sha256, written before it: the name only says which bzImage it came from
+  const elfSha = `${elf}.sha256`;
   const no = `${base}.no-pvh-${PVH_READER}`;
-  if (existsSync(elf)) return { path: elf, pvh: true };
+  if (existsSync(elf)) {
+    if (intact(elf, elfSha)) return { path: elf, pvh: true };
+    // damaged: dropped and unpacked again, never booted
+    rmSync(elf, { force: true });
+    rmSync(elfSha, { force: true });
+  }
   if (existsSync(no)) return { path: bzImagePath, pvh: false, why: readFileSync(no, 'utf8').trim() };
   let r: Awaited<ReturnType<typeof pvhVmlinux>>;
   try {
@@ -50,12 +60,22 @@ export async function directKernel(
     return { path: bzImagePath, pvh: false, why: e instanceof Error ? e.message : String(e) };
   }
   if (r.ok) {
+    writeFileAtomic(elfSha, `${sha256(r.vmlinux)}\n`);
     writeFileAtomic(elf, r.vmlinux);
     return { path: elf, pvh: true };
   }
   // the verdict is about this file as this reader sees it
   writeFileAtomic(no, `${r.why}\n`);
   return { path: bzImagePath, pvh: false, why: r.why };
+}
+
+/** Does the cached file still hash to what was recorded when it was written? */
+function intact(file: string, shaFile: string): boolean {
+  try {
+    return readFileSync(shaFile, 'utf8').trim() === sha256File(file);
+  } catch {
+    return false;
+  }
 }
 
 /**

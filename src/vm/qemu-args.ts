@@ -11,11 +11,24 @@
  * calibration fails now and then, and with no HPET or PM timer to fall back on the
  * kernel hangs before its first line.
  */
+import { NONCE_FW_CFG_NAME } from '../guest/markers.js';
 import { KjxError } from '../util/errors.js';
 
 export interface PortForward {
+  /** Port on the host's 127.0.0.1; 0 lets QEMU bind a free one (`forwards.ts` reads which). */
   host: number;
   guest: number;
+}
+
+/**
+ * User-mode networking (slirp). The guest reaches the host's loopback through
+ * 10.0.2.2 and, through the host, whatever the host can reach; `restrict` cuts
+ * both (QEMU `restrict=on`: no packet from the guest leaves slirp, DHCP still
+ * answers) while the forwards keep working (docs/security.md).
+ */
+export interface UserNet {
+  forwards: PortForward[];
+  restrict?: boolean;
 }
 
 export interface VmConfig {
@@ -56,9 +69,14 @@ export interface VmConfig {
    */
   ports?: { name: string; socket: string }[];
   /** User-mode networking with these forwards (always bound to 127.0.0.1). */
-  net?: { forwards: PortForward[] };
+  net?: UserNet;
   /** Files the guest reads from /sys/firmware/qemu_fw_cfg/by_name/NAME/raw (`-fw_cfg`). */
   fwCfg?: { name: string; file: string }[];
+  /**
+   * This boot's marker nonce (src/guest/markers.ts), handed to the guest over
+   * fw_cfg: root-only in the guest, and no part of any image.
+   */
+  nonce?: string;
 }
 
 /**
@@ -121,9 +139,17 @@ function virtio(machine: string, device: 'blk' | 'net' | 'rng' | 'serial'): stri
   return `virtio-${device}-${machine === 'microvm' ? 'device' : 'pci'}`;
 }
 
+/**
+ * A value inside a QEMU option list (`-drive file=...,if=none`): QEMU splits at
+ * commas, and a doubled comma stands for one. Every path placed in such a value
+ * goes through here; `-kernel`, `-initrd` and `-bios` take their argument whole.
+ */
+export function optValue(s: string): string {
+  return s.replace(/,/g, ',,');
+}
+
 function mediaArgs(m: VmMedia, machine: string): string[] {
-  // commas in a -drive value are doubled
-  const file = `file=${m.path.replace(/,/g, ',,')}`;
+  const file = `file=${optValue(m.path)}`;
   if (m.kind === 'cdrom') {
     return [
       '-drive',
@@ -174,22 +200,32 @@ export function qemuArgv(c: VmConfig): string[] {
     );
   } else if (c.console.kind === 'stdio') {
     argv.push('-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0');
-  } else argv.push('-chardev', `file,id=con0,path=${c.console.path}`, '-serial', 'chardev:con0');
-  if (c.qmpSocket) argv.push('-qmp', `unix:${c.qmpSocket},server=on,wait=off`);
+  } else argv.push('-chardev', `file,id=con0,path=${optValue(c.console.path)}`, '-serial', 'chardev:con0');
+  if (c.qmpSocket) argv.push('-qmp', `unix:${optValue(c.qmpSocket)},server=on,wait=off`);
   if (c.ports?.length) {
     argv.push('-device', `${virtio(machine, 'serial')},id=vser0`);
     c.ports.forEach((p, i) => {
-      argv.push('-chardev', `socket,id=port${i},path=${p.socket}`);
+      argv.push('-chardev', `socket,id=port${i},path=${optValue(p.socket)}`);
       argv.push('-device', `virtserialport,bus=vser0.0,chardev=port${i},name=${p.name}`);
     });
   }
   if (c.net) {
     const fwd = c.net.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
+    const restrict = c.net.restrict ? ',restrict=on' : '';
     // romfile= : no iPXE option ROM to load (and no time spent on it) for a -kernel boot
     const rom = machine === 'microvm' ? '' : ',romfile=';
-    argv.push('-netdev', `user,id=net0${fwd}`, '-device', `${virtio(machine, 'net')},netdev=net0${rom}`);
+    argv.push(
+      '-netdev',
+      `user,id=net0${restrict}${fwd}`,
+      '-device',
+      `${virtio(machine, 'net')},netdev=net0${rom}`,
+    );
   }
-  for (const f of c.fwCfg ?? []) argv.push('-fw_cfg', `name=${f.name},file=${f.file.replace(/,/g, ',,')}`);
+  for (const f of c.fwCfg ?? []) argv.push('-fw_cfg', `name=${f.name},file=${optValue(f.file)}`);
+  if (c.nonce !== undefined) {
+    if (!/^[0-9a-f]+$/.test(c.nonce)) throw new KjxError('INTERNAL', 'a boot nonce is lowercase hex');
+    argv.push('-fw_cfg', `name=${NONCE_FW_CFG_NAME},string=${c.nonce}`);
+  }
   argv.push('-device', virtio(machine, 'rng'));
   return argv;
 }

@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RUN_FW_CFG_NAME } from '../guest/layout.js';
+import { exitStatus } from '../guest/markers.js';
 import type { RunCommand } from '../guest/run-hook.js';
 import { STDERR_PORT, STDOUT_PORT } from '../guest/run-hook.js';
 import type { Manifest } from '../image/manifest.js';
@@ -154,10 +155,11 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
       }
     : { initrd };
   let kernel = o.artifacts.kernel;
-  if (o.media) writeFileSync(fwCfgFile, payload);
+  // 0600: the image may hold host keys (ssh.hostKeyFiles), the payload --mount'ed files
+  if (o.media) writeFileSync(fwCfgFile, payload, { mode: 0o600 });
   else {
     const image = await directInitrd(readFileSync(o.artifacts.initrd), o.artifacts.initrd);
-    writeFileSync(initrd, appendPayload(image, payload));
+    writeFileSync(initrd, appendPayload(image, payload), { mode: 0o600 });
     // OVMF has no PVH loader; qboot and SeaBIOS (QEMU's option ROM) do
     if (o.vm?.firmware?.kind !== 'uefi' && !o.vm?.kernel)
       kernel = (await directKernel(kernel, o.artifacts.kernelSha256)).path;
@@ -200,8 +202,27 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     type Ending = { outcome: Outcome; status?: number; message?: string; excerpt?: string };
     const ending = await new Promise<Ending>((resolve) => {
       session.waitForMarker('exit', o.timeoutS * 1000 + 60_000).then(
-        (m) => resolve({ outcome: 'exited', status: Number(m.fields.status) }),
-        () => {}, // the other signals below report what happened
+        (m) => {
+          const status = exitStatus(m);
+          // only the run hook prints it, as root: a status that is not 0-255 is no status
+          if (status !== undefined) resolve({ outcome: 'exited', status });
+          else
+            resolve({
+              outcome: 'vm-failed',
+              message: `the guest's exit marker carries no exit status 0-255 (status=${JSON.stringify(m.fields.status ?? '')})`,
+              excerpt: tail(session.console(), 30),
+            });
+        },
+        (e: unknown) => {
+          // the other signals below report what else happened
+          const missing = session.nonceMissing();
+          if (missing && e === missing)
+            resolve({
+              outcome: 'vm-failed',
+              message: `${missing.message}; ${missing.hint}`,
+              excerpt: tail(session.console(), 30),
+            });
+        },
       );
       void session.panic.then((p) => resolve({ outcome: 'panic', message: p.line, excerpt: p.excerpt }));
       void session.exited.then((code) => {

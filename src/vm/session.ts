@@ -2,16 +2,27 @@
  * One QEMU process with its serial console on a pipe: start it, follow console lines
  * and guest markers (with host arrival times), notice kernel panics, type into the
  * console, and always end it: on stop, on error, and when our own process exits.
+ * Each session makes its own marker nonce: only lines carrying it are markers
+ * (src/guest/markers.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { type Marker, parseMarker } from '../guest/markers.js';
+import { isNoncelessInit, type Marker, NONCE_MISSING_HINT, newNonce, parseMarker } from '../guest/markers.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 
-/** Console lines that mean the guest kernel is gone or broken. */
-export const PANIC_PATTERNS = [/Kernel panic - not syncing/, /\bOops: /, /\bBUG: /, /---\[ end trace/];
+/**
+ * Console lines that mean the guest kernel is gone or broken. Lockup reports are
+ * not among them: an emulated vCPU on a loaded host is starved for tens of seconds
+ * (the watchdog then prints "BUG: soft lockup") and the guest carries on.
+ */
+export const PANIC_PATTERNS = [
+  /Kernel panic - not syncing/,
+  /\bOops: /,
+  /\bBUG: (?!soft lockup|workqueue lockup)/,
+  /---\[ end trace/,
+];
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -39,14 +50,18 @@ export interface SessionOptions {
 export interface Session {
   pid: number;
   argv: string[];
+  /** This boot's marker nonce (what a guest line must carry to count as a marker). */
+  nonce: string;
   /** `performance.now()` when QEMU was spawned. */
   startedAt: number;
   /** Everything the console printed so far. */
   console(): string;
   /** Everything QEMU printed on its stderr so far. */
   stderr(): string;
-  /** Markers seen so far, in order. */
+  /** Markers seen so far, in order (only those with this boot's nonce). */
   markers(): TimedMarker[];
+  /** Set once the guest showed it cannot read its nonce: no marker will ever come. */
+  nonceMissing(): KjxError | undefined;
   /** `performance.now()` of the last console output. */
   lastOutputAt(): number;
   /** The first panic/oops line, once one was printed (with the lines before it). */
@@ -63,9 +78,22 @@ export interface Session {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** The error for a guest whose /init printed its marker without a nonce. */
+export function nonceMissingError(line: string): KjxError {
+  return new KjxError(
+    'VM_START',
+    `the guest's init marker carries no boot nonce ("${line.trim()}"): it could not read fw_cfg, or the image predates nonces`,
+    {
+      hint: NONCE_MISSING_HINT,
+    },
+  );
+}
+
 export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
+  const nonce = config.nonce ?? newNonce();
   const argv = qemuArgv({
     ...config,
+    nonce,
     console: config.console.kind === 'stdio' ? config.console : { kind: 'stdio' },
   });
   installExitHook();
@@ -84,6 +112,7 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
     onPanic = resolve;
   });
   let panicked = false;
+  let noNonce: KjxError | undefined;
 
   child.stdout!.on('data', (b: Buffer) => {
     const s = b.toString('utf8');
@@ -96,8 +125,11 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
     while (nl >= 0) {
       const line = pending.slice(0, nl).replace(/\r$/, '');
       pending = pending.slice(nl + 1);
-      const m = parseMarker(line);
+      const m = parseMarker(line, nonce);
       if (m) markers.push({ ...m, at: now });
+      // before the first real marker only /init has run in the guest: its marker
+      // without a nonce means none of the guest's markers can count
+      else if (markers.length === 0 && !noNonce && isNoncelessInit(line)) noNonce = nonceMissingError(line);
       if (!panicked && PANIC_PATTERNS.some((p) => p.test(line))) {
         panicked = true;
         onPanic({ line: line.trim(), excerpt: tail(out, 30) });
@@ -134,6 +166,7 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
     new Promise<T>((resolve, reject) => {
       const already = past?.();
       if (already !== undefined) return resolve(already);
+      if (noNonce) return reject(noNonce);
       const done = (): void => {
         clearTimeout(timer);
         lineWaiters.delete(onLine);
@@ -158,6 +191,11 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
           );
           return;
         }
+        if (noNonce) {
+          done();
+          reject(noNonce);
+          return;
+        }
         const m = match(line);
         if (m !== undefined) {
           done();
@@ -178,16 +216,18 @@ export function startVm(config: VmConfig, opts: SessionOptions = {}): Session {
   return {
     pid: child.pid ?? -1,
     argv,
+    nonce,
     startedAt,
     console: () => out,
     stderr: () => err,
     markers: () => [...markers],
+    nonceMissing: () => noNonce,
     lastOutputAt: () => lastOutput,
     panic,
     waitForMarker: (event, timeoutMs) =>
       waitFor(
         (line) => {
-          const m = parseMarker(line);
+          const m = parseMarker(line, nonce);
           return m && m.event === event ? { ...m, at: performance.now() } : undefined;
         },
         `the guest marker "${event}"`,

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
 import { shQuote } from '../guest/run-hook.js';
+import { checkPrivateKeyMode } from '../guest/ssh-keys.js';
 import { KjxError } from '../util/errors.js';
 import type { VmRecord } from './registry.js';
 
@@ -29,6 +30,7 @@ function connect(rec: VmRecord, user: string, timeoutMs: number): Promise<Client
       hint: 'boot it with `kjx boot --detach` from the project whose kjx.yaml it came from',
     });
   }
+  checkPrivateKeyMode(rec.identity);
   let privateKey: Buffer;
   try {
     privateKey = readFileSync(rec.identity);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { busyboxApplets } from '../../src/components/busybox-applets.js';
 import { KjxError } from '../../src/util/errors.js';
+import { needs } from '../helpers/prereq.js';
 
 const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -56,7 +57,7 @@ describe('busyboxApplets (Debian busybox-static)', () => {
   after(() => rmSync(work, { recursive: true, force: true }));
 
   let binary: Buffer | undefined;
-  let skip: string | false = false;
+  let problem: string | undefined;
   try {
     // Host tools are fine here: the test checks our reader against the real thing.
     execFileSync('apt-get', ['download', 'busybox-static'], { cwd: work, stdio: 'pipe' });
@@ -67,8 +68,9 @@ describe('busyboxApplets (Debian busybox-static)', () => {
       maxBuffer: 64 * 1024 * 1024,
     });
   } catch (e) {
-    skip = `busybox-static not available: ${(e as Error).message}`;
+    problem = (e as Error).message;
   }
+  const skip = needs('busybox-static from apt (apt-get download)', problem);
 
   it('finds the applets, the same set `busybox --list` prints', { skip }, () => {
     const applets = busyboxApplets(binary!);

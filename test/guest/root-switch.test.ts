@@ -26,8 +26,12 @@ test('the script is valid sh, loads the PCI transport before the disk driver, an
   assert.match(s, /exec switch_root -c \/dev\/console \/newroot \/init\n$/);
   // every way out that is not the switch boots the initramfs's own /init
   assert.equal(s.match(/exec \/init/g)?.length, 2);
-  assert.match(s, /@@kjx:root status=ok dev=\$dev/);
-  assert.match(s, /@@kjx:root status=failed/);
+  assert.match(s, /echo "\n@@kjx:\$kjx_nonce:root status=ok dev=\$dev"/);
+  assert.match(s, /echo "\n@@kjx:\$kjx_nonce:root status=failed"/);
+  assert.ok(
+    s.indexOf('read -r kjx_nonce') < s.indexOf('fail "no file system'),
+    'the nonce before any marker',
+  );
 });
 
 test('without kjx.root= on the command line the script only hands over to /init', () => {

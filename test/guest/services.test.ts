@@ -111,9 +111,16 @@ describe('service directories', () => {
     assert.match(run, /^trap 'kjx_set_ready tracer \$\$' USR1$/m);
     for (const sig of ['TERM', 'INT', 'HUP'])
       assert.match(run, new RegExp(`^trap 'kjx_forward ${sig}' ${sig}$`, 'm'));
-    assert.match(run, /^chpst -P \/bin\/sh -c '\/usr\/local\/bin\/tracer --events '\\''sched:\*'\\''' &$/m);
+    assert.match(
+      run,
+      /^\/usr\/bin\/chpst -P \/bin\/sh -c '\/usr\/local\/bin\/tracer --events '\\''sched:\*'\\''' &$/m,
+    );
     assert.match(run, /^kjx_wait_child tracer$/m);
-    assert.doesNotMatch(run, /^exec chpst/m, 'runsv must not be the parent of a program that sends SIGUSR1');
+    assert.doesNotMatch(
+      run,
+      /^exec \/usr\/bin\/chpst/m,
+      'runsv must not be the parent of a program that sends SIGUSR1',
+    );
     // INT instead of TERM, through control/t
     assert.match(text(tree, '/etc/sv/tracer/control/t'), /kill -s INT "\$pid"/);
     assert.equal(tree.get('/etc/sv/workload/control/t'), undefined);
@@ -131,9 +138,12 @@ describe('service directories', () => {
   test('user, env, finish command with a timeout, restart policy', () => {
     const run = text(tree, '/etc/sv/workload/run');
     assert.match(run, /^export HOME=\/home\/dev USER=dev LOGNAME=dev$/m);
-    assert.match(run, /^export MODE='a b'$/m);
-    assert.match(run, /^kjx_set_ready workload \$\$$/m);
-    assert.match(run, /^exec chpst -P -u dev \/usr\/local\/bin\/workload$/m);
+    assert.match(
+      run,
+      /^kjx_set_ready workload \$\$\n(?:#.*\n)?export MODE='a b'\nexec /m,
+      'env last, just before exec',
+    );
+    assert.match(run, /^exec \/usr\/bin\/chpst -P -u dev \/usr\/local\/bin\/workload$/m);
     const finish = text(tree, '/etc/sv/workload/finish');
     assert.match(finish, /^timeout -s KILL 5 \/bin\/sh -c 'echo "done: \$1"' <\/dev\/null$/m);
     assert.match(finish, /^kjx_restart workload on-failure "\$1"$/m);
@@ -144,7 +154,7 @@ describe('service directories', () => {
   test('file, port and check readiness start a poller before exec', () => {
     assert.match(
       text(tree, '/etc/sv/web/run'),
-      /^kjx_poll_ready web port 1F90\nexec chpst -P httpd -f -p 8080$/m,
+      /^kjx_poll_ready web port 1F90\nexec \/usr\/bin\/chpst -P httpd -f -p 8080$/m,
     );
     assert.match(text(tree, '/etc/sv/sock/run'), /^kjx_poll_ready sock file \/run\/sockd\.sock$/m);
     assert.match(text(tree, '/etc/sv/db/run'), /^kjx_poll_ready db check db-ping$/m);
@@ -162,11 +172,11 @@ describe('service directories', () => {
   test('ssh: host keys at first boot, fingerprint marker, dropbear without passwords, ready on its port', () => {
     const run = text(tree, '/etc/sv/ssh/run');
     assert.match(run, /^kjx_hostkey ed25519 \/etc\/dropbear\/dropbear_ed25519_host_key \|\| exit 1$/m);
-    assert.match(run, /echo "@@kjx:hostkey type=\$kjx_type sha256=\$kjx_fp" >\/dev\/console/);
+    assert.match(run, /^ {2}kjx_say "hostkey type=\$kjx_type sha256=\$kjx_fp"$/m);
     assert.match(run, /^kjx_poll_ready ssh port 0016$/m);
     assert.match(
       run,
-      /^exec chpst -P dropbear -F -E -s -g -p 22 -r \/etc\/dropbear\/dropbear_ed25519_host_key$/m,
+      /^exec \/usr\/bin\/chpst -P dropbear -F -E -s -g -p 22 -r \/etc\/dropbear\/dropbear_ed25519_host_key$/m,
     );
     assert.doesNotMatch(run, / -B\b/, 'blank passwords are never allowed');
     const noRoot = parseSpec('ssh: {rootLogin: false, port: 2222}\n', '/srv/kjx.yaml');
@@ -187,7 +197,10 @@ describe('service directories', () => {
   });
 
   test('acpid: busybox acpid for the ACPI power button, with a Debian kernel or when evdev is asked for', () => {
-    assert.equal(text(tree, '/etc/sv/acpid/run').includes('exec chpst -P acpid -d -c /etc/acpi'), true);
+    assert.equal(
+      text(tree, '/etc/sv/acpid/run').includes('exec /usr/bin/chpst -P acpid -d -c /etc/acpi'),
+      true,
+    );
     const local = (modules: string) =>
       guestServices(parseSpec(`kernel: {image: ./bzImage, modules: [${modules}]}\n`, '/srv/kjx.yaml')).map(
         (s) => s.name,
@@ -222,7 +235,7 @@ test('signal readiness as a non-root user: the wrapper runs as that user and wri
   const run = text(serviceTree(spec, services), '/etc/sv/t/run');
   assert.match(run, /^chown dev "\$KJX_STATE\/svc\/t\/user"$/m);
   assert.match(run, /^kjx_poll_ready t file "\$KJX_STATE\/svc\/t\/user"\/signalled$/m);
-  assert.match(run, /^exec chpst -P -u dev \/bin\/sh -c '/m);
+  assert.match(run, /^exec \/usr\/bin\/chpst -P -u dev \/bin\/sh -c '/m);
   assert.match(run, /trap '\\''echo \$\$ >"\$KJX_STATE\/svc\/t\/user"\/signalled'\\'' USR1/);
   assert.match(run, /kjx_wait_child t "\$KJX_STATE\/svc\/t\/user"'$/m);
   assert.doesNotMatch(run, /chown dev "\$KJX_STATE\/svc\/t"$/m, "the state directory itself stays root's");

@@ -4,11 +4,12 @@
  * spec gives no key at all.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
+  checkPrivateKeyMode,
   ensureProjectKey,
   hostKeyForDropbear,
   parseKeyFile,
@@ -48,13 +49,40 @@ test('the project key is created once, in .kjx/ssh, private 0600 in a 0700 direc
   assert.equal(ensureProjectKey(dir, 'x').publicLine, a.publicLine);
 });
 
+test('a project key that group or others may read is refused with the chmod line that fixes it', () => {
+  const dir = project('');
+  const key = ensureProjectKey(dir, 'kjx-test');
+  for (const mode of [0o644, 0o640, 0o604, 0o660, 0o602]) {
+    chmodSync(key.path, mode);
+    assert.throws(
+      () => ensureProjectKey(dir, 'x'),
+      (e) =>
+        isKjxError(e) &&
+        e.code === 'KEY_INVALID' &&
+        e.message.includes(`(mode 0${mode.toString(8)})`) &&
+        e.hint === `chmod 600 ${key.path}`,
+      mode.toString(8),
+    );
+    // the same check guards kjx exec and kjx ssh, which read it as their identity
+    assert.throws(() => checkPrivateKeyMode(key.path), /is open to others/);
+  }
+  chmodSync(key.path, 0o600);
+  assert.equal(
+    ensureProjectKey(dir, 'x').publicLine,
+    key.publicLine,
+    'fixed as the hint says, it is used again',
+  );
+  chmodSync(key.path, 0o400);
+  assert.doesNotThrow(() => checkPrivateKeyMode(key.path));
+});
+
 test('a damaged project key is an error, not silently replaced', () => {
   const dir = project('');
   mkdirSync(join(dir, '.kjx', 'ssh'), { recursive: true });
-  writeFileSync(projectKeyPath(dir), 'garbage');
+  writeFileSync(projectKeyPath(dir), 'garbage', { mode: 0o600 });
   assert.throws(
     () => ensureProjectKey(dir, 'x'),
-    (e) => isKjxError(e) && e.code === 'KEY_INVALID',
+    (e) => isKjxError(e) && e.code === 'KEY_INVALID' && !/open to others/.test(e.message),
   );
   assert.equal(readFileSync(projectKeyPath(dir), 'utf8'), 'garbage');
 });

@@ -60,7 +60,13 @@ describe('runit stages', () => {
   const { tree, overrides, spec } = system();
 
   test('/init hands over to runit; stages 1, 2, 3 and ctrlaltdel are executable', () => {
-    assert.match(text(tree, '/init'), /^echo "@@kjx:init"\nexec \/sbin\/runit$/m);
+    const init = text(tree, '/init');
+    assert.match(
+      init,
+      /^read -r kjx_nonce 2>\/dev\/null <\/sys\/firmware\/qemu_fw_cfg\/by_name\/opt\/kjx\/nonce\/raw$/m,
+    );
+    assert.match(init, /^echo "\n@@kjx:\$kjx_nonce:init"\n(?:#.*\n)?exec \/sbin\/runit$/m);
+    assert.doesNotMatch(init, /export/, 'the nonce is never exported');
     for (const p of ['/init', '/etc/runit/1', '/etc/runit/2', '/etc/runit/3', '/etc/runit/ctrlaltdel'])
       assert.equal(tree.get(p)?.mode, 0o755, p);
   });
@@ -72,6 +78,7 @@ describe('runit stages', () => {
       'mount -a',
       '(umask 777 && : >/run/runit.stopit && : >/run/runit.reboot)',
       'mkfifo -m 600 /run/kjx/tick',
+      'umask 077; echo "$kjx_nonce" >/run/kjx/nonce; umask 022',
       'echo "$kjx_h" >/proc/sys/kernel/hostname',
       'modprobe -a $(cat /etc/kjx/modules)',
       'kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/opt/kjx/run.cpio/raw',
@@ -107,12 +114,15 @@ describe('runit stages', () => {
 
   test('stage 2 prints the stage2 marker and execs runsvdir; boot-ready waits for all, then the run hook', () => {
     const s2 = text(tree, '/etc/runit/2');
-    assert.match(s2, /echo "@@kjx:stage2 uptime=\$up"/);
+    assert.match(
+      s2,
+      /^read -r kjx_nonce 2>\/dev\/null <\/run\/kjx\/nonce\necho "\n@@kjx:\$kjx_nonce:stage2 uptime=\$up"$/m,
+    );
     assert.match(s2, /^exec env - PATH="\$PATH" runsvdir -P \/etc\/service /m);
     const ready = text(tree, '/usr/lib/kjx/boot-ready');
     assert.match(ready, /for s in tracer ssh console acpid workload web; do/);
     assert.match(text(tree, '/etc/acpi/PWRF/00000080'), /^exec \/sbin\/poweroff$/m);
-    assert.match(ready, /@@kjx:ready build=abc123def456 kernel=\$\(uname -r\)/);
+    assert.match(ready, /^kjx_say "ready build=abc123def456 kernel=\$\(uname -r\)/m);
     assert.match(ready, /\[ -x \/usr\/lib\/kjx\/run-hook \] && exec \/usr\/lib\/kjx\/run-hook/);
     assert.match(bootReadyScript({ buildId: 'x', services: ['a'], timeout: 7 }), /\+ 7\)\)/);
   });

@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -111,6 +112,27 @@ export function bootBuilt(ws: string, net?: { sshPort?: number }): Session {
     console: { kind: 'stdio' },
     ...(net ? { net: { forwards: net.sshPort ? [{ host: net.sshPort, guest: 22 }] : [] } } : {}),
   });
+}
+
+/**
+ * After a project was copied and opened to everyone (`chmod -R a+rwX`, so nobody
+ * can build it): its project key goes back to 0600, owned by whoever builds next
+ * (uid 65534 for nobody). kjx refuses a key that group or others may read.
+ */
+export function keepProjectKeyPrivate(ws: string, uid?: number): void {
+  const key = join(ws, '.kjx', 'ssh', 'id_ed25519');
+  if (!existsSync(key)) return;
+  if (uid !== undefined) chownSync(key, uid, uid);
+  chmodSync(key, 0o600);
+}
+
+/**
+ * The console with this boot's marker prefix `@@kjx:<nonce>:` written as `@@kjx:`,
+ * for assertions on the order of markers in the text. (Forged lines without the
+ * nonce stay as they were printed, so do not use this to test forgeries.)
+ */
+export function consoleWithoutNonce(vm: Session): string {
+  return vm.console().replaceAll(`@@kjx:${vm.nonce}:`, '@@kjx:');
 }
 
 let otherUsersKjx: string | undefined;

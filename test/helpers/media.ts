@@ -8,7 +8,15 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coldCacheWithDebs, KJX, type KjxResult, kjxForOtherUsers, runKjx, SHARED_CACHE } from './kjx.js';
+import {
+  coldCacheWithDebs,
+  KJX,
+  type KjxResult,
+  keepProjectKeyPrivate,
+  kjxForOtherUsers,
+  runKjx,
+  SHARED_CACHE,
+} from './kjx.js';
 
 /** Prefix that runs a command as nobody when we are root (setpriv, util-linux). */
 export function asNobody(): string[] {
@@ -52,6 +60,7 @@ export function buildAs(
 ): KjxResult & { cache: string } {
   const cache = coldCacheWithDebs();
   spawnSync('chmod', ['-R', 'a+rwX', cache]);
+  keepProjectKeyPrivate(ws, opts.nobody && process.getuid?.() === 0 ? 65534 : process.getuid?.());
   const argv = [
     ...(opts.nobody ? asNobody() : []),
     process.execPath,

@@ -4,9 +4,24 @@
  * try logins that must fail, reporting what the server said.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Client, type ConnectConfig } from 'ssh2';
 
-export { freePort } from '../../src/vm/detach.js';
+/**
+ * A TCP port on 127.0.0.1 that is free right now, for tests that boot with
+ * `bootBuilt`. kjx itself never does this (QEMU binds port 0, src/vm/forwards.ts);
+ * here a port taken in between fails one test run, loudly.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
 
 /** OpenSSH's SHA256 fingerprint of a host key blob, without "SHA256:". */
 export function fingerprintOf(blob: Buffer): string {

@@ -4,7 +4,7 @@ import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { execa, execaSync } from 'execa';
+import { execa } from 'execa';
 import fc from 'fast-check';
 import { type CpioEntry, cpioToTree, makeReproducible, readCpio, writeCpio } from '../../src/image/cpio.js';
 import {
@@ -16,13 +16,10 @@ import {
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
 import { KjxError } from '../../src/util/errors.js';
+import { needsTool } from '../helpers/prereq.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_700_000_000;
-
-const hasTool = (tool: string): boolean =>
-  execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode === 0;
-const HAS_CPIO = hasTool('cpio');
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -47,6 +44,17 @@ function hardlink(path: string, target: string): TreeEntry {
 
 function roundTrip(t: Tree): Tree {
   return cpioToTree(readCpio(writeCpio(t, { epoch: EPOCH }), 'test.cpio'), SRC);
+}
+
+/** 1000 entries, 15 MB: the size of a typical initramfs, for packing. */
+function packingTree(): Tree {
+  const tree = newTree();
+  for (let d = 0; d < 20; d++) {
+    tree.set(`/d${d}`, mk.dir(`/d${d}`, SRC));
+    for (let f = 0; f < 49; f++)
+      tree.set(`/d${d}/f${f}`, mk.file(`/d${d}/f${f}`, randomBytes(15_300 + f), SRC));
+  }
+  return tree;
 }
 
 /** A small initramfs-like tree with every entry type. */
@@ -185,12 +193,121 @@ function entriesFrom(leaves: Leaf[]): TreeEntry[] {
 
 const treeArb = fc.array(leafArb, { maxLength: 25 }).map((leaves) => treeOf(entriesFrom(leaves)));
 
-function expectCpioInvalid(f: () => unknown): void {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof KjxError, `expected KjxError, got ${(e as Error)?.stack ?? String(e)}`);
-    assert.equal(e.code, 'CPIO_INVALID', e.message);
+function expectCpioInvalid(f: () => unknown, what = ''): void {
+  assert.throws(
+    f,
+    (e: unknown) => {
+      assert.ok(e instanceof KjxError, `expected KjxError, got ${(e as Error)?.stack ?? String(e)}`);
+      assert.equal(e.code, 'CPIO_INVALID', e.message);
+      return true;
+    },
+    `accepted: ${what}`,
+  );
+}
+
+/** An entry as read, with its data copied out of the archive, for comparing. */
+const plainEntry = (e: CpioEntry) => ({ ...e, data: Buffer.from(e.data) });
+
+/** newc header fields in archive order, as CpioEntry names them (filesize and namesize are layout). */
+const HEADER_FIELDS = [
+  'ino',
+  'mode',
+  'uid',
+  'gid',
+  'nlink',
+  'mtime',
+  'filesize',
+  'devMajor',
+  'devMinor',
+  'rdevMajor',
+  'rdevMinor',
+  'namesize',
+  'check',
+] as const;
+const KNOWN_TYPES = [0o140000, 0o120000, 0o100000, 0o060000, 0o040000, 0o020000, 0o010000];
+
+/**
+ * What readCpio must make of a newc archive written by us after one byte at `at`
+ * became `value`: `expected` entries, or a refusal (`expected` undefined). newc has
+ * no checksum: names, data, padding and most header fields are not checked by the
+ * format, so there the reader must return exactly the bytes now in the archive
+ * (the damage, faithfully). What the format does check (magic, hex digits, the
+ * layout fields, NULs, the trailer, known file types) must be refused.
+ */
+function cpioVerdict(
+  archive: Buffer,
+  at: number,
+  value: number,
+): { expected?: ReturnType<typeof plainEntry>[]; why: string } {
+  const entries = readCpio(archive, 'good').map(plainEntry);
+  const damaged = Buffer.from(archive);
+  damaged[at] = value;
+  const same = (why: string) => ({ expected: entries, why });
+  const refuse = (why: string) => ({ why });
+  if (archive[at] === value) return same('unchanged');
+  const hexAt = (b: Buffer, o: number) => Number.parseInt(b.toString('latin1', o, o + 8), 16);
+  let off = 0;
+  for (let i = 0; ; i++) {
+    const e = entries[i]; // undefined: the trailer
+    const rel = at - off;
+    const namesize = hexAt(archive, off + 94);
+    const filesize = hexAt(archive, off + 54);
+    const nameStart = off + 110;
+    const dataStart = (nameStart + namesize + 3) & ~3;
+    const next = (dataStart + filesize + 3) & ~3;
+    if (rel < 6) {
+      // 070702 is the crc variant: it checks the data sum of regular files only (ours: 0)
+      if (damaged.toString('latin1', off, off + 6) !== '070702') return refuse('magic');
+      const sum = e ? e.data.reduce((a, b) => a + b, 0) : 0;
+      return e && (e.mode & 0o170000) === 0o100000 && sum !== e.check
+        ? refuse('crc magic, bad sum')
+        : same('crc magic');
+    }
+    if (rel < 110) {
+      const k = Math.floor((rel - 6) / 8);
+      const field = HEADER_FIELDS[k]!;
+      const text = damaged.toString('latin1', off + 6 + 8 * k, off + 14 + 8 * k);
+      if (!/^[0-9A-Fa-f]{8}$/.test(text)) return refuse(`${field} is not hex`);
+      const v = Number.parseInt(text, 16);
+      if (v === hexAt(archive, off + 6 + 8 * k)) return same(`${field}: another spelling of the same number`);
+      // the trailer is only its name: the reader stops there
+      if (!e && field !== 'namesize') return same(`the trailer's ${field}`);
+      if (field === 'namesize') return refuse('namesize: the NUL must end the name');
+      if (field === 'filesize') {
+        // within the padding the next header stays where it was, and the format cannot
+        // tell: the data then are the bytes the new size covers
+        if (((dataStart + v + 3) & ~3) !== next || dataStart + v > archive.length)
+          return refuse('filesize moves the next header');
+        const data = damaged.subarray(dataStart, dataStart + v);
+        return {
+          expected: entries.map((x, j) => (j === i ? { ...x, data: Buffer.from(data) } : x)),
+          why: 'filesize within the padding (not checked)',
+        };
+      }
+      if (field === 'mode' && !KNOWN_TYPES.includes(v & 0o170000)) return refuse('unknown file type');
+      return {
+        expected: entries.map((x, j) => (j === i ? { ...x, [field]: v } : x)),
+        why: `${field} (not checked)`,
+      };
+    }
+    const nul = nameStart + namesize - 1;
+    if (at < nul) {
+      if (value === 0) return refuse('a NUL inside the name');
+      if (!e) return refuse("the trailer's name");
+      const name = damaged.toString('utf8', nameStart, nul);
+      if (name === 'TRAILER!!!') return { expected: entries.slice(0, i), why: 'a name became the trailer' };
+      return { expected: entries.map((x, j) => (j === i ? { ...x, name } : x)), why: 'name (not checked)' };
+    }
+    if (at === nul) return refuse('name not NUL-terminated');
+    if (at < dataStart) return same('name padding (not checked)');
+    if (!e) return same('after the trailer (not read)');
+    if (at < dataStart + filesize) {
+      const data = Buffer.from(e.data);
+      data[at - dataStart] = value;
+      return { expected: entries.map((x, j) => (j === i ? { ...x, data } : x)), why: 'data (not checked)' };
+    }
+    if (at < next) return same('data padding (not checked)');
+    off = next;
   }
 }
 
@@ -376,28 +493,19 @@ describe('writeCpio / readCpio', () => {
     );
   });
 
-  it('packs a 15 MB / 1000-entry tree quickly', (t) => {
-    const tree = newTree();
-    for (let d = 0; d < 20; d++) {
-      tree.set(`/d${d}`, mk.dir(`/d${d}`, SRC));
-      for (let f = 0; f < 49; f++)
-        tree.set(`/d${d}/f${f}`, mk.file(`/d${d}/f${f}`, randomBytes(15_300 + f), SRC));
-    }
-    writeCpio(tree, { epoch: EPOCH }); // warm up the JIT
-    const runs: number[] = [];
-    let size = 0;
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      size = writeCpio(tree, { epoch: EPOCH }).length;
-      runs.push(performance.now() - t0);
-    }
-    const best = Math.min(...runs);
+  it('packs a 15 MB / 1000-entry tree in one pass', (t) => {
+    const tree = packingTree();
+    const t0 = performance.now();
+    const out = writeCpio(tree, { epoch: EPOCH });
+    const ms = performance.now() - t0;
     t.diagnostic(
-      `writeCpio: ${tree.size} entries, ${(size / 1e6).toFixed(1)} MB in ${best.toFixed(1)} ms (best of 5)`,
+      `writeCpio: ${tree.size} entries, ${(out.length / 1e6).toFixed(1)} MB in ${ms.toFixed(1)} ms`,
     );
-    assert.ok(size > 15_000_000);
-    // The target is well under 100 ms; the bound is loose so a busy CI machine passes.
-    assert.ok(best < 250, `took ${best} ms`);
+    assert.ok(out.length > 15_000_000);
+    assert.equal(readCpio(out, 'packed').length, tree.size, 'every entry');
+    // The speed target (< 100 ms) is `npm run bench build`'s. This is only a safety
+    // bound, 100x of an idle host, against a packer that copies the archive per entry.
+    assert.ok(ms < 10_000, `took ${ms} ms`);
   });
 });
 
@@ -459,34 +567,68 @@ describe('readCpio on bad input', () => {
     );
   });
 
-  it('property: truncated or corrupted archives fail only with CPIO_INVALID', () => {
-    const mutation = fc.oneof(
-      fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-      fc.record({
-        kind: fc.constant('byte' as const),
-        at: fc.nat(),
-        value: fc.integer({ min: 0, max: 255 }),
-      }),
-      fc.record({
-        kind: fc.constant('field' as const),
-        at: fc.nat(),
-        text: fc.stringMatching(/^[0-9A-Fa-fxX\0 -]{8}$/),
-      }),
-    );
+  it('property: a damaged byte is refused where newc checks it, and read back as written where it does not', () => {
     fc.assert(
-      fc.property(treeArb, fc.array(mutation, { minLength: 1, maxLength: 4 }), (t, ms) => {
-        let data = Buffer.from(writeCpio(t, { epoch: EPOCH }));
-        for (const m of ms) {
-          const at = m.at % (data.length + 1);
-          if (m.kind === 'truncate') data = data.subarray(0, at);
-          else if (m.kind === 'byte') {
-            if (at < data.length) data[at] = m.value;
-          } else data.write(m.text, Math.min(at, Math.max(0, data.length - 8)), 'latin1');
-        }
-        expectCpioInvalid(() => cpioToTree(readCpio(data, 'fuzz.cpio')));
+      fc.property(treeArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (t, pos, value) => {
+        const archive = writeCpio(t, { epoch: EPOCH });
+        const at = pos % archive.length;
+        const v = cpioVerdict(archive, at, value);
+        const damaged = Buffer.from(archive);
+        damaged[at] = value;
+        const what = `byte ${at} = ${value} (${v.why})`;
+        if (!v.expected) expectCpioInvalid(() => readCpio(damaged, 'fuzz.cpio'), what);
+        else assert.deepEqual(readCpio(damaged, 'fuzz.cpio').map(plainEntry), v.expected, what);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('property: an archive cut before the end of the trailer name is refused; after it, read whole', () => {
+    fc.assert(
+      fc.property(treeArb, fc.nat(), (t, pos) => {
+        const archive = writeCpio(t, { epoch: EPOCH });
+        const cut = pos % (archive.length + 1);
+        // the trailer's name ends 3 bytes before the archive (121 bytes, padded to 124)
+        if (cut < archive.length - 3)
+          expectCpioInvalid(() => readCpio(archive.subarray(0, cut), 'cut'), `cut ${cut}`);
+        else
+          assert.deepEqual(
+            readCpio(archive.subarray(0, cut), 'cut').map(plainEntry),
+            readCpio(archive, 'whole').map(plainEntry),
+          );
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('property: what readCpio accepts from damaged archives, cpioToTree builds or refuses with CPIO_INVALID', () => {
+    // the tree builder's own robustness: its input is whatever the reader passed on
+    fc.assert(
+      fc.property(
+        treeArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (t, edits) => {
+          const data = Buffer.from(writeCpio(t, { epoch: EPOCH }));
+          for (const [pos, value] of edits) data[pos % data.length] = value;
+          let entries: CpioEntry[];
+          try {
+            entries = readCpio(data, 'fuzz.cpio');
+          } catch (e) {
+            assert.ok(e instanceof KjxError && e.code === 'CPIO_INVALID', String(e));
+            return;
+          }
+          try {
+            cpioToTree(entries);
+          } catch (e) {
+            assert.ok(e instanceof KjxError && e.code === 'CPIO_INVALID', String(e));
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: random bytes after the magic are refused', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
         expectCpioInvalid(() => readCpio(Buffer.concat([Buffer.from('070701'), bytes]), 'random'));
@@ -513,7 +655,7 @@ describe('readCpio on bad input', () => {
   });
 });
 
-describe('cross-check with GNU cpio', { skip: HAS_CPIO ? false : 'cpio is not on PATH' }, () => {
+describe('cross-check with GNU cpio', { skip: needsTool('cpio') }, () => {
   it('lists /dev/console as crw------- root root 5, 1', async () => {
     const file = join(tmp(), 'initrd.cpio');
     writeFileSync(file, writeCpio(sampleTree(), { epoch: EPOCH }));

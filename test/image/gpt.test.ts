@@ -184,3 +184,20 @@ describe('writeGpt / readPartitionTable', () => {
     assert.throws(() => writeGpt(l), /overlaps/);
   });
 });
+
+describe('hostile partition tables', () => {
+  test('an entry size of megabytes (4096 entries of 1 MiB = 4 GiB to read) is refused from the header', () => {
+    const img = disk(layout());
+    for (const lba of [1, layout().sectors - 1]) {
+      const h = img.subarray(lba * SECTOR, lba * SECTOR + 92);
+      h.writeUInt32LE(4096, 80);
+      h.writeUInt32LE(1024 * 1024, 84);
+      h.writeUInt32LE(0, 16);
+      h.writeUInt32LE(crc32(h), 16);
+    }
+    expectInvalid(
+      () => readPartitionTable(bufferSource(img, 'huge-entries.img')),
+      /4096 entries of 1048576 bytes/,
+    );
+  });
+});

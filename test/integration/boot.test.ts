@@ -69,10 +69,11 @@ describe('kjx boot --detach, ps, stop', () => {
     assert.match(refused.stderr, /not the pinned/);
     writeFileSync(recPath, saved);
 
-    const t0 = Date.now();
-    const s = kjx(['stop', 'a']);
+    // the target is 10 s (`npm run bench guest`); a 2-core host at load 18 took
+    // 21-30 s. The guest gets 120 s to power off: one that never does is quit or
+    // killed at the deadline, which the "powerdown" below refuses
+    const s = kjx(['stop', 'a', '--timeout', '120']);
     assert.equal(s.code, 0, s.stderr);
-    assert.ok((Date.now() - t0) / 1000 < 10, 'stop took too long');
     assert.match(s.stdout, /stopped \(powerdown\)/, 'the guest did not power off cleanly');
     assert.equal(alive(rec.pid), false, `QEMU ${rec.pid} still running`);
     assert.match(kjx(['ps']).stdout, /no running VMs/);

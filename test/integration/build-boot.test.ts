@@ -14,6 +14,7 @@ import {
   bootBuilt,
   coldCacheWithDebs,
   KJX,
+  keepProjectKeyPrivate,
   kjxForOtherUsers,
   REPO,
   removeAll,
@@ -141,6 +142,7 @@ describe('kjx build of the default spec', () => {
     const cache = coldCacheWithDebs();
     cleanup.push(cache);
     spawnSync('chmod', ['-R', 'a+rwX', base, cache]);
+    keepProjectKeyPrivate(ws3, uidArgs.length ? 65534 : undefined);
     const argv = [
       ...uidArgs,
       process.execPath,

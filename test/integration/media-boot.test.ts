@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { findOvmf } from '../../src/vm/firmware.js';
 import type { VmConfig, VmMedia } from '../../src/vm/qemu-args.js';
 import { startVm } from '../../src/vm/session.js';
-import { removeAll } from '../helpers/kjx.js';
+import { consoleWithoutNonce, removeAll } from '../helpers/kjx.js';
 import { buildAs, mediaProject } from '../helpers/media.js';
 
 const BOOT_MS = 240_000;
@@ -56,7 +56,7 @@ describe('booting the media (TCG)', () => {
       t.diagnostic(
         `${media.format} ${media.kind} ${firmware}: ready ${((ready.at - vm.startedAt) / 1000).toFixed(1)} s after QEMU started`,
       );
-      return vm.console();
+      return consoleWithoutNonce(vm);
     } finally {
       await vm.stop();
       assert.throws(() => process.kill(vm.pid, 0), 'QEMU is still running');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync } from 'node:fs';
+import { chownSync, copyFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { VmConfig } from '../../src/vm/qemu-args.js';
@@ -27,6 +27,9 @@ describe('a disk image keeps what the guest writes', () => {
     assert.equal(r.code, 0, `kjx build failed:\n${r.stderr}`);
     disk = join(dirname(ws), 'persist.qcow2');
     copyFileSync(join(ws, 'dist', 'kjx.qcow2'), disk);
+    // a disk is its owner's alone (0600: its first boot stores the SSH host keys);
+    // the ordinary user who reads it below owns this copy, as it owns the build
+    if (process.getuid?.() === 0) chownSync(disk, 65534, 65534);
   });
   after(() => removeAll(...cleanup));
 
@@ -91,6 +94,7 @@ describe('a disk image keeps what the guest writes', () => {
       await second.stop();
     }
 
+    assert.equal(statSync(disk).mode & 0o777, 0o600, 'a booted disk holds host keys: 0600');
     // and the host reads it out of the image, without mounting it
     const r = kjxAsNobody(['inspect', disk, '/root/persist.txt'], ws);
     assert.equal(r.code, 0, r.stderr);

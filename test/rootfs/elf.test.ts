@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { type ElfInfo, EM, ET, isElf, parseElf } from '../../src/rootfs/elf.js';
 import { isKjxError } from '../../src/util/errors.js';
 import { buildElf, buildElfWithLayout } from '../fixtures/elf-fixtures.js';
+import { needs } from '../helpers/prereq.js';
 
 /** Parse or throw ELF_INVALID; any other outcome fails the test. */
 function parseOrInvalid(data: Buffer): ElfInfo | undefined {
@@ -208,22 +209,21 @@ describe('parseElf', () => {
     );
   });
 
-  it('reads the host /bin/ls (a real linker output) when there is one', (t) => {
-    if (!existsSync('/bin/ls') || !isElf(readFileSync('/bin/ls'))) {
-      t.skip('no ELF /bin/ls on this host');
-      return;
-    }
+  const ls = needs(
+    'an ELF /bin/ls',
+    !(existsSync('/bin/ls') && isElf(readFileSync('/bin/ls'))) && 'none here',
+  );
+  it('reads the host /bin/ls (a real linker output)', { skip: ls }, () => {
     const info = parseElf(readFileSync('/bin/ls'), '/bin/ls');
     assert.match(info.interp ?? '', /ld-linux/);
     assert.ok(info.needed.includes('libc.so.6'), `needed: ${info.needed.join(', ')}`);
   });
 
-  it('reads the SONAME of the host libc when there is one', (t) => {
-    const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6'].find(existsSync);
-    if (!libc) {
-      t.skip('no multiarch libc.so.6 on this host');
-      return;
-    }
+  const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6'].find(existsSync);
+  it('reads the SONAME of the host libc', {
+    skip: needs('a multiarch libc.so.6', !libc && 'none here'),
+  }, () => {
+    assert.ok(libc);
     assert.equal(parseElf(readFileSync(libc), libc).soname, 'libc.so.6');
   });
 });

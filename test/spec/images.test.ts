@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -17,6 +17,7 @@ import { mk, newTree } from '../../src/rootfs/tree.js';
 import { imageArchiveProblem, readImageArchive } from '../../src/sources/image-archive.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import { needsTool } from '../helpers/prereq.js';
 
 const SRC = { kind: 'generated', by: 'test' } as const;
 const dir = mkdtempSync(join(tmpdir(), 'kjx-images-spec-'));
@@ -81,7 +82,7 @@ describe('images: host archives', () => {
   });
 
   test('archives GNU tar writes (gnu, pax, v7 formats, "./" names) are accepted', {
-    skip: spawnSync('tar', ['--version']).status !== 0,
+    skip: needsTool('tar'),
   }, () => {
     const src = join(dir, 'gnu-src');
     mkdirSync(join(src, 'blobs'), { recursive: true });
@@ -105,6 +106,21 @@ describe('images: host archives', () => {
 
   test('a directory', () => {
     problem('images:\n  - name: app\n    archive: adir\n', '3:14', /adir is not a file/);
+  });
+
+  test('an archive larger than Node can read in one piece (a sparse 3 GiB file) is refused at its line', () => {
+    const big = join(dir, 'big.tar');
+    writeFileSync(big, '');
+    truncateSync(big, 3 * 1024 ** 3);
+    try {
+      problem(
+        'images:\n  - name: app\n    archive: big.tar\n',
+        '3:14',
+        /big\.tar is 3221225472 bytes; kjx bakes image archives of at most/,
+      );
+    } finally {
+      rmSync(big);
+    }
   });
 
   test('not a tar', () => {

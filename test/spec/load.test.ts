@@ -378,8 +378,31 @@ describe('parsing', () => {
         override: false,
         from: '/srv/project/hello.sh',
         fromRef: 'hello.sh',
+        position: { file: '/srv/project/kjx.yaml', line: 6, column: 5 },
       },
     ]);
+  });
+
+  test('each files: entry knows where the spec gives it (for errors found once the tree is merged)', () => {
+    const spec = parseSpec(
+      [
+        'hostname: lab',
+        'files:',
+        '  - path: /opt/link',
+        '    type: symlink',
+        '    target: real',
+        '  - {path: /opt/link/ok.txt, content: ok}',
+        '',
+      ].join('\n'),
+      'kjx.yaml',
+    );
+    assert.deepEqual(
+      spec.files.map((f) => f.position),
+      [
+        { file: 'kjx.yaml', line: 3, column: 5 },
+        { file: 'kjx.yaml', line: 6, column: 5 },
+      ],
+    );
   });
 });
 

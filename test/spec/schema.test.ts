@@ -48,6 +48,7 @@ test('defaults', () => {
     services: {},
     tasks: [],
     tracing: { libbpfTools: ['runqlat', 'execsnoop', 'offcputime', 'syscount', 'biolatency'], programs: [] },
+    vm: { restrict: false },
     console: 'shell',
     specDir: '.',
   });

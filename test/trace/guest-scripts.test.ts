@@ -31,9 +31,26 @@ const fake = (stop: string[]): GuestTracer => ({
   format: 'text',
 });
 
+/**
+ * Bounds for runs of the driver on the host: each test below takes well under a
+ * second on an idle host (a workload stopped by --duration 1: about 1-3 s). The
+ * bound is wide for a loaded 2-core one, and the sleeps a broken driver would leave
+ * holding its output open (or a workload it failed to stop) last far longer, so a
+ * hang still fails the test.
+ */
+const BOUND_MS = 60_000;
+/** Seconds that outlast BOUND_MS: what a leaked sleep or an unstopped workload runs for. */
+const LONG_S = 300;
+
 function drive(t: GuestTracer, o: Parameters<typeof traceDriverScript>[1]) {
-  const r = spawnSync('sh', ['-c', traceDriverScript(t, o)], { timeout: 20_000 });
-  return { frames: parseFrames(r.stdout), stderr: r.stderr.toString(), status: r.status };
+  const t0 = performance.now();
+  const r = spawnSync('sh', ['-c', traceDriverScript(t, o)], { timeout: 2 * BOUND_MS });
+  return {
+    frames: parseFrames(r.stdout),
+    stderr: r.stderr.toString(),
+    status: r.status,
+    ms: performance.now() - t0,
+  };
 }
 
 describe('generated scripts', () => {
@@ -130,11 +147,10 @@ describe('the driver, run on the host', () => {
     assert.ok(Number(meta.t_workload_end) >= Number(meta.t_attached));
   });
   test('a workload done before --duration ends leaves no sleep behind holding the output open', () => {
-    const t0 = performance.now();
     // a duration no other test run on this machine uses at the same time, so pgrep finds only ours
-    const duration = 17 + (process.pid % 997);
+    const duration = LONG_S + (process.pid % 997);
     const r = drive(fake(['true']), { workload: ['true'], durationS: duration });
-    assert.ok(performance.now() - t0 < 8_000, "the watchdog's sleep kept stdout/stderr open");
+    assert.ok(r.ms < BOUND_MS, `the watchdog's sleep kept stdout/stderr open (${Math.round(r.ms)} ms)`);
     const left = spawnSync('pgrep', ['-fx', `sleep ${duration}`], { encoding: 'utf8' });
     assert.equal(left.stdout, '', 'the watchdog left its sleep running');
     assert.ok(r.frames.complete);
@@ -154,22 +170,21 @@ describe('the driver, run on the host', () => {
       via: 'test',
       format: 'text',
     };
-    const t0 = performance.now();
+    // the guard sleeps STOP_TIMEOUT (120 s) > BOUND_MS
     const r = drive(tracer, {
       workload: ['sh', '-c', 'if { true >&3; } 2>/dev/null; then echo W3-open; fi'],
     });
-    assert.ok(performance.now() - t0 < 8_000, "the guard's sleep kept stdout/stderr open");
+    assert.ok(r.ms < BOUND_MS, `the guard's sleep kept stdout/stderr open (${Math.round(r.ms)} ms)`);
     assert.ok(r.frames.complete, r.stderr);
     assert.match(r.frames.files.get('out')!.toString(), /fd3 closed/);
     assert.doesNotMatch(r.stderr, /W3-open/);
   });
   test('--duration sends SIGKILL when SIGTERM is not enough', () => {
-    const t0 = performance.now();
     const r = drive(fake(['true']), {
-      workload: ['sh', '-c', "trap '' TERM; sleep 30 & wait; wait"],
+      workload: ['sh', '-c', `trap '' TERM; sleep ${LONG_S} & wait; wait`],
       durationS: 1,
     });
-    assert.ok(performance.now() - t0 < 10_000, 'the workload ignored SIGTERM and was left running');
+    assert.ok(r.ms < BOUND_MS, `the workload ignored SIGTERM and was left running (${Math.round(r.ms)} ms)`);
     const meta = parseMeta(r.frames.files.get('meta')!.toString());
     assert.equal(meta.workload_killed, '1');
     assert.equal(meta.workload_status, '137');
@@ -179,15 +194,21 @@ describe('the driver, run on the host', () => {
     try {
       const log = join(dir, 'log');
       const t: GuestTracer = { ...fake(['sh', '-c', `echo stopped >>${log}`]) } as GuestTracer;
-      const script = traceDriverScript(t, { workload: ['sleep', '30'] });
+      const started = join(dir, 'started');
+      // the workload says it runs; the driver is interrupted then, not after a fixed time
+      const script = traceDriverScript(t, {
+        workload: ['sh', '-c', `: >${started}; exec sleep ${LONG_S}`],
+      });
       const child = spawnSync(
         'sh',
         [
           '-c',
-          `sh -c '${script.replace(/'/g, "'\\''")}' & p=$!; sleep 1; kill -TERM $p; wait $p; echo status=$?`,
+          `sh -c '${script.replace(/'/g, "'\\''")}' & p=$!
+n=0; while [ ! -e ${started} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+kill -TERM $p; wait $p; echo status=$?`,
         ],
         {
-          timeout: 20_000,
+          timeout: 2 * BOUND_MS,
           encoding: 'utf8',
         },
       );
@@ -226,9 +247,11 @@ describe('the driver, run on the host', () => {
     assert.match(ftraceHelperScript(), /common_pid != \$KJX_FTRACE_EXCLUDE_PID/);
   });
   test('--duration stops a workload that runs longer, with all its processes', () => {
-    const t0 = performance.now();
-    const r = drive(fake(['true']), { workload: ['sh', '-c', 'sleep 30 & sleep 30; wait'], durationS: 1 });
-    assert.ok(performance.now() - t0 < 10_000, 'the workload was not stopped');
+    const r = drive(fake(['true']), {
+      workload: ['sh', '-c', `sleep ${LONG_S} & sleep ${LONG_S}; wait`],
+      durationS: 1,
+    });
+    assert.ok(r.ms < BOUND_MS, `the workload was not stopped (${Math.round(r.ms)} ms)`);
     const meta = parseMeta(r.frames.files.get('meta')!.toString());
     assert.equal(meta.workload_killed, '1');
     assert.equal(meta.workload_status, '143');

@@ -85,12 +85,25 @@ function fixture(behaviour: Behaviour, version = '7.2.0'): Fixture {
   };
 }
 
+/**
+ * A probe bound no loaded host reaches before a fake QEMU has printed or exited: the
+ * probe returns at the first line or at QEMU's exit, so waiting is only what a test
+ * of the bound itself asks for (with a short `probeTimeoutMs` of its own).
+ */
+const GENEROUS_PROBE_MS = 120_000;
+
+/**
+ * What a probe may take beyond its bound: `--version`, hashing, ending the fake
+ * (under 100 ms on an idle host); wide for a loaded one, far below a hang.
+ */
+const PROBE_OVERHEAD_MS = 20_000;
+
 const opts = (f: Fixture, extra: { probeTimeoutMs?: number } = {}) => ({
   kernel: f.kernel,
   qemu: f.qemu,
   cacheDir: f.cache,
   kvmDevice: f.kvm,
-  probeTimeoutMs: 600,
+  probeTimeoutMs: GENEROUS_PROBE_MS,
   ...extra,
 });
 
@@ -149,12 +162,10 @@ describe('chooseAccel', () => {
     assert.match(argv, /panic=-1/);
     assert.match(argv, /-no-reboot/);
 
-    const t = performance.now();
     const second = await chooseAccel('auto', opts(f));
     assert.deepEqual({ ...second, cached: true }, { ...first, cached: true });
     assert.equal(second.cached, true);
     assert.equal(f.pids().length, 1, 'a cached verdict must not start QEMU again');
-    assert.ok(performance.now() - t < 2000, 'a cached verdict is fast');
   });
 
   test('auto where KVM opens but the guest never prints: tcg within the probe timeout, QEMU killed', async () => {
@@ -164,7 +175,7 @@ describe('chooseAccel', () => {
     const ms = performance.now() - t;
     assert.equal(c.accel, 'tcg');
     assert.match(c.reason, /printed no kernel line within 500 ms/);
-    assert.ok(ms < 500 + 3000, `the probe took ${ms} ms`);
+    assert.ok(ms >= 450 && ms < 500 + PROBE_OVERHEAD_MS, `the probe took ${ms} ms`);
     assert.equal(f.pids().length, 1);
     assertGone(f.pids());
 

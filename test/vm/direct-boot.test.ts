@@ -35,6 +35,25 @@ describe('direct boot', () => {
     assert.deepEqual(await directKernel(bz, sha, cache), { path: first.path, pvh: true });
   });
 
+  test('a damaged cached vmlinux is unpacked again, never handed to QEMU', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const elf = elfWithNotes([PVH_NOTE]);
+    const bz = join(d, 'vmlinuz');
+    writeFileSync(bz, bzImage(gzipSync(elf)));
+    const first = await directKernel(bz, undefined, cache);
+    const sha = first.path.replace(/.*\/([0-9a-f]{64})\.vmlinux$/, '$1');
+    const damaged = Buffer.from(elf);
+    damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff; // same size, one bit-rotten byte
+    writeFileSync(first.path, damaged);
+    const again = await directKernel(bz, sha, cache);
+    assert.deepEqual(again, { path: first.path, pvh: true });
+    assert.deepEqual(readFileSync(again.path), elf, 'the entry was replaced by a fresh unpack');
+    rmSync(`${first.path}.sha256`); // an entry without its checksum is not trusted either
+    writeFileSync(first.path, damaged);
+    assert.deepEqual(readFileSync((await directKernel(bz, sha, cache)).path), elf);
+  });
+
   test('without a PVH note the bzImage boots, and the verdict is remembered', async () => {
     const d = tmp();
     const cache = openCache(join(d, 'cache'));

@@ -128,3 +128,40 @@ test('q35 and pc keep virtio on PCI and the NIC without its option ROM', () => {
     assert.ok(devices.includes('virtio-net-pci,netdev=net0,romfile='));
   }
 });
+
+test('the boot nonce goes over fw_cfg, never on the kernel command line', () => {
+  const nonce = 'a'.repeat(32);
+  const argv = qemuArgv({ ...base, nonce });
+  assert.ok(after(argv, '-fw_cfg').includes(`name=opt/kjx/nonce,string=${nonce}`));
+  assert.doesNotMatch(after(argv, '-append')[0]!, /nonce|a{32}/);
+  assert.throws(() => qemuArgv({ ...base, nonce: 'x,y' }), /lowercase hex/);
+  assert.equal(after(qemuArgv(base), '-fw_cfg').length, 0);
+});
+
+test('every path in a QEMU option list has its commas doubled (a state directory named "a,b")', () => {
+  const d = '/state/a,b';
+  const argv = qemuArgv({
+    ...base,
+    kernel: `${d}/k`,
+    initrd: `${d}/initrd`,
+    console: { kind: 'file', path: `${d}/console.log` },
+    qmpSocket: `${d}/qmp.sock`,
+    ports: [{ name: 'kjx.stdout', socket: `${d}/out.sock` }],
+    fwCfg: [{ name: 'opt/kjx/run.cpio', file: `${d}/run.cpio` }],
+  });
+  assert.deepEqual(after(argv, '-qmp'), ['unix:/state/a,,b/qmp.sock,server=on,wait=off']);
+  assert.ok(after(argv, '-chardev').includes('file,id=con0,path=/state/a,,b/console.log'));
+  assert.ok(after(argv, '-chardev').includes('socket,id=port0,path=/state/a,,b/out.sock'));
+  assert.ok(after(argv, '-fw_cfg').includes('name=opt/kjx/run.cpio,file=/state/a,,b/run.cpio'));
+  // these take their argument whole: doubling would name another file
+  assert.deepEqual(after(argv, '-kernel'), [`${d}/k`]);
+  assert.deepEqual(after(argv, '-initrd'), [`${d}/initrd`]);
+  const disk = qemuArgv({ ...base, media: { kind: 'disk', path: `${d}/x.img`, format: 'raw' } });
+  assert.match(after(disk, '-drive')[0]!, /^file=\/state\/a,,b\/x\.img,/);
+});
+
+test('user networking: QEMU picks the host port (0), restrict=on isolates the guest', () => {
+  const argv = qemuArgv({ ...base, net: { forwards: [{ host: 0, guest: 2200 }], restrict: true } });
+  assert.deepEqual(after(argv, '-netdev'), ['user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:2200']);
+  assert.deepEqual(after(qemuArgv({ ...base, net: { forwards: [] } }), '-netdev'), ['user,id=net0']);
+});
