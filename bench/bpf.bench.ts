@@ -99,7 +99,7 @@ export async function benchPrograms(vmlinuz: string): Promise<BenchLine[]> {
   const elf = await unpackVmlinux(readFileSync(vmlinuz));
   if (!elf.ok) throw new Error(elf.why);
   const data = kernelBtf(elf.elf)!;
-  const btf = { sha: sha256(data), data: () => data };
+  const btf = { sha: sha256(data), data: async () => data };
   const program: ProgramSpec = {
     name: 'execs',
     bpf: join(EXAMPLES, 'execs.bpf.c'),

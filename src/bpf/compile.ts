@@ -46,7 +46,7 @@ export interface CompileOptions {
   specDir: string;
   toolchain: Toolchain;
   /** The raw BTF of the image's kernel (read only when vmlinux.h is not cached) and its sha256. */
-  btf: { sha: string; data: () => Buffer };
+  btf: { sha: string; data: () => Promise<Buffer> };
   cache: Cache;
   progress?: (text: string) => void;
   warn?: WarnFn;
@@ -220,7 +220,7 @@ async function vmlinuxHeader(o: CompileOptions, work: string): Promise<Buffer> {
   const hit = rec && getBlob(o.cache, rec.header);
   if (hit) return hit;
   const btfFile = join(work, 'vmlinux.btf');
-  writeFileSync(btfFile, o.btf.data());
+  writeFileSync(btfFile, await o.btf.data());
   o.progress?.("vmlinux.h from the kernel's BTF");
   const { stdout } = await runTool(
     'vmlinux.h (bpftool btf dump)',

@@ -9,7 +9,7 @@ import type { Tree } from '../rootfs/tree.js';
 import { blobExists, type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
 import type { ProgramSpec } from '../spec/programs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
-import { run } from '../util/exec.js';
+import { runFilter } from '../util/exec.js';
 import { sha256 } from '../util/hash.js';
 import { compilePrograms } from './compile.js';
 import { programsLayer } from './image-layer.js';
@@ -21,33 +21,38 @@ export async function cachedKernelBtf(
   cache: Cache,
   vmlinuz: Buffer,
   version: string,
-): Promise<{ sha: string; data: () => Buffer }> {
+): Promise<{ sha: string; data: () => Promise<Buffer> }> {
   const key = `bpf-kernel-btf-${sha256(vmlinuz)}`;
   const rec = getRecord<{ btf?: string; why?: string }>(cache, key);
-  // on a hit the 4 MB of BTF are read only if vmlinux.h must be made again
+  // on a hit the 4 MB of BTF are read only if vmlinux.h must be made again; a blob
+  // found damaged then (the cache drops it) is unpacked from the kernel once more
   const sha = rec?.btf;
   if (sha && blobExists(cache, sha))
-    return {
-      sha,
-      data: () => {
-        const b = getBlob(cache, sha);
-        if (!b) throw new KjxError('INTERNAL', `the kernel BTF ${sha} left the cache`);
-        return b;
-      },
-    };
-  let why = rec?.why;
-  if (!why) {
-    const elf = await vmlinuxOf(vmlinuz, `kernel ${version}`);
-    const btf = elf.ok ? kernelBtf(elf.elf, `kernel ${version}`) : undefined;
-    if (btf) {
-      const sha = putBlob(cache, btf);
-      putRecord(cache, key, { btf: sha });
-      return { sha, data: () => btf };
-    }
-    why = elf.ok ? 'it has no BTF (.BTF section; CONFIG_DEBUG_INFO_BTF)' : `kjx cannot unpack it: ${elf.why}`;
-    putRecord(cache, key, { why });
+    return { sha, data: async () => getBlob(cache, sha) ?? (await fromKernel(cache, key, vmlinuz, version)) };
+  if (!rec?.why) {
+    const btf = await fromKernel(cache, key, vmlinuz, version);
+    return { sha: sha256(btf), data: async () => btf };
   }
-  throw new KjxError(
+  throw noBtf(version, rec.why);
+}
+
+/** Unpack the kernel, take its BTF and cache it (or why it has none). */
+async function fromKernel(cache: Cache, key: string, vmlinuz: Buffer, version: string): Promise<Buffer> {
+  const elf = await vmlinuxOf(vmlinuz, `kernel ${version}`);
+  const btf = elf.ok ? kernelBtf(elf.elf, `kernel ${version}`) : undefined;
+  if (btf) {
+    putRecord(cache, key, { btf: putBlob(cache, btf) });
+    return btf;
+  }
+  const why = elf.ok
+    ? 'it has no BTF (.BTF section; CONFIG_DEBUG_INFO_BTF)'
+    : `kjx cannot unpack it: ${elf.why}`;
+  putRecord(cache, key, { why });
+  throw noBtf(version, why);
+}
+
+function noBtf(version: string, why: string): KjxError {
+  return new KjxError(
     'BPF_COMPILE',
     `tracing.programs needs the BTF of the image kernel ${version}, and ${why}`,
     {
@@ -56,10 +61,15 @@ export async function cachedKernelBtf(
   );
 }
 
+/** What the host's xz may take to decode a kernel (as for .deb members, sources/decompress.ts). */
+const XZ_MEMLIMIT = '--memlimit-decompress=160MiB';
+
 /**
  * The kernel's ELF image. Debian's generic kernels compress it with xz and the x86
  * BCJ filter, which kjx's xz reader (@napi-rs/lzma) lacks: those go through the
  * host's xz (a build host tool), which ignores the size the kernel build appends.
+ * That size bounds the output: xz is killed past it, as every decompression of
+ * data from elsewhere is.
  */
 export async function vmlinuxOf(
   vmlinuz: Buffer,
@@ -69,11 +79,22 @@ export async function vmlinuxOf(
     return await unpackVmlinux(vmlinuz, name);
   } catch (e) {
     if (e instanceof KjxError || bzImagePayload(vmlinuz, name).format !== 'xz') throw e;
-    const r = await run(`${name}: unpack the xz payload`, 'xz', ['-dc', '--single-stream'], {
-      input: bzImagePayload(vmlinuz, name).payload,
-      binary: true,
-    });
-    return { ok: true, elf: r.stdoutBytes };
+    const { payload } = bzImagePayload(vmlinuz, name);
+    const want = payload.length >= 4 ? payload.readUInt32LE(payload.length - 4) : 0;
+    const r = await runFilter(
+      `${name}: unpack the xz payload`,
+      'xz',
+      ['--decompress', '--stdout', '--single-stream', '--quiet', XZ_MEMLIMIT],
+      payload,
+      want,
+    );
+    if (r.overflow || r.stdout.length !== want)
+      throw new KjxError(
+        'ARTIFACT_INVALID',
+        `${name}: the xz payload unpacks to ${r.overflow ? `more than ${want}` : r.stdout.length} bytes, its trailer says ${want}`,
+        { hint: 'the kernel image is truncated or damaged' },
+      );
+    return { ok: true, elf: r.stdout };
   }
 }
 

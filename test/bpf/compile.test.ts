@@ -39,7 +39,7 @@ describe('compilePrograms', () => {
     const elf = await unpackVmlinux(readFileSync(join(k.root, 'boot', vmlinuz)));
     assert.ok(elf.ok);
     const data = kernelBtf(elf.elf)!;
-    btf = { sha: sha256(data), data: () => data };
+    btf = { sha: sha256(data), data: async () => data };
   });
   after(() => {
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -34,7 +34,7 @@ test('regression: a kernel compressed with xz and the x86 BCJ filter (Debian gen
   assert.ok(r.ok);
   assert.deepEqual(r.elf, elf);
   const btf = await cachedKernelBtf(openCache(root), vmlinuz, '6.1.0-generic');
-  assert.deepEqual(btf.data(), programBtf().btf);
+  assert.deepEqual(await btf.data(), programBtf().btf);
 });
 
 test('read once: the second time the BTF comes from the cache', async () => {
@@ -63,4 +63,33 @@ test('a kernel without BTF: BPF_COMPILE saying so, with what to use instead', as
         /the BTF of the image kernel 6\.1\.0-nobtf, and it has no BTF/.test(e.message) &&
         /CONFIG_DEBUG_INFO_BTF=y/.test(e.hint ?? ''),
     );
+});
+
+test('regression: a cached kernel BTF found damaged is unpacked from the kernel again, not an internal error', async () => {
+  const cache = openCache(mkdtempSync(join(root, 'c-')));
+  const vmlinuz = xzKernel(elfWith([{ name: '.BTF', data: programBtf().btf }]), [
+    '--format=xz',
+    '--x86',
+    '--lzma2',
+  ]);
+  const { sha } = await cachedKernelBtf(cache, vmlinuz, 'k');
+  const hit = await cachedKernelBtf(cache, vmlinuz, 'k');
+  // the cache checks a blob against its name when it is read (and drops it)
+  writeFileSync(join(cache.root, 'blobs', sha.slice(0, 2), sha), 'damaged');
+  assert.deepEqual(await hit.data(), programBtf().btf);
+  assert.deepEqual(await (await cachedKernelBtf(cache, vmlinuz, 'k')).data(), programBtf().btf);
+});
+
+test('an xz kernel payload that unpacks past the size its trailer states is refused, the output bounded by that size', async () => {
+  const elf = elfWith([{ name: '.BTF', data: programBtf().btf }]);
+  const xz = execFileSync('xz', ['-c', '--format=xz', '--x86', '--lzma2'], { input: elf });
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(64); // claims 64 bytes
+  await assert.rejects(
+    vmlinuxOf(bzImage(Buffer.concat([xz, size])), 'vmlinuz-lying'),
+    (e) =>
+      isKjxError(e) &&
+      e.code === 'ARTIFACT_INVALID' &&
+      /vmlinuz-lying: the xz payload unpacks to more than 64 bytes, its trailer says 64/.test(e.message),
+  );
 });
