@@ -114,6 +114,36 @@ describe('kjx trace prog: examples/bpf-programs', () => {
     assert.equal(s.events, events.length);
     assert.equal(s.counters?.execs, events.length);
   });
+
+  test('--vm and -o: a program traced in a detached VM over SSH, its results in the given directory, twice', () => {
+    const state = mkdtempSync(join(tmpdir(), 'kjx-prog-state-'));
+    const out = mkdtempSync(join(tmpdir(), 'kjx-prog-out-'));
+    const env = { KJX_STATE_DIR: state };
+    try {
+      const b = runKjx(['boot', '--detach', '--name', 'progvm', '--accel', 'tcg'], { cwd: ws, env });
+      assert.equal(b.code, 0, b.stderr);
+      for (const round of [1, 2]) {
+        const dir = join(out, `r${round}`);
+        const r = runKjx(
+          ['trace', '--json', 'prog', 'syscount', '--vm', 'progvm', '-o', dir, '--', 'cat', '/etc/hostname'],
+          { cwd: ws, env, timeoutMs: 300_000 },
+        );
+        assert.equal(r.code, 0, `round ${round}: ${r.stderr}`);
+        const s = JSON.parse(r.stdout) as TraceSummary;
+        assert.equal(s.target.vm, 'progvm');
+        assert.ok(
+          s.top?.some((x) => x.comm === 'cat' && Number(x.value) > 0),
+          JSON.stringify(s.top),
+        );
+        // every file of the trace is in DIR, maps.json among them
+        assert.ok(s.files.maps?.startsWith(`${dir}/`), JSON.stringify(s.files));
+        assert.ok(readdirSync(dir).includes('maps.json') && readdirSync(dir).includes('summary.json'));
+      }
+    } finally {
+      runKjx(['stop', 'progvm'], { cwd: ws, env });
+      removeAll(state, out);
+    }
+  });
 });
 
 describe('examples/bpf-handshake: the parent-process handshake as a service', () => {
