@@ -10,8 +10,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
-echo "setup: compiling TypeScript" >&2
-npx tsc -p tsconfig.build.json
+echo "setup: compiling TypeScript (and copying the guest's shell files beside it)" >&2
+npm run --silent build >/dev/null
 echo "setup: checking host tools ($uses)" >&2
 node bin/kjx.js doctor --install --for "$uses" >/dev/null || {
   node bin/kjx.js doctor --for "$uses" >&2 || true

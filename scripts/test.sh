@@ -7,4 +7,6 @@ echo "test: typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "test: lint" >&2
 npx biome check src test scripts bench
+npx tsx scripts/check-imports.ts
+bash scripts/shellcheck.sh
 exec bash scripts/run-tests.sh "$@"

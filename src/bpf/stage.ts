@@ -1,20 +1,17 @@
 /**
- * The `programs` stage of `kjx build`: the image kernel's BTF, the compiled programs
- * (compile.ts, cached by content) and the tree they add (image-layer.ts). Kept apart
- * from the pipeline so that the build only calls `programsStage` and keys with
- * `programsKeyInput`.
+ * What the `programs` stage of `kjx build` does (its entry in src/pipeline/stages.ts
+ * only calls `programsTree`): the image kernel's BTF, the compiled programs
+ * (compile.ts, cached by content) and the tree they add (image-layer.ts).
  */
-import { bzImagePayload, unpackVmlinux } from '../rootfs/bzimage.js';
+import { unpackVmlinux } from '../rootfs/bzimage.js';
 import type { Tree } from '../rootfs/tree.js';
 import { blobExists, type Cache, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
-import type { ProgramSpec } from '../spec/programs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
-import { runFilter } from '../util/exec.js';
 import { sha256 } from '../util/hash.js';
 import { compilePrograms } from './compile.js';
 import { programsLayer } from './image-layer.js';
 import { kernelBtf } from './kernel-btf.js';
-import type { Toolchain } from './toolchain.js';
+import type { ProgramsPlan } from './plan.js';
 
 /** The kernel's raw BTF, read once per kernel image (unpacking it costs about a second). */
 export async function cachedKernelBtf(
@@ -61,48 +58,22 @@ function noBtf(version: string, why: string): KjxError {
   );
 }
 
-/** What the host's xz may take to decode a kernel (as for .deb members, sources/decompress.ts). */
-const XZ_MEMLIMIT = '--memlimit-decompress=160MiB';
-
 /**
  * The kernel's ELF image. Debian's generic kernels compress it with xz and the x86
- * BCJ filter, which kjx's xz reader (@napi-rs/lzma) lacks: those go through the
- * host's xz (a build host tool), which ignores the size the kernel build appends.
- * That size bounds the output: xz is killed past it, as every decompression of
- * data from elsewhere is.
+ * BCJ filter, which the host's xz undoes (util/compression.ts); the output is
+ * bounded by the size the kernel's build appends to the payload.
  */
 export async function vmlinuxOf(
   vmlinuz: Buffer,
   name: string,
 ): Promise<{ ok: true; elf: Buffer } | { ok: false; why: string }> {
-  try {
-    return await unpackVmlinux(vmlinuz, name);
-  } catch (e) {
-    if (e instanceof KjxError || bzImagePayload(vmlinuz, name).format !== 'xz') throw e;
-    const { payload } = bzImagePayload(vmlinuz, name);
-    const want = payload.length >= 4 ? payload.readUInt32LE(payload.length - 4) : 0;
-    const r = await runFilter(
-      `${name}: unpack the xz payload`,
-      'xz',
-      ['--decompress', '--stdout', '--single-stream', '--quiet', XZ_MEMLIMIT],
-      payload,
-      want,
-    );
-    if (r.overflow || r.stdout.length !== want)
-      throw new KjxError(
-        'ARTIFACT_INVALID',
-        `${name}: the xz payload unpacks to ${r.overflow ? `more than ${want}` : r.stdout.length} bytes, its trailer says ${want}`,
-        { hint: 'the kernel image is truncated or damaged' },
-      );
-    return { ok: true, elf: r.stdout };
-  }
+  return unpackVmlinux(vmlinuz, name);
 }
 
-export interface ProgramsStageInput {
-  programs: ProgramSpec[];
-  specDir: string;
-  toolchain: Toolchain;
+export interface ProgramsTreeInput {
+  programs: ProgramsPlan;
   kernel: { vmlinuz: Buffer; version: string };
+  /** The assembled base tree: the loaders' libraries (libc) are taken from it. */
   base: Tree;
   cache: Cache;
   progress?: (text: string) => void;
@@ -110,24 +81,25 @@ export interface ProgramsStageInput {
 }
 
 /** Compile the programs and return the tree they add to the image. */
-export async function programsStage(
-  i: ProgramsStageInput,
+export async function programsTree(
+  i: ProgramsTreeInput,
 ): Promise<{ tree: Tree; detail: string; cached: boolean }> {
+  const { programs, specDir, toolchain } = i.programs;
   const btf = await cachedKernelBtf(i.cache, i.kernel.vmlinuz, i.kernel.version);
   const compiled = await compilePrograms({
-    programs: i.programs,
-    specDir: i.specDir,
-    toolchain: i.toolchain,
+    programs,
+    specDir,
+    toolchain,
     btf,
     cache: i.cache,
     ...(i.progress ? { progress: i.progress } : {}),
     warn: i.warn,
   });
-  const tree = programsLayer(compiled, i.programs, i.base, i.warn);
+  const tree = programsLayer(compiled, programs, i.base, i.warn);
   const fresh = compiled.programs.filter((p) => !p.cached).length;
   return {
     tree,
     cached: fresh === 0,
-    detail: `${i.programs.length} program${i.programs.length === 1 ? '' : 's'}${fresh ? `, ${fresh} compiled` : ', from the cache'}`,
+    detail: `${programs.length} program${programs.length === 1 ? '' : 's'}${fresh ? `, ${fresh} compiled` : ', from the cache'}`,
   };
 }

@@ -7,6 +7,7 @@
 import type { Command, Option } from 'commander';
 import type { ErrorCode } from '../util/errors.js';
 import { EXIT, EXIT_FOR_CODE, EXIT_MEANING, type ExitName } from './exit-codes.js';
+import { LIMITS_DOC } from './vm-options.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -55,6 +56,10 @@ export function renderCliDoc(program: Command): string {
     'command that builds: `build`, `run`, `test`, `boot` and `trace`. A build reusing',
     'cached results says its warnings again. With `--strict` the first one stops the',
     `command with exit status ${EXIT.strict} (\`STRICT_WARNING\`), before any VM starts.`,
+    '',
+    '## Time limits of a VM',
+    '',
+    LIMITS_DOC,
     '',
     '## Commands',
     '',

@@ -38,8 +38,8 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
     .option('--json', 'print the result as JSON on stdout (no progress display)')
     .option('--update-lock', 'resolve packages again and rewrite kjx.lock')
     .action(async (o: { file: string; out: string; json?: boolean; updateLock?: boolean }) => {
-      const { build } = await import('../pipeline/build.js');
-      const progress = await createProgress(progressMode(!!o.json));
+      const { build, STAGES } = await import('../pipeline/build.js');
+      const progress = await createProgress(progressMode(!!o.json), STAGES);
       let result: BuildResult;
       try {
         result = await build({
@@ -54,7 +54,9 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
         throw e;
       }
       await progress.finish();
-      if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      // the plan is for callers in the library; the JSON result stays what it was
+      const { plan: _plan, ...printed } = result;
+      if (o.json) process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
       else process.stdout.write(`${artifactTable(result)}\n`);
     });
 }

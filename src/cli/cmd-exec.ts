@@ -1,15 +1,19 @@
 /**
- * `kjx exec NAME -- CMD ARGS...` and `kjx ssh NAME [-- CMD ARGS...]`: over the guest's
- * dropbear, key login, host key pinned from the boot log. Both exit with the remote
- * command's status.
+ * `kjx exec NAME -- CMD ARGS...` and `kjx ssh NAME [-- CMD ARGS...]`: a command in a
+ * detached VM's Guest (over the guest's dropbear, key login, host key pinned from the
+ * boot log). Both exit with the remote command's status.
  */
 import type { Command } from 'commander';
-import type { VmRecord } from '../vm/registry.js';
+import { EXIT, exitForVmOutcome } from './exit-codes.js';
 
-async function target(name: string, identity: string | undefined): Promise<VmRecord> {
-  const { requireVm } = await import('../vm/registry.js');
-  const rec = requireVm(name);
-  return identity ? { ...rec, identity } : rec;
+type Who = { user: string; identity?: string };
+
+/** Run argv in the named VM with our stdout and stderr; its exit status. */
+async function execIn(name: string, argv: string[], o: Who): Promise<number> {
+  const { attach } = await import('../vm/detached.js');
+  const guest = attach(name, { user: o.user, ...(o.identity ? { identity: o.identity } : {}) });
+  const r = await guest.run({ argv }, { stdout: process.stdout, stderr: process.stderr });
+  return r.outcome === 'exited' ? (r.status ?? EXIT.vmFailed) : exitForVmOutcome(r.outcome);
 }
 
 export function registerExec(program: Command): void {
@@ -20,14 +24,8 @@ export function registerExec(program: Command): void {
     .argument('<command...>', 'the command and its arguments (after --)')
     .option('-u, --user <user>', 'guest user', 'root')
     .option('-i, --identity <file>', 'private key (default: the project key kjx made)')
-    .action(async (name: string, argv: string[], o: { user: string; identity?: string }) => {
-      const { sshExec } = await import('../vm/ssh-client.js');
-      process.exitCode = await sshExec(
-        await target(name, o.identity),
-        argv,
-        { stdout: process.stdout, stderr: process.stderr },
-        o.user,
-      );
+    .action(async (name: string, argv: string[], o: Who) => {
+      process.exitCode = await execIn(name, argv, o);
     });
   program
     .command('ssh')
@@ -36,11 +34,15 @@ export function registerExec(program: Command): void {
     .argument('[command...]', 'optional command (after --)')
     .option('-u, --user <user>', 'guest user', 'root')
     .option('-i, --identity <file>', 'private key (default: the project key kjx made)')
-    .action(async (name: string, argv: string[], o: { user: string; identity?: string }) => {
-      const { sshExec, sshShell } = await import('../vm/ssh-client.js');
-      const rec = await target(name, o.identity);
-      process.exitCode = argv.length
-        ? await sshExec(rec, argv, { stdout: process.stdout, stderr: process.stderr }, o.user)
-        : await sshShell(rec, o.user);
+    .action(async (name: string, argv: string[], o: Who) => {
+      if (argv.length) {
+        process.exitCode = await execIn(name, argv, o);
+        return;
+      }
+      const { attach } = await import('../vm/detached.js');
+      process.exitCode = await attach(name, {
+        user: o.user,
+        ...(o.identity ? { identity: o.identity } : {}),
+      }).shell();
     });
 }

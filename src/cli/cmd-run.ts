@@ -6,19 +6,12 @@
 import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { KjxError } from '../util/errors.js';
-import type { Phases, RunResult, ServiceEvent } from '../vm/run.js';
+import type { BootTiming, Phases, ServiceEvent } from '../vm/boot-phases.js';
+import type { Guest, GuestRunResult } from '../vm/guest.js';
 import { buildWarn } from './build-warnings.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import type { GlobalOptions } from './main.js';
-import {
-  addVmOptions,
-  bootTarget,
-  builtImage,
-  checkBootChoice,
-  memoryOption,
-  numberOption,
-  resolveAccel,
-} from './vm-options.js';
+import { addLimitOptions, addVmOptions, limitFlags, prepareFromFlags } from './vm-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -51,6 +44,16 @@ export function formatPhases(p: Phases): string {
   return lines.join('\n');
 }
 
+/** What `kjx run --json` and `kjx test --json` report of a run: how it ended, its boot, where its files are. */
+export interface RunReport extends GuestRunResult, BootTiming {
+  stateDir: string;
+  accel: 'kvm' | 'tcg';
+}
+
+export function runReport(guest: Guest, r: GuestRunResult): RunReport {
+  return { ...r, ...guest.timing(), stateDir: guest.stateDir, accel: guest.accel };
+}
+
 /** `--timing`'s report: boot phases, service state changes, the accelerator and why. */
 export function timingReport(
   r: { phases: Phases; services: ServiceEvent[] },
@@ -66,21 +69,22 @@ export function consoleExcerpt(stateDir: string, excerpt: string): string {
 }
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
-  addVmOptions(
-    program
-      .command('run')
-      .description('boot an ephemeral VM, run one command in it and exit with its status')
-      .argument('<command...>', 'the command and its arguments (put them after --)'),
+  addLimitOptions(
+    addVmOptions(
+      program
+        .command('run')
+        .description('boot an ephemeral VM, run one command in it and exit with its status')
+        .argument('<command...>', 'the command and its arguments (put them after --)'),
+    ),
+    { timeout: '600', silence: '120' },
+    'the command has finished',
   )
-    .option('--timeout <seconds>', 'wall-clock limit for boot + command', '600')
-    .option('--silence <seconds>', 'kill the VM after this long without any output (0 = never)', '120')
     .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
     .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
     .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
     .option('--timing', 'print the boot phases on stderr and draw them into boot-timeline.svg')
     .option('--json', 'print one JSON result on stdout (the command output is inside it)')
     .action(async (argv: string[], o: Record<string, string | string[] | boolean | undefined>) => {
-      const num = (name: string, min: number) => numberOption(name, o[name], min);
       const env: Record<string, string> = {};
       for (const kv of o.env as string[]) {
         const eq = kv.indexOf('=');
@@ -89,44 +93,24 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       }
       const { parseMount } = await import('../vm/payload.js');
       const mounts = (o.mount as string[]).map(parseMount);
-      const timeoutS = num('timeout', 1);
-      const silenceS = num('silence', 0);
-      const cpus = num('cpus', 1);
+      const limits = limitFlags(o);
 
-      const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
-      const memoryMiB = memoryOption(o.memory, img);
-      const accel = await resolveAccel(String(o.accel), img.kernel);
-      const target = await bootTarget(img, kind, String(o.firmware));
-
-      const { newRunDir } = await import('../vm/state.js');
-      const { runInVm } = await import('../vm/run.js');
+      const p = await prepareFromFlags(o, buildWarn(globals().strict));
+      const { launch } = await import('../vm/launch.js');
+      const guest = await launch(p);
+      for (const m of mounts) await guest.copyIn(m.host, m.guest);
       const json = !!o.json;
       const outBuf: Buffer[] = [];
       const errBuf: Buffer[] = [];
       const stdout = json ? new PassThrough().on('data', (b: Buffer) => outBuf.push(b)) : process.stdout;
       const stderr = json ? new PassThrough().on('data', (b: Buffer) => errBuf.push(b)) : process.stderr;
-      const stateDir = newRunDir();
-      const r: RunResult = await runInVm({
-        artifacts: img,
-        command: { argv, env, cwd: String(o.cwd) },
-        mounts,
-        stateDir,
-        accel: accel.accel,
-        memoryMiB,
-        cpus,
-        timeoutS,
-        silenceS,
-        stdout,
-        stderr,
-        ...(target.firmware ? { vm: { firmware: target.firmware } } : {}),
-        ...(target.media ? { media: target.media } : {}),
-      });
+      const ran = await guest.run({ argv, env, cwd: String(o.cwd) }, { stdout, stderr, ...limits });
+      const r = runReport(guest, ran);
       const code = r.outcome === 'exited' ? (r.status ?? EXIT.vmFailed) : exitForVmOutcome(r.outcome);
       const timeline = o.timing
-        ? (await import('./timeline-file.js')).writeBootTimeline(r.stateDir, r.phases, r.services, {
-            title: `${img.name} boot timeline (kjx run -- ${argv.join(' ')})`,
-            accel: accel.accel,
+        ? (await import('./timeline-file.js')).writeBootTimeline(r.stateDir, r, {
+            title: `${p.image.name} boot timeline (kjx run -- ${argv.join(' ')})`,
+            accel: p.accel.accel,
           })
         : undefined;
       if (json) {
@@ -136,7 +120,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
               ...r,
               ...(timeline ? { bootTimeline: timeline } : {}),
               exitCode: code,
-              accelReason: accel.reason,
+              accelReason: p.accel.reason,
               stdout: Buffer.concat(outBuf).toString('utf8'),
               stderr: Buffer.concat(errBuf).toString('utf8'),
             },
@@ -153,10 +137,10 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
             'vm-failed': 'VM failure',
           }[r.outcome];
           console.error(`kjx: ${what}: ${r.message}`);
-          if (r.excerpt) console.error(consoleExcerpt(stateDir, r.excerpt));
+          if (r.excerpt) console.error(consoleExcerpt(r.stateDir, r.excerpt));
         }
         if (o.timing) {
-          console.error(timingReport(r, accel));
+          console.error(timingReport(r, p.accel));
           console.error(`boot timeline: ${timeline}`);
         }
       }

@@ -12,7 +12,7 @@ export function registerStop(program: Command): void {
     .option('--timeout <seconds>', 'how long the guest gets to power off cleanly', '10')
     .action(async (names: string[], o: { all?: boolean; timeout: string }) => {
       const { listVms, requireVm } = await import('../vm/registry.js');
-      const { stopVm } = await import('../vm/detach.js');
+      const { stopVm } = await import('../vm/detached.js');
       if (!o.all && names.length === 0) throw new KjxError('USAGE', 'name a VM to stop, or pass --all');
       const vms = o.all ? listVms() : names.map(requireVm);
       const deadline = numberOption('timeout', o.timeout, 0);

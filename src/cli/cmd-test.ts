@@ -15,20 +15,11 @@ import {
   parseCheckOutput,
 } from '../guest/checks.js';
 import { KjxError } from '../util/errors.js';
-import type { RunResult } from '../vm/run.js';
 import { buildWarn } from './build-warnings.js';
-import { consoleExcerpt, timingReport } from './cmd-run.js';
+import { consoleExcerpt, runReport, timingReport } from './cmd-run.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import type { GlobalOptions } from './main.js';
-import {
-  addVmOptions,
-  bootTarget,
-  builtImage,
-  checkBootChoice,
-  memoryOption,
-  numberOption,
-  resolveAccel,
-} from './vm-options.js';
+import { addLimitOptions, addVmOptions, limitFlags, prepareFromFlags } from './vm-options.js';
 
 /** Why a check failed, in parentheses after its time. */
 function failure(r: CheckResult): string {
@@ -58,53 +49,36 @@ export function formatChecks(results: CheckResult[]): string {
 }
 
 export function registerTest(program: Command, globals: () => GlobalOptions): void {
-  addVmOptions(
-    program
-      .command('test')
-      .description('boot the image and run its smoke checks (/usr/lib/kjx/checks): all, or the ones named')
-      .argument('[checks...]', 'checks to run (default: every check the image has)'),
+  addLimitOptions(
+    addVmOptions(
+      program
+        .command('test')
+        .description('boot the image and run its smoke checks (/usr/lib/kjx/checks): all, or the ones named')
+        .argument('[checks...]', 'checks to run (default: every check the image has)'),
+    ),
+    { timeout: '900', silence: '300' },
+    'the checks have finished',
   )
-    .option('--timeout <seconds>', 'wall-clock limit for boot + checks', '900')
-    .option('--silence <seconds>', 'kill the VM after this long without any output (0 = never)', '300')
     .option('--timing', 'print the boot phases and service times on stderr')
     .option('--json', 'print one JSON result on stdout')
     .action(async (asked: string[], o: Record<string, string | boolean | undefined>) => {
-      const kind = await checkBootChoice(String(o.file), String(o.artifact), String(o.firmware));
-      const img = await builtImage(String(o.file), String(o.out), buildWarn(globals().strict));
-      const available = checksOf(img.manifest.files);
-      if (available.length === 0)
-        throw new KjxError('USAGE', `the image of ${String(o.file)} has no checks`, {
-          hint: 'checks come with components such as runc, crun, gvisor, containerd, podman and docker',
-        });
-      const unknown = asked.filter((c) => !available.includes(c));
-      if (unknown.length > 0)
-        throw new KjxError('USAGE', `no check named ${unknown.join(', ')} in the image`, {
-          hint: `the image has: ${available.join(', ')}`,
-        });
-      const checks = asked.length > 0 ? asked : available;
-      const accel = await resolveAccel(String(o.accel), img.kernel);
-      const target = await bootTarget(img, kind, String(o.firmware));
-      const { newRunDir } = await import('../vm/state.js');
-      const { runInVm } = await import('../vm/run.js');
+      const limits = limitFlags(o);
+      const p = await prepareFromFlags(o, buildWarn(globals().strict));
+      const checks = chooseChecks(checksOf(p.image.manifest.files), asked, String(o.file));
+      const { launch } = await import('../vm/launch.js');
+      const guest = await launch(p);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      const stateDir = newRunDir();
       const t0 = performance.now();
-      const r: RunResult = await runInVm({
-        artifacts: img,
-        command: { argv: checkRunnerArgv(checks), env: {}, cwd: '/' },
-        mounts: [],
-        stateDir,
-        accel: accel.accel,
-        memoryMiB: memoryOption(o.memory, img),
-        cpus: numberOption('cpus', o.cpus, 1),
-        timeoutS: numberOption('timeout', o.timeout, 1),
-        silenceS: numberOption('silence', o.silence, 0),
-        stdout: new PassThrough().on('data', (b: Buffer) => out.push(b)),
-        stderr: new PassThrough().on('data', (b: Buffer) => err.push(b)),
-        ...(target.firmware ? { vm: { firmware: target.firmware } } : {}),
-        ...(target.media ? { media: target.media } : {}),
-      });
+      const ran = await guest.run(
+        { argv: checkRunnerArgv(checks), env: {}, cwd: '/' },
+        {
+          stdout: new PassThrough().on('data', (b: Buffer) => out.push(b)),
+          stderr: new PassThrough().on('data', (b: Buffer) => err.push(b)),
+          ...limits,
+        },
+      );
+      const r = runReport(guest, ran);
       const wallS = (performance.now() - t0) / 1000;
       const results = parseCheckOutput(Buffer.concat(out).toString('utf8'), checks);
       const failed = results.filter((c) => !c.pass).length;
@@ -123,8 +97,8 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
               phases: r.phases,
               services: r.services,
               accel: r.accel,
-              accelReason: accel.reason,
-              stateDir,
+              accelReason: p.accel.reason,
+              stateDir: r.stateDir,
               ...(r.message ? { message: r.message } : {}),
               ...(r.excerpt ? { excerpt: r.excerpt } : {}),
             },
@@ -139,10 +113,24 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
         );
         if (r.outcome !== 'exited') {
           console.error(`kjx: the VM did not finish the checks (${r.outcome}): ${r.message ?? ''}`);
-          if (r.excerpt) console.error(consoleExcerpt(stateDir, r.excerpt));
+          if (r.excerpt) console.error(consoleExcerpt(r.stateDir, r.excerpt));
         }
-        if (o.timing) console.error(timingReport(r, accel));
+        if (o.timing) console.error(timingReport(r, p.accel));
       }
       process.exitCode = code;
     });
+}
+
+/** The checks to run: the ones asked for (each must be in the image), else all of them. */
+export function chooseChecks(available: string[], asked: string[], specPath: string): string[] {
+  if (available.length === 0)
+    throw new KjxError('USAGE', `the image of ${specPath} has no checks`, {
+      hint: 'checks come with components such as runc, crun, gvisor, containerd, podman and docker',
+    });
+  const unknown = asked.filter((c) => !available.includes(c));
+  if (unknown.length > 0)
+    throw new KjxError('USAGE', `no check named ${unknown.join(', ')} in the image`, {
+      hint: `the image has: ${available.join(', ')}`,
+    });
+  return asked.length > 0 ? asked : available;
 }

@@ -10,9 +10,16 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TRACER_ARGS, TRACER_HELP, TRACERS } from '../trace/tracers.js';
 import { KjxError } from '../util/errors.js';
+import type { Guest } from '../vm/guest.js';
 import { buildWarn } from './build-warnings.js';
 import type { GlobalOptions } from './main.js';
-import { numberOption, resolveAccel } from './vm-options.js';
+import {
+  addLimitOptions,
+  addMachineOptions,
+  limitFlags,
+  numberOption,
+  prepareFromFlags,
+} from './vm-options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -35,34 +42,37 @@ export function defaultTraceDir(base: string, tracer: string, now = new Date()):
 }
 
 export function registerTrace(program: Command, globals: () => GlobalOptions): void {
-  program
-    .command('trace')
-    .description(
-      'trace an ephemeral VM (or a detached one) while a command runs, and draw the result (docs/tracing.md)',
-    )
-    .argument(
-      '<tracer>',
-      'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
-    )
-    .argument(
-      '[args...]',
-      "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
-    )
-    .option('-f, --file <path>', 'spec file', 'kjx.yaml')
-    .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
-    .option(
-      '-o, --output <dir>',
-      'where to write the results (default .kjx/traces/TRACER-STAMP next to the spec)',
-    )
-    .option('--duration <seconds>', 'trace this long (with a command: stop the command after this long)')
-    .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
-    .option('-e, --program <text>', 'bpftrace: the program')
-    .option('--script <file>', 'bpftrace: a program file on the host')
-    .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto')
-    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
-    .option('-m, --memory <MiB>', 'guest memory (default 512; 2048 when the image has bpftrace)')
-    .option('--cpus <n>', 'guest CPUs', '1')
-    .option('--timeout <seconds>', 'wall-clock limit for the whole ephemeral run', '900')
+  addLimitOptions(
+    addMachineOptions(
+      program
+        .command('trace')
+        .description(
+          'trace an ephemeral VM (or a detached one) while a command runs, and draw the result (docs/tracing.md)',
+        )
+        .argument(
+          '<tracer>',
+          'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
+        )
+        .argument(
+          '[args...]',
+          "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
+        )
+        .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+        .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
+        .option(
+          '-o, --output <dir>',
+          'where to write the results (default .kjx/traces/TRACER-STAMP next to the spec)',
+        )
+        .option('--duration <seconds>', 'trace this long (with a command: stop the command after this long)')
+        .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
+        .option('-e, --program <text>', 'bpftrace: the program')
+        .option('--script <file>', 'bpftrace: a program file on the host')
+        .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto'),
+      'default: 512, 2048 when the image has bpftrace, more for container runtimes',
+    ),
+    { timeout: '900', silence: '0' },
+    'the trace has finished',
+  )
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText('after', () => `\nTracers:\n${TRACER_LINES}\n\nExamples:\n${EXAMPLES}\n`)
     .action(async (tracerName: string, rest: string[], o: Opts) => {
@@ -107,15 +117,17 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
 
       const specPath = String(o.file);
       const vmName = o.vm === undefined ? undefined : String(o.vm);
+      const limits = limitFlags(o);
       const { loadSpec } = await import('../spec/load.js');
-      const { collectTools, probeVmTools } = await import('../trace/image-tools.js');
-      const record = vmName ? (await import('../vm/registry.js')).requireVm(vmName) : undefined;
+      const { collectTools, probeVmTools, programSources } = await import('../trace/image-tools.js');
+      const attached = vmName ? (await import('../vm/detached.js')).attach(vmName) : undefined;
+      const record = attached?.record;
       const spec = record
         ? existsSync(record.spec)
           ? loadSpec(record.spec)
           : undefined
         : loadSpec(specPath);
-      const tools = record ? await probeVmTools(record) : collectTools(spec!);
+      const tools = attached ? await probeVmTools(attached) : collectTools(spec!);
       let serviceRun: string | undefined;
       if (tracer === 'service' && spec) {
         const names = Object.keys(spec.services);
@@ -160,54 +172,34 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
 
       const json = !!o.json;
       let target: { vm?: string; spec?: string; buildId?: string };
-      let driven: Awaited<ReturnType<typeof runDriver>>;
-      if (record) {
-        target = { vm: record.name, ...(record.buildId ? { buildId: record.buildId } : {}) };
-        driven = await runDriver({ kind: 'vm', record }, script, process.stderr);
+      let guest: Guest;
+      if (attached) {
+        target = {
+          vm: attached.name,
+          ...(attached.record.buildId ? { buildId: attached.record.buildId } : {}),
+        };
+        guest = attached;
       } else {
-        const { builtImage } = await import('./vm-options.js');
-        const img = await builtImage(specPath, String(o.dist), buildWarn(globals().strict));
-        if (!img.kernel || !img.initrd)
-          throw new KjxError('USAGE', 'kjx trace boots the kernel and initramfs; the spec builds none', {
-            hint: 'add initramfs to outputs: in kjx.yaml, or trace a detached VM with --vm',
-          });
-        const accel = await resolveAccel(String(o.accel), img.kernel);
-        const memoryMiB =
-          o.memory === undefined
-            ? tools.components.includes('bpftrace')
-              ? 2048
-              : 512
-            : numberOption('memory', o.memory, 64);
-        const { newRunDir } = await import('../vm/state.js');
-        target = { spec: img.specPath, buildId: img.buildId };
-        driven = await runDriver(
-          {
-            kind: 'ephemeral',
-            artifacts: img,
-            stateDir: newRunDir(),
-            accel: accel.accel,
-            memoryMiB,
-            cpus: numberOption('cpus', o.cpus, 1),
-            timeoutS: numberOption('timeout', o.timeout, 10),
-          },
-          script,
-          process.stderr,
-        );
-        // the outcome first: a panic or timeout while results were sent leaves them cut short
-        const failed = runOutcomeError(tracer, driven.run!);
-        if (failed) throw failed;
+        const p = await prepareFromFlags(o, buildWarn(globals().strict), {
+          spec: spec!,
+          specPath,
+          outDir: String(o.dist),
+          memory: (wanted, image) => Math.max(wanted, image.traceMemoryMiB),
+        });
+        target = { spec: p.image.specPath, buildId: p.image.buildId };
+        guest = await (await import('../vm/launch.js')).launch(p);
       }
+      const driven = await runDriver(guest, script, process.stderr, limits);
+      // the outcome first: a panic or timeout while results were sent leaves them cut short
+      const failed = runOutcomeError(tracer, { ...driven.result, stateDir: guest.stateDir });
+      if (failed) throw failed;
       // a program the verifier rejects is shown at its source line
-      const progSpec = tracer === 'prog' ? spec?.tracing.programs.find((p) => p.name === arg) : undefined;
-      const sources =
-        progSpec && existsSync(progSpec.bpf)
-          ? [{ file: progSpec.bpfRef, text: readFileSync(progSpec.bpf, 'utf8') }]
-          : [];
+      const sources = tracer === 'prog' ? programSources(spec, arg) : [];
       const rendered = renderTrace(outDir(), plan, driven.frames, {
         target,
         ...(workload.length ? { workload } : {}),
         ...(durationS !== undefined ? { durationS } : {}),
-        ...(driven.run ? { services: driven.run.services } : {}),
+        services: driven.services,
         ...(sources.length ? { sources } : {}),
       });
       const s = rendered.summary;

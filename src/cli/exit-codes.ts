@@ -29,7 +29,7 @@ export type ExitName = keyof typeof EXIT;
 export const EXIT_MEANING: Record<ExitName, string> = {
   ok: 'success',
   failed:
-    "a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, the guest kernel's verifier rejected a `tracing.programs` program, `kjx diff` found differences",
+    "a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, the guest kernel's verifier rejected a `tracing.programs` program, `kjx diff` found differences, a file could not be copied into or out of a guest",
   usage: 'usage error (unknown option, missing argument, a value out of range)',
   spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too)',
   packages: 'Debian packages could not be resolved or fetched, or a host tool is missing',
@@ -40,7 +40,7 @@ export const EXIT_MEANING: Record<ExitName, string> = {
   panic:
     '`kjx run`/`test`/`trace`: the guest kernel panicked, oopsed or hit a BUG (the console excerpt is printed)',
   timeout:
-    '`kjx run`/`test`/`trace`: `--timeout` (wall clock) or `--silence` (no output) ran out; the VM was killed',
+    '`kjx run`/`test`/`trace`/`boot --detach`: `--timeout` (wall clock) or `--silence` (no output) ran out; the VM was killed',
   vmFailed:
     "`kjx run`/`boot`: QEMU failed to start or the guest died before the command finished (QEMU's stderr is printed)",
   ssh: '`kjx exec`/`ssh`: login failed or the host key did not match the pinned one (as ssh does)',
@@ -89,6 +89,7 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
   BPF_COMPILE: 'spec',
   // the guest kernel rejected it: a check failed, as a tracer that failed
   BPF_VERIFIER: 'failed',
+  GUEST_COPY: 'failed',
 };
 
 /** The status of a VM run that did not end with the guest command's own exit. */

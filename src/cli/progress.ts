@@ -4,7 +4,6 @@
  * object is printed at the end instead).
  */
 import type { BuildEvents, StageName } from '../pipeline/build.js';
-import { STAGES } from '../pipeline/stages.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'silent';
 
@@ -23,7 +22,14 @@ export interface Progress {
   finish(error?: unknown): Promise<void>;
 }
 
-export async function createProgress(mode: ProgressMode): Promise<Progress> {
+/**
+ * `stages`: every step the build reports, in order, with its title (the build
+ * module's STAGES, passed in so this module loads without the pipeline).
+ */
+export async function createProgress(
+  mode: ProgressMode,
+  stages: readonly { name: StageName; title: string }[],
+): Promise<Progress> {
   if (mode === 'silent') return { events: {}, finish: async () => {} };
   if (mode === 'plain') {
     return {
@@ -44,7 +50,7 @@ export async function createProgress(mode: ProgressMode): Promise<Progress> {
     output?: (s: string) => void;
   };
   const waits = new Map<StageName, Deferred>();
-  for (const s of STAGES) {
+  for (const s of stages) {
     let resolve!: (t: string) => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<string>((res, rej) => {
@@ -56,7 +62,7 @@ export async function createProgress(mode: ProgressMode): Promise<Progress> {
   }
   const { Listr } = await import('listr2');
   const list = new Listr(
-    STAGES.map((s) => ({
+    stages.map((s) => ({
       title: s.title,
       task: async (_ctx: unknown, task: { title: string; output: string }) => {
         const d = waits.get(s.name)!;

@@ -6,18 +6,17 @@ import { join } from 'node:path';
 import { bootTimeline } from '../trace/boot-timeline.js';
 import { bootTimelineSvg } from '../trace/svg-timeline.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import type { Phases, ServiceEvent } from '../vm/run.js';
+import type { BootTiming } from '../vm/boot-phases.js';
 
 export const TIMELINE_FILE = 'boot-timeline.svg';
 
 /** Write the timeline of one boot into `stateDir` and return its path. */
 export function writeBootTimeline(
   stateDir: string,
-  phases: Phases,
-  services: ServiceEvent[],
+  boot: BootTiming,
   what: { title: string; accel: string },
 ): string {
-  const t = bootTimeline(phases, services);
+  const t = bootTimeline(boot.phases, boot.services);
   const ready = t.ready !== undefined ? `, services ready at ${t.ready.toFixed(2)} s` : '';
   const path = join(stateDir, TIMELINE_FILE);
   writeFileAtomic(path, bootTimelineSvg(t, { title: what.title, subtitle: `${what.accel}${ready}` }));

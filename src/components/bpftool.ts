@@ -1,10 +1,10 @@
 /** bpftool from Debian's `bpftool`: inspect loaded BPF programs, maps, links and BTF in the guest. */
-import { type Component, takeFiles } from './component.js';
+import { dataComponent } from './data.js';
 
 export const BPFTOOL_FILES = ['/usr/sbin/bpftool'];
 
-export const bpftool: Component = {
+export const bpftool = dataComponent({
   name: 'bpftool',
-  packages: () => ['bpftool'],
-  assemble: (ctx) => takeFiles('bpftool', ctx.staged('bpftool'), BPFTOOL_FILES),
-};
+  take: [{ package: 'bpftool', paths: BPFTOOL_FILES }],
+  probe: BPFTOOL_FILES,
+});

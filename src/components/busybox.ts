@@ -32,10 +32,13 @@ const ALSO_IN_SBIN = [
   'halt',
 ];
 
-function busyboxFrom(name: string, pkg: string): Component {
+function busyboxFrom(name: string, pkg: string, other: string): Component {
   return {
     name,
     packages: () => [pkg],
+    // both ship /bin/busybox; one image has one
+    excludes: [other],
+    provides: ['shell'],
     assemble(ctx) {
       const out = takeFiles(pkg, ctx.staged(pkg), ['/bin/busybox']);
       const bin = out.get('/bin/busybox');
@@ -53,5 +56,5 @@ function busyboxFrom(name: string, pkg: string): Component {
   };
 }
 
-export const busybox = busyboxFrom('busybox', 'busybox');
-export const busyboxStatic = busyboxFrom('busybox-static', 'busybox-static');
+export const busybox = busyboxFrom('busybox', 'busybox', 'busybox-static');
+export const busyboxStatic = busyboxFrom('busybox-static', 'busybox-static', 'busybox');

@@ -15,11 +15,14 @@
  *   src/image/oci.ts), `kjx/check:latest`, for ctr, podman and docker.
  */
 import { CHECK_DIR } from '../guest/checks.js';
+import { readShFile, renderSh, type ShValues } from '../guest/sh-file.js';
 import { script } from '../guest/shell.js';
 import { ociArchive } from '../image/oci.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
 import { addEntry, type EntrySource, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import type { AssembleContext, GuestContext, ModuleNeed } from './component.js';
+import type { SharedPart } from './data.js';
 
 export const CHECK_DATA = '/usr/lib/kjx/check-data';
 export const CHECK_ROOTFS = `${CHECK_DATA}/rootfs`;
@@ -94,6 +97,9 @@ export function checkRootfs(ctx: AssembleContext): Tree {
   return t;
 }
 
+/** The check root as a piece the runtimes share: every one that has checks brings it. */
+export const CHECK_ROOT: SharedPart = { packages: [CHECK_BUSYBOX_PACKAGE], assemble: checkRootfs };
+
 /** The check image archive, made at write time (it carries SOURCE_DATE_EPOCH). */
 export function checkImage(ctx: GuestContext): Tree {
   const root = newTree();
@@ -103,10 +109,9 @@ export function checkImage(ctx: GuestContext): Tree {
       root.set(`/${e.path.slice(prefix.length)}`, { ...e, path: `/${e.path.slice(prefix.length)}` });
   root.set('/', mk.dir('/', SRC));
   const data = ociArchive({
-    tree: root,
+    rootfs: makeReproducible(root, ctx.epoch),
     name: CHECK_IMAGE_NAME,
     tag: 'latest',
-    epoch: ctx.epoch,
     config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
     createdBy: 'kjx check image (busybox-static)',
   });
@@ -115,85 +120,24 @@ export function checkImage(ctx: GuestContext): Tree {
   return t;
 }
 
-/**
- * The shell library every check sources: the marker, the status, and
- * `kjx_expect CMD...`, which runs CMD (a container run) and checks both.
- */
-export function checkLib(): string {
-  return script('library of the container smoke checks', [
-    `KJX_MARKER=${CHECK_MARKER}`,
-    `KJX_STATUS=${CHECK_STATUS}`,
-    `KJX_IMAGE=${CHECK_IMAGE}`,
-    `KJX_IMAGE_REF=${CHECK_IMAGE_REF}`,
-    `KJX_ROOTFS=${CHECK_ROOTFS}`,
-    '# what each check container runs: the marker, then the chosen status',
-    'KJX_CMD="echo $KJX_MARKER; exit $KJX_STATUS"',
-    'kjx_say() { echo "kjx-check: $*"; }',
-    '# kjx_expect CMD...: run CMD, show its output, pass if the marker and the status came back',
-    'kjx_expect() {',
-    '  read -r kjx_t0 _ </proc/uptime',
-    '  kjx_out=$("$@" 2>&1)',
-    '  kjx_rc=$?',
-    '  read -r kjx_t1 _ </proc/uptime',
-    '  [ -n "$kjx_out" ] && printf \'%s\\n\' "$kjx_out"',
-    '  case "$kjx_out" in',
-    '  *"$KJX_MARKER"*) ;;',
-    '  *) kjx_say "FAIL: the marker $KJX_MARKER did not come back (status $kjx_rc)"; return 1 ;;',
-    '  esac',
-    '  if [ "$kjx_rc" != "$KJX_STATUS" ]; then',
-    '    kjx_say "FAIL: status $kjx_rc, the container exited $KJX_STATUS"',
-    '    return 1',
-    '  fi',
-    '  kjx_say "ok: marker and status $kjx_rc came back (container run t0=$kjx_t0 t1=$kjx_t1)"',
-    '}',
-    '# kjx_step CMD...: a preparation step; its failure fails the check with its output',
-    'kjx_step() {',
-    '  kjx_out=$("$@" 2>&1) && return 0',
-    '  kjx_rc=$?',
-    '  printf \'%s\\n\' "$kjx_out"',
-    '  kjx_say "FAIL: $* (status $kjx_rc)"',
-    '  exit 1',
-    '}',
-    '# kjx_bundle DIR [ARGS...]: an OCI bundle in DIR over the read-only check root',
-    'kjx_bundle() {',
-    '  mkdir -p "$1"',
-    '  cat >"$1/config.json" <<EOF',
-    ...bundleConfigLines(),
-    'EOF',
-    '}',
-  ]);
+/** The values check-lib.sh declares, as an image gets them. */
+export function checkLibValues(): ShValues {
+  return {
+    KJX_MARKER: CHECK_MARKER,
+    KJX_STATUS: CHECK_STATUS,
+    KJX_IMAGE: CHECK_IMAGE,
+    KJX_IMAGE_REF: CHECK_IMAGE_REF,
+    KJX_ROOTFS: CHECK_ROOTFS,
+  };
 }
 
-/** config.json of the low-level checks (OCI runtime spec 1.0.2), as heredoc lines. */
-function bundleConfigLines(): string[] {
-  const config = {
-    ociVersion: '1.0.2',
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: ['/bin/sh', '-c', '@CMD@'],
-      env: ['PATH=/bin'],
-      cwd: '/',
-      noNewPrivileges: true,
-    },
-    root: { path: CHECK_ROOTFS, readonly: true },
-    hostname: 'kjx-check',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      {
-        destination: '/dev',
-        type: 'tmpfs',
-        source: 'tmpfs',
-        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
-      },
-      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
-    ],
-    linux: {
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }],
-    },
-  };
-  // the command goes in as shell text; the heredoc expands $KJX_CMD
-  return JSON.stringify(config, null, 2).replace('"@CMD@"', '"$KJX_CMD"').split('\n');
+/**
+ * The shell library every check sources (src/components/sh/check-lib.sh): the
+ * marker, the status, `kjx_expect CMD...`, which runs CMD (a container run) and
+ * checks both, `kjx_step`, and `kjx_bundle DIR` (config.json, OCI runtime spec 1.0.2).
+ */
+export function checkLib(values: ShValues = checkLibValues()): string {
+  return renderSh(readShFile(new URL('./sh/check-lib.sh', import.meta.url)), values);
 }
 
 /** A check script: sources the library, then the body. */
@@ -276,6 +220,9 @@ export function iptablesFiles(ctx: AssembleContext): Tree {
   ensureParents(out);
   return out;
 }
+
+/** iptables and netbase's /etc/protocols, as a piece the bridge-networking runtimes share. */
+export const IPTABLES: SharedPart = { packages: [IPTABLES_PACKAGE, 'netbase'], assemble: iptablesFiles };
 
 /** Stage-1 lines of bridge networking: forwarding on (CNI's and docker's NAT need it). */
 export const BRIDGE_STAGE1 = ['echo 1 >/proc/sys/net/ipv4/ip_forward'];

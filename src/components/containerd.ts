@@ -15,15 +15,9 @@
 import type { GuestService } from '../guest/services.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { DEFAULT_READY_TIMEOUT } from '../spec/schema.js';
-import { type Component, type GuestContext, kernelHas, takeFiles } from './component.js';
-import {
-  CHECK_BUSYBOX_PACKAGE,
-  checkEntry,
-  checkImage,
-  checkRootfs,
-  overlayHint,
-  overlayMissing,
-} from './container-common.js';
+import { type Component, type GuestContext, kernelHas } from './component.js';
+import { CHECK_ROOT, checkEntry, checkImage, overlayHint, overlayMissing } from './container-common.js';
+import { dataComponent } from './data.js';
 
 export const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 export const CONTAINERD_ENV = '/etc/kjx/containerd.env';
@@ -107,12 +101,15 @@ function containerdFiles(ctx: GuestContext): Tree {
 export const CONTAINERD_FILES = ['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/usr/bin/ctr'];
 
 export const containerd: Component = {
-  name: 'containerd',
-  packages: () => ['containerd', CHECK_BUSYBOX_PACKAGE],
-  assemble: (ctx) =>
-    mergeTrees([takeFiles('containerd', ctx.staged('containerd'), CONTAINERD_FILES), checkRootfs(ctx)]),
-  kernelModules: () => [{ name: 'overlay', optional: true }],
-  services: () => [containerdService()],
+  ...dataComponent({
+    name: 'containerd',
+    take: [{ package: 'containerd', paths: CONTAINERD_FILES }],
+    with: [CHECK_ROOT],
+    modules: [{ name: 'overlay', optional: true }],
+    services: [containerdService()],
+    checks: ['containerd'],
+    requires: ['runc'],
+  }),
   files: containerdFiles,
   pivotRoot: true,
   memoryMiB: 1536,

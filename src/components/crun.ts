@@ -2,20 +2,16 @@
  * crun from Debian's `crun` (1.8): the OCI runtime in C. Its libraries (libcap2,
  * libsystemd0 and what that pulls in, libyajl2) come through the ELF closure.
  */
-import { mergeTrees } from '../rootfs/tree.js';
-import { type Component, takeFiles } from './component.js';
-import { CHECK_BUSYBOX_PACKAGE, checkRootfs } from './container-common.js';
+import { CHECK_ROOT } from './container-common.js';
+import { dataComponent } from './data.js';
 import { lowLevelCheck } from './runc.js';
 
-export const crun: Component = {
+export const crun = dataComponent({
   name: 'crun',
-  packages: () => ['crun', CHECK_BUSYBOX_PACKAGE],
-  assemble: (ctx) =>
-    mergeTrees([
-      takeFiles('crun', ctx.staged('crun'), ['/usr/bin/crun']),
-      checkRootfs(ctx),
-      lowLevelCheck('crun', 'crun run --bundle'),
-    ]),
+  take: [{ package: 'crun', paths: ['/usr/bin/crun'] }],
+  with: [CHECK_ROOT],
+  generated: () => lowLevelCheck('crun', 'crun run --bundle'),
+  checks: ['crun'],
   pivotRoot: true,
   memoryMiB: 1024,
-};
+});

@@ -10,18 +10,17 @@
 import type { GuestService } from '../guest/services.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { DEFAULT_READY_TIMEOUT } from '../spec/schema.js';
-import { type Component, type GuestContext, kernelHas, takeFiles } from './component.js';
+import { type Component, type GuestContext, kernelHas } from './component.js';
 import {
   BRIDGE_STAGE1,
   bridgeModules,
-  CHECK_BUSYBOX_PACKAGE,
+  CHECK_ROOT,
   checkEntry,
   checkImage,
-  checkRootfs,
-  IPTABLES_PACKAGE,
-  iptablesFiles,
+  IPTABLES,
 } from './container-common.js';
 import { CONTAINERD_SOCKET } from './containerd.js';
+import { dataComponent } from './data.js';
 import { RUNSC } from './gvisor.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'kjx docker' };
@@ -74,7 +73,7 @@ export function dockerService(): GuestService {
 
 function dockerFiles(ctx: GuestContext): Tree {
   const overlay = kernelHas(ctx, 'overlay');
-  const runsc = (ctx.spec.components as string[]).includes('gvisor');
+  const runsc = ctx.spec.components.includes('gvisor');
   const t = newTree();
   addEntry(t, mk.file('/etc/docker/daemon.json', dockerDaemonJson({ overlay, runsc }), SRC));
   addEntry(t, mk.file(APPARMOR_OFF, 'N\n', SRC));
@@ -94,17 +93,16 @@ function dockerFiles(ctx: GuestContext): Tree {
 }
 
 export const docker: Component = {
-  name: 'docker',
-  packages: () => ['docker.io', IPTABLES_PACKAGE, 'netbase', CHECK_BUSYBOX_PACKAGE],
-  assemble: (ctx) =>
-    mergeTrees([
-      takeFiles('docker.io', ctx.staged('docker.io'), ['/usr/sbin/dockerd', '/usr/bin/docker']),
-      iptablesFiles(ctx),
-      checkRootfs(ctx),
-    ]),
-  kernelModules: () => [{ name: 'overlay', optional: true }, ...bridgeModules()],
-  services: () => [dockerService()],
-  stage1: () => [...BRIDGE_STAGE1, ...DOCKER_STAGE1],
+  ...dataComponent({
+    name: 'docker',
+    take: [{ package: 'docker.io', paths: ['/usr/sbin/dockerd', '/usr/bin/docker'] }],
+    with: [IPTABLES, CHECK_ROOT],
+    modules: [{ name: 'overlay', optional: true }, ...bridgeModules()],
+    services: [dockerService()],
+    stage1: [...BRIDGE_STAGE1, ...DOCKER_STAGE1],
+    checks: ['docker', 'docker-bridge'],
+    requires: ['containerd', 'runc'],
+  }),
   files: dockerFiles,
   pivotRoot: true,
   memoryMiB: 2048,

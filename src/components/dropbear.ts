@@ -1,10 +1,9 @@
 /** dropbear from Debian's `dropbear-bin`: the server and its key generator (libraries come through the ELF closure). */
-import { type Component, takeFiles } from './component.js';
+import { dataComponent } from './data.js';
 
 export const DROPBEAR_FILES = ['/usr/sbin/dropbear', '/usr/bin/dropbearkey'];
 
-export const dropbear: Component = {
+export const dropbear = dataComponent({
   name: 'dropbear',
-  packages: () => ['dropbear-bin'],
-  assemble: (ctx) => takeFiles('dropbear-bin', ctx.staged('dropbear-bin'), DROPBEAR_FILES),
-};
+  take: [{ package: 'dropbear-bin', paths: DROPBEAR_FILES }],
+});

@@ -1,5 +1,4 @@
-/** The component registry: spec names -> components. A new component is one line here. */
-import type { Spec } from '../spec/schema.js';
+/** The component registry: spec names -> built-in components. A new component is one line here. */
 import { bpftool } from './bpftool.js';
 import { bpftrace } from './bpftrace.js';
 import { busybox, busyboxStatic } from './busybox.js';
@@ -15,7 +14,7 @@ import { podman } from './podman.js';
 import { runc } from './runc.js';
 import { runit } from './runit.js';
 
-export const COMPONENTS: Record<Spec['components'][number], Component> = {
+export const COMPONENTS = {
   busybox,
   'busybox-static': busyboxStatic,
   runit,
@@ -30,8 +29,12 @@ export const COMPONENTS: Record<Spec['components'][number], Component> = {
   containerd,
   podman,
   docker,
-};
+} satisfies Record<string, Component>;
 
-export function componentsOf(spec: Spec): Component[] {
-  return spec.components.map((n) => COMPONENTS[n]);
+/** Names of the built-in components, in the registry's order. */
+export const COMPONENT_NAMES: readonly string[] = Object.keys(COMPONENTS);
+
+/** The built-in component of that name, if there is one. */
+export function builtinComponent(name: string): Component | undefined {
+  return Object.hasOwn(COMPONENTS, name) ? (COMPONENTS as Record<string, Component>)[name] : undefined;
 }

@@ -9,19 +9,18 @@
  * the default containers.conf) and golang-github-containers-image (registries.conf).
  */
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { type Component, type GuestContext, kernelHas, takeFiles } from './component.js';
+import { type Component, type GuestContext, kernelHas } from './component.js';
 import {
   BRIDGE_STAGE1,
   bridgeModules,
-  CHECK_BUSYBOX_PACKAGE,
+  CHECK_ROOT,
   checkEntry,
   checkImage,
-  checkRootfs,
-  IPTABLES_PACKAGE,
-  iptablesFiles,
+  IPTABLES,
   overlayHint,
   overlayMissing,
 } from './container-common.js';
+import { dataComponent } from './data.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'kjx podman' };
 
@@ -78,43 +77,27 @@ function podmanFiles(ctx: GuestContext): Tree {
 }
 
 export const podman: Component = {
-  name: 'podman',
-  packages: () => [
-    'podman',
-    'conmon',
-    'golang-github-containers-common',
-    'golang-github-containers-image',
-    'containernetworking-plugins',
-    IPTABLES_PACKAGE,
-    'netbase',
-    CHECK_BUSYBOX_PACKAGE,
-  ],
-  assemble: (ctx) =>
-    mergeTrees([
-      takeFiles('podman', ctx.staged('podman'), [
-        '/usr/bin/podman',
-        '/etc/cni/net.d/87-podman-bridge.conflist',
-      ]),
-      takeFiles('conmon', ctx.staged('conmon'), ['/usr/bin/conmon']),
-      takeFiles('golang-github-containers-common', ctx.staged('golang-github-containers-common'), [
-        '/etc/containers/policy.json',
-        '/usr/share/containers/containers.conf',
-        '/usr/share/containers/seccomp.json',
-      ]),
-      takeFiles('golang-github-containers-image', ctx.staged('golang-github-containers-image'), [
-        '/etc/containers/registries.conf',
-      ]),
-      takeFiles(
-        'containernetworking-plugins',
-        ctx.staged('containernetworking-plugins'),
-        CNI_PLUGINS.map((p) => `/usr/lib/cni/${p}`),
-      ),
-      iptablesFiles(ctx),
-      checkRootfs(ctx),
-    ]),
-  kernelModules: () => [{ name: 'overlay', optional: true }, ...bridgeModules()],
-  stage1: () => ['mkdir -p -m 1777 /var/tmp', ...BRIDGE_STAGE1],
+  ...dataComponent({
+    name: 'podman',
+    take: [
+      { package: 'podman', paths: ['/usr/bin/podman', '/etc/cni/net.d/87-podman-bridge.conflist'] },
+      { package: 'conmon', paths: ['/usr/bin/conmon'] },
+      {
+        package: 'golang-github-containers-common',
+        paths: [
+          '/etc/containers/policy.json',
+          '/usr/share/containers/containers.conf',
+          '/usr/share/containers/seccomp.json',
+        ],
+      },
+      { package: 'golang-github-containers-image', paths: ['/etc/containers/registries.conf'] },
+      { package: 'containernetworking-plugins', paths: CNI_PLUGINS.map((p) => `/usr/lib/cni/${p}`) },
+    ],
+    with: [IPTABLES, CHECK_ROOT],
+    modules: [{ name: 'overlay', optional: true }, ...bridgeModules()],
+    stage1: ['mkdir -p -m 1777 /var/tmp', ...BRIDGE_STAGE1],
+    checks: ['podman', 'podman-bridge'],
+    requires: ['crun'],
+  }),
   files: podmanFiles,
-  pivotRoot: true,
-  memoryMiB: 1536,
 };

@@ -3,9 +3,9 @@
  * (libseccomp2) comes from the ELF files. Its check runs the busybox bundle
  * (container-common.ts) with `runc run`.
  */
-import { mergeTrees, type Tree } from '../rootfs/tree.js';
-import { type Component, takeFiles } from './component.js';
-import { CHECK_BUSYBOX_PACKAGE, checkEntry, checkRootfs } from './container-common.js';
+import type { Tree } from '../rootfs/tree.js';
+import { CHECK_ROOT, checkEntry } from './container-common.js';
+import { dataComponent } from './data.js';
 
 /** A low-level runtime's check: a bundle in /tmp over the read-only check root, run in the foreground. */
 export function lowLevelCheck(name: string, run: string): Tree {
@@ -17,15 +17,12 @@ export function lowLevelCheck(name: string, run: string): Tree {
   ]);
 }
 
-export const runc: Component = {
+export const runc = dataComponent({
   name: 'runc',
-  packages: () => ['runc', CHECK_BUSYBOX_PACKAGE],
-  assemble: (ctx) =>
-    mergeTrees([
-      takeFiles('runc', ctx.staged('runc'), ['/usr/sbin/runc']),
-      checkRootfs(ctx),
-      lowLevelCheck('runc', 'runc run --bundle'),
-    ]),
+  take: [{ package: 'runc', paths: ['/usr/sbin/runc'] }],
+  with: [CHECK_ROOT],
+  generated: () => lowLevelCheck('runc', 'runc run --bundle'),
+  checks: ['runc'],
   pivotRoot: true,
   memoryMiB: 1024,
-};
+});

@@ -1,5 +1,5 @@
 /** runit from Debian's `runit` package: the supervisor binaries, nothing of Debian's sysv glue. */
-import { type Component, takeFiles } from './component.js';
+import { dataComponent } from './data.js';
 
 export const RUNIT_FILES = [
   '/sbin/runit',
@@ -10,8 +10,8 @@ export const RUNIT_FILES = [
   '/usr/bin/svlogd',
 ];
 
-export const runit: Component = {
+export const runit = dataComponent({
   name: 'runit',
-  packages: () => ['runit'],
-  assemble: (ctx) => takeFiles('runit', ctx.staged('runit'), RUNIT_FILES),
-};
+  take: [{ package: 'runit', paths: RUNIT_FILES }],
+  provides: ['init'],
+});

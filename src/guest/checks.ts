@@ -9,10 +9,12 @@
  *   @@check end name=NAME status=N t0=UPTIME t1=UPTIME
  *
  * A check passes when it exits 0. Each runs under `timeout` so one hung runtime
- * does not take the others' results with it.
+ * does not take the others' results with it. The runner's shell is
+ * src/guest/sh/check-runner.sh.
  */
 import type { Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
+import { readShFile, renderSh, type ShValues } from './sh-file.js';
 
 /** Where the checks live; `kjx test` runs every executable file directly in it. */
 export const CHECK_DIR = '/usr/lib/kjx/checks';
@@ -66,20 +68,22 @@ export function refuseBadCheckNames(tree: Tree): void {
   }
 }
 
-/** The command `kjx test` runs: `sh -c RUNNER kjx-test CHECK...`. */
-export function checkRunnerArgv(checks: string[]): string[] {
-  const runner = [
-    'for c in "$@"; do',
-    '  read -r t0 _ </proc/uptime',
-    `  echo "${CHECK_PREFIX} begin name=$c"`,
-    `  timeout -s KILL ${CHECK_TIMEOUT} ${CHECK_DIR}/"$c" </dev/null >/tmp/kjx-check.out 2>&1`,
-    '  rc=$?',
-    '  read -r t1 _ </proc/uptime',
-    '  # a last line without a newline is read (status 1) but still printed',
-    '  while IFS= read -r l || [ -n "$l" ]; do printf \'| %s\\n\' "$l"; done </tmp/kjx-check.out',
-    `  echo "${CHECK_PREFIX} end name=$c status=$rc t0=$t0 t1=$t1"`,
-    'done',
-  ].join('\n');
+/** Where the runner keeps a check's output until it prints it. */
+export const CHECK_OUT = '/tmp/kjx-check.out';
+
+/** The values check-runner.sh declares, as `kjx test` gives them. */
+export function checkRunnerValues(): ShValues {
+  return {
+    KJX_CHECK_DIR: CHECK_DIR,
+    KJX_CHECK_TIMEOUT: CHECK_TIMEOUT,
+    KJX_CHECK_PREFIX: CHECK_PREFIX,
+    KJX_CHECK_OUT: CHECK_OUT,
+  };
+}
+
+/** The command `kjx test` runs: `sh -c RUNNER kjx-test CHECK...` (src/guest/sh/check-runner.sh). */
+export function checkRunnerArgv(checks: string[], values: ShValues = checkRunnerValues()): string[] {
+  const runner = renderSh(readShFile(new URL('./sh/check-runner.sh', import.meta.url)), values);
   return ['/bin/sh', '-c', runner, 'kjx-test', ...checks];
 }
 

@@ -9,40 +9,15 @@
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
 import type { InterfaceSpec, Spec } from '../spec/schema.js';
-import { script, shQuote } from './shell.js';
+import { readShFile, renderSh } from './sh-file.js';
+import { shQuote } from './shell.js';
 
 export const UDHCPC_SCRIPT = '/usr/lib/kjx/udhcpc.script';
 export const RESOLV_CONF = '/run/resolv.conf';
 
-/** udhcpc's event script: $1 is deconfig, bound, renew, leasefail or nak; the lease is in the environment. */
+/** udhcpc's event script (src/guest/sh/udhcpc.sh): $1 is deconfig, bound, renew, leasefail or nak; the lease is in the environment. */
 export function udhcpcScript(): string {
-  return script('udhcpc event script', [
-    'case "$1" in',
-    'deconfig)',
-    '  ip -4 addr flush dev "$interface"',
-    '  ip link set "$interface" up',
-    '  ;;',
-    'bound | renew)',
-    '  ip -4 addr flush dev "$interface"',
-    '  ip -4 addr add "$ip/${mask:-24}" dev "$interface"',
-    '  if [ -n "$router" ]; then',
-    '    while ip -4 route del default dev "$interface" 2>/dev/null; do :; done',
-    '    for r in $router; do ip -4 route add default via "$r" dev "$interface" && break; done',
-    '  fi',
-    '  if [ -n "$dns" ]; then',
-    `    : >${RESOLV_CONF}.new`,
-    `    [ -n "$domain" ] && echo "search $domain" >>${RESOLV_CONF}.new`,
-    `    for d in $dns; do echo "nameserver $d" >>${RESOLV_CONF}.new; done`,
-    `    mv ${RESOLV_CONF}.new ${RESOLV_CONF}`,
-    '  fi',
-    '  echo "kjx: $interface: dhcp $ip/${mask:-24} router ${router:-none} dns ${dns:-none}"',
-    '  ;;',
-    'leasefail | nak)',
-    '  echo "kjx: $interface: dhcp: $1"',
-    '  ;;',
-    'esac',
-    'exit 0',
-  ]);
+  return renderSh(readShFile(new URL('./sh/udhcpc.sh', import.meta.url)), { KJX_RESOLV_CONF: RESOLV_CONF });
 }
 
 function interfaceLines(name: string, i: InterfaceSpec): string[] {

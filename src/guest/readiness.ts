@@ -12,6 +12,7 @@
  */
 import type { ReadySpec } from '../spec/schema.js';
 import { SV_LIB } from './layout.js';
+import { readShFile, renderSh, type ShValues } from './sh-file.js';
 import { script, shQuote } from './shell.js';
 
 /** A port as /proc/net/tcp writes it: four upper-case hex digits (22 → 0016). */
@@ -19,23 +20,9 @@ export function portHex(port: number): string {
   return port.toString(16).toUpperCase().padStart(4, '0');
 }
 
-/** /usr/lib/kjx/ready-poll NAME PID KIND ARG (for port, ARG is `portHex`) */
-export function readyPollScript(): string {
-  return script('readiness poller: marks NAME ready when KIND holds, while PID lives', [
-    `. ${SV_LIB}`,
-    'n=$1 pid=$2 kind=$3 arg=$4',
-    'echo $$ >"$KJX_STATE/svc/$n/poller"',
-    'while kill -0 "$pid" 2>/dev/null; do',
-    '  case $kind in',
-    '  file) [ -e "$arg" ] && break ;;',
-    '  port) kjx_port_listening "$arg" && break ;;',
-    '  check) /bin/sh -c "$arg" </dev/null >/dev/null 2>&1 && break ;;',
-    '  esac',
-    '  kjx_sleep 0.2',
-    'done',
-    'kill -0 "$pid" 2>/dev/null && kjx_set_ready "$n" "$pid"',
-    'rm -f "$KJX_STATE/svc/$n/poller"',
-  ]);
+/** /usr/lib/kjx/ready-poll NAME PID KIND ARG (src/guest/sh/ready-poll.sh; for port, ARG is `portHex`) */
+export function readyPollScript(values: ShValues = { KJX_SV_LIB: SV_LIB }): string {
+  return renderSh(readShFile(new URL('./sh/ready-poll.sh', import.meta.url)), values);
 }
 
 /** Lines of a run script, just before it execs the program (not for `signal`). */

@@ -25,8 +25,9 @@ import {
   STATE_DIR,
   SV_LIB,
 } from './layout.js';
-import { markerShell, NONCE_FILE, NONCE_FW_CFG_RAW, NONCE_VAR, nonceFromFwCfgLines } from './markers.js';
+import { markerShell, NONCE_FILE, NONCE_FW_CFG_RAW, nonceFromFwCfgLines } from './markers.js';
 import { networkLines } from './network.js';
+import { plainWords, readShFile, renderSh, type ShValues } from './sh-file.js';
 import { script, shQuote } from './shell.js';
 
 /** Where /init binds the initramfs root before making the bind the root (empty until stage 1 mounts /run). */
@@ -75,7 +76,7 @@ export interface Stage1Inputs {
    * no other service needs: an ephemeral `kjx run` VM does not start them.
    */
   interactive?: string[];
-  /** Components' lines (src/components/hooks.ts), after networking, before the boot tasks. */
+  /** Components' lines (merged by the plan, src/plan/components.ts), after networking, before the boot tasks. */
   extra?: string[];
 }
 
@@ -104,69 +105,36 @@ export function fstab(): string {
 }
 
 /**
+ * /etc/runit/1: src/guest/sh/stage1.sh (mounts, runit flags, kjx's state, the nonce,
+ * modules), then what kjx.yaml asks for: sysctls, network, components' lines, tasks.
+ *
  * An ephemeral `kjx run` VM is recognized by its run hook: appended to the
- * initramfs (there before init), or a cpio over fw_cfg (unpacked here, once the
- * fw_cfg module is loaded). Such a VM has no network device and its console is
+ * initramfs (there before init), or a cpio over fw_cfg (unpacked in stage 1, once
+ * the fw_cfg module is loaded). Such a VM has no network device and its console is
  * kjx's pipe, so the interactive built-ins are unlinked from the scan directory
- * before runsvdir starts: nobody could use them, and under emulation the SSH
- * host key alone costs 0.6 s of a 3 s run. A medium boots with `snapshot=on` in
- * a run, so the unlinking never reaches the disk.
+ * before runsvdir starts: nobody could use them, and under emulation the SSH host
+ * key alone costs 0.6 s of a 3 s run. A medium boots with `snapshot=on` in a run,
+ * so the unlinking never reaches the disk.
  */
-function runModeLines(services: string[], interactive: string[]): string[] {
-  const skip = interactive.filter((s) => services.includes(s));
-  return [
-    '# `kjx run` adds its hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg',
-    `kjx_fw=/sys/firmware/qemu_fw_cfg/by_name/${RUN_FW_CFG_NAME}/raw`,
-    '[ -r "$kjx_fw" ] && (cd / && cpio -idmu <"$kjx_fw" 2>/dev/null)',
-    ...(skip.length > 0
-      ? [
-          '# an ephemeral run VM: nothing can reach the interactive built-ins, so they do not start',
-          `[ -x ${RUN_HOOK} ] && rm -f ${skip.map((n) => shQuote(`${SERVICE_DIR}/${n}`)).join(' ')}`,
-        ]
-      : []),
-  ];
-}
-
-/** /etc/runit/1: mounts, runit flags, modules, hostname, sysctls, network, boot tasks. */
 export function stage1Script({ spec, services, superviseDirs, extra, interactive }: Stage1Inputs): string {
-  const lines = [
-    `export PATH=${GUEST_PATH}`,
-    'export HOME=/root TERM=linux',
-    'umask 022',
-    'kjx_mounted() { while read -r _ kjx_m _; do [ "$kjx_m" = "$1" ] && return 0; done </proc/mounts; return 1; }',
-    'mount -t proc -o nosuid,nodev,noexec proc /proc',
-    'kjx_mounted /sys || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys',
-    'kjx_mounted /dev ||',
-    '  mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev || echo "kjx: devtmpfs unavailable, using the static /dev"',
-    'mkdir -p /dev/pts /dev/shm',
-    'mount -a 2>&1 | while read -r l; do echo "kjx: warning: $l"; done',
-    '# runit acts on these when PID 1 gets SIGCONT and they are mode 100',
-    '# (made mode 000 by the umask: shell builtins only, each exec costs ~40 ms under TCG)',
-    `(umask 777 && : >${RUNIT_STOPIT} && : >${RUNIT_REBOOT})`,
-    `mkdir -p ${STATE_DIR}/ready ${[...services.map((s) => `${STATE_DIR}/svc/${s}`), ...superviseDirs].map(shQuote).join(' ')}`,
-    '# the builtin sleep of the service library reads from this FIFO, which nobody writes',
-    `mkfifo -m 600 ${STATE_DIR}/tick`,
-    "# the boot's nonce for the markers of later scripts: a root-only copy (fw_cfg is readable by",
-    '# root only, and /init loaded its driver); never exported, so no child process inherits it',
-    `${NONCE_VAR}=`,
-    `read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FW_CFG_RAW}`,
-    `umask 077; echo "$${NONCE_VAR}" >${NONCE_FILE}; umask 022`,
-    'read -r kjx_h </etc/hostname && echo "$kjx_h" >/proc/sys/kernel/hostname',
-    'while IFS= read -r l; do printf \'%s\\n\' "$l"; done </etc/kjx/banner',
-    '# modules in closure order, one modprobe for all; on failure, one by one to name the culprits',
-    'if [ -s /etc/kjx/modules ] && ! modprobe -a $(cat /etc/kjx/modules) 2>/dev/null; then',
-    '  failed=""',
-    '  while read -r m; do',
-    '    [ -n "$m" ] || continue',
-    '    modprobe "$m" || failed="$failed $m"',
-    '  done </etc/kjx/modules',
-    '  [ -z "$failed" ] || echo "kjx: failed to load kernel modules:$failed" >&2',
-    'fi',
-    "# the image has no /sbin/modprobe, so the kernel's requests during early boot fail at once",
-    '# instead of starting a process each under emulation; from here on it autoloads through ours',
-    'echo /bin/modprobe >/proc/sys/kernel/modprobe',
-    ...runModeLines(services, interactive ?? []),
-  ];
+  const stateDirs = [`${STATE_DIR}/ready`, ...services.map((s) => `${STATE_DIR}/svc/${s}`), ...superviseDirs];
+  const head = renderSh(readShFile(new URL('./sh/stage1.sh', import.meta.url)), {
+    KJX_PATH: GUEST_PATH,
+    KJX_STOPIT: RUNIT_STOPIT,
+    KJX_REBOOT: RUNIT_REBOOT,
+    KJX_STATE: STATE_DIR,
+    KJX_STATE_DIRS: plainWords(stateDirs, 'stage 1 state directories'),
+    KJX_NONCE_RAW: NONCE_FW_CFG_RAW,
+    KJX_NONCE_FILE: NONCE_FILE,
+    KJX_RUN_CPIO: `/sys/firmware/qemu_fw_cfg/by_name/${RUN_FW_CFG_NAME}/raw`,
+    KJX_RUN_HOOK: RUN_HOOK,
+    KJX_RUN_SKIP: plainWords(
+      (interactive ?? []).filter((s) => services.includes(s)),
+      'services a run VM leaves out',
+    ),
+    KJX_SV: SERVICE_DIR,
+  });
+  const lines: string[] = [];
   for (const [key, value] of Object.entries(spec.sysctls)) {
     // sysctl(8)'s rule: dots separate levels unless the key uses slashes
     const file = `/proc/sys/${key.includes('/') ? key : key.replace(/\./g, '/')}`;
@@ -177,42 +145,23 @@ export function stage1Script({ spec, services, superviseDirs, extra, interactive
   lines.push(...networkLines(spec));
   if (extra) lines.push('# what components need', ...extra);
   if (spec.tasks.length > 0) {
-    lines.push(
-      '# kjx_task NAME REQUIRED COMMAND: a boot task; a failed required one ends the boot',
-      'kjx_task() {',
-      '  echo "kjx: task $1"',
-      '  /bin/sh -c "$3" </dev/null',
-      '  kjx_rc=$?',
-      `  ${markerShell('task', 'name=$1 status=$kjx_rc')}`,
-      '  [ "$kjx_rc" = 0 ] && return 0',
-      '  if [ "$2" = 1 ]; then',
-      '    echo "kjx: boot task $1 failed with status $kjx_rc; stopping the boot (stage 3, power off)"',
-      '    exit 100',
-      '  fi',
-      '  echo "kjx: warning: boot task $1 failed with status $kjx_rc (not required, going on)"',
-      '}',
-    );
+    lines.push('# the boot tasks, in order (kjx_task is above)');
     for (const t of spec.tasks)
       lines.push(`kjx_task ${shQuote(t.name)} ${t.required ? 1 : 0} ${shQuote(t.run)}`);
   }
-  lines.push('exit 0');
-  return script('runit stage 1: bring the system up', lines);
+  lines.push('exit 0', '');
+  return head + lines.join('\n');
 }
 
-/** /etc/runit/2: the stage2 marker, the boot-ready watcher, then runsvdir (runit TERMs it to stop). */
+/** /etc/runit/2 (src/guest/sh/stage2.sh): the stage2 marker, the boot-ready watcher, then runsvdir. */
 export function stage2Script(): string {
-  return script('runit stage 2: supervise the services', [
-    `export PATH=${GUEST_PATH}`,
-    'read -r up _ </proc/uptime',
-    `read -r ${NONCE_VAR} 2>/dev/null <${NONCE_FILE}`,
-    markerShell('stage2', 'uptime=$up'),
-    'echo "kjx: stage 2 after $up s"',
-    '# detached (double fork): reports readiness, then runs the kjx run hook if there is one',
-    `( ${BOOT_READY} </dev/null >/dev/console 2>&1 & )`,
-    `exec env - PATH="$PATH" runsvdir -P ${SERVICE_DIR} 'log: ...........................................................................'`,
-  ]);
+  return renderSh(readShFile(new URL('./sh/stage2.sh', import.meta.url)), {
+    KJX_PATH: GUEST_PATH,
+    KJX_NONCE_FILE: NONCE_FILE,
+    KJX_BOOT_READY: BOOT_READY,
+    KJX_SV: SERVICE_DIR,
+  });
 }
-
 export interface BootReadyInputs {
   buildId: string;
   /** Every service, in start order. */
@@ -221,62 +170,34 @@ export interface BootReadyInputs {
   timeout: number;
 }
 
-/** /usr/lib/kjx/boot-ready: waits for every service, prints `@@kjx:ready`, runs the run hook. */
-export function bootReadyScript({ buildId, services, timeout }: BootReadyInputs): string {
-  return script('boot-ready: the ready marker once every service is ready, then the run hook', [
-    `. ${SV_LIB}`,
-    'kjx_now',
-    `kjx_deadline=$((\${kjx_t%.*} + ${timeout}))`,
-    'while :; do',
-    '  kjx_notready=',
-    `  for s in ${services.map(shQuote).join(' ')}; do`,
-    '    # a service stage 1 left out (an ephemeral run VM) is not waited for',
-    `    [ -e ${SERVICE_DIR}/"$s" ] || continue`,
-    '    kjx_is_ready "$s" || kjx_notready="$kjx_notready${kjx_notready:+,}$s"',
-    '  done',
-    '  [ -z "$kjx_notready" ] && break',
-    '  kjx_now',
-    '  [ "${kjx_t%.*}" -ge "$kjx_deadline" ] && break',
-    '  kjx_sleep 0.1',
-    'done',
-    `[ -z "$kjx_notready" ] || echo "kjx: warning: not ready after ${timeout} s: $kjx_notready"`,
-    'kjx_now',
-    `kjx_say "ready build=${buildId} kernel=$(uname -r) uptime=$kjx_t\${kjx_notready:+ notready=$kjx_notready}"`,
-    '# the `kjx run` hook, put in place before stage 1 ended',
-    `[ -x ${RUN_HOOK} ] && exec ${RUN_HOOK}`,
-    'exit 0',
-  ]);
+/** /usr/lib/kjx/boot-ready (src/guest/sh/boot-ready.sh): waits for every service, prints `@@kjx:ready`, runs the run hook. */
+export function bootReadyScript(
+  { buildId, services, timeout }: BootReadyInputs,
+  paths: Pick<ShValues, 'KJX_SV_LIB' | 'KJX_RUN_HOOK'> = { KJX_SV_LIB: SV_LIB, KJX_RUN_HOOK: RUN_HOOK },
+): string {
+  return renderSh(readShFile(new URL('./sh/boot-ready.sh', import.meta.url)), {
+    ...paths,
+    KJX_SERVICES: plainWords(services, 'boot-ready services'),
+    KJX_TIMEOUT: timeout,
+    KJX_BUILD_ID: buildId,
+  });
 }
 
 /**
- * /etc/runit/3: stop services in reverse dependency order, level by level, each
- * level bounded (sv force-stop kills what is not down in time); then end runsv and
- * svlogd (logs flushed), end what is left, sync and unmount.
+ * /etc/runit/3 (src/guest/sh/stage3.sh): stop services in reverse dependency order,
+ * level by level, each level bounded; then end runsv and svlogd, end what is left,
+ * sync and unmount. `levels` is the start order (level 0 needs nothing).
  */
 export function stage3Script(levels: string[][]): string {
-  const lines = [
-    'exec 2>&1',
-    `export PATH=${GUEST_PATH}`,
-    'action=poweroff',
-    `[ "$(stat -c %a ${RUNIT_REBOOT} 2>/dev/null)" = 100 ] && action=reboot`,
-    'echo "kjx: stage 3: stopping services ($action)"',
-  ];
-  for (const level of [...levels].reverse()) {
-    const dirs = level.map((s) => shQuote(`${SERVICE_DIR}/${s}`)).join(' ');
-    lines.push(`sv -w 5 force-stop ${dirs} >/dev/null 2>&1`);
-  }
-  lines.push(
-    `sv exit ${SERVICE_DIR}/* >/dev/null 2>&1`,
-    'usleep 200000',
-    'kill -s TERM -1 2>/dev/null',
-    'usleep 300000',
-    'kill -s KILL -1 2>/dev/null',
-    'sync',
-    'umount -a -r 2>/dev/null',
-    'sync',
-    'echo "kjx: $action"',
-  );
-  return script('runit stage 3: stop everything, then runit halts or reboots', lines);
+  return renderSh(readShFile(new URL('./sh/stage3.sh', import.meta.url)), {
+    KJX_PATH: GUEST_PATH,
+    KJX_REBOOT: RUNIT_REBOOT,
+    KJX_SV: SERVICE_DIR,
+    KJX_LEVELS: [...levels]
+      .reverse()
+      .map((l) => plainWords(l, 'stage 3 services'))
+      .join('\n'),
+  });
 }
 
 /** /etc/runit/ctrlaltdel: runit runs it on Ctrl-Alt-Del, then sends itself SIGCONT. */

@@ -4,7 +4,6 @@
  * The build merges `tree` before the packages' files and `overrides` after them
  * (our poweroff, reboot and halt replace busybox's applet links).
  */
-import type { ComponentGuest } from '../components/hooks.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
 import { ACPID_SERVICE, CONSOLE_SERVICE, type Spec, SSH_SERVICE } from '../spec/schema.js';
 import { baseFiles } from './base-files.js';
@@ -43,8 +42,8 @@ export interface GuestSystemInputs {
   /** Kernel modules in load order. */
   modules: string[];
   ssh: SshInputs;
-  /** What components add: services, stage-1 lines, a pivotable root (their files merge in build.ts). */
-  components?: Pick<ComponentGuest, 'services' | 'stage1' | 'pivotRoot'>;
+  /** What components add: services, stage-1 lines, a pivotable root (the plan merged them; their files merge in the write stage). */
+  components?: { services: GuestService[]; stage1: string[]; pivotRoot: boolean };
 }
 
 export interface GuestSystem {

@@ -9,10 +9,12 @@
  * data padded to a multiple of 4. The archive ends with an entry "TRAILER!!!".
  *
  * Pure format code (STYLE habit 2): Tree in, bytes out; bytes in, records out.
- * Reproducibility is the one explicit step `makeReproducible`; everything else the
- * writer chooses (order, inode numbers, link counts) is a function of the tree.
+ * The writer takes a tree that went through the reproducibility pass
+ * (rootfs/reproducible.ts: order, times, inode numbers); what it adds (link
+ * counts, names) is a function of that tree.
  */
 
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
 import {
   type DeviceEntry,
   type EntrySource,
@@ -20,7 +22,6 @@ import {
   newTree,
   normalizePath,
   parentOf,
-  sortedEntries,
   type Tree,
   type TreeEntry,
 } from '../rootfs/tree.js';
@@ -80,34 +81,7 @@ export interface CpioEntry {
   offset: number;
 }
 
-/** Options of `writeCpio`. */
-export interface WriteCpioOptions {
-  /** SOURCE_DATE_EPOCH: no mtime in the archive is later than this (seconds). */
-  epoch: number;
-}
-
 const align4 = (n: number): number => (n + 3) & ~3;
-
-function checkEpoch(epoch: number): void {
-  if (!Number.isInteger(epoch) || epoch < 0 || epoch > U32_MAX) {
-    throw new KjxError('USAGE', `epoch ${epoch} is not a time cpio can store`, {
-      hint: 'SOURCE_DATE_EPOCH must be whole seconds between 0 and 4294967295',
-    });
-  }
-}
-
-/**
- * Clamp every mtime to `epoch` (SOURCE_DATE_EPOCH), like u-root's
- * MakeReproducible: the one step that turns "when was this built" into "what was
- * built". Returns a new Tree; entries that need no change are shared, not copied.
- * Ownership is not touched: in kjx it comes from the spec and is already fixed.
- */
-export function makeReproducible(tree: Tree, epoch: number): Tree {
-  checkEpoch(epoch);
-  const out = newTree();
-  for (const [path, e] of tree) out.set(path, e.mtime <= epoch ? e : { ...e, mtime: epoch });
-  return out;
-}
 
 function typeBits(e: TreeEntry): number {
   switch (e.type) {
@@ -196,13 +170,13 @@ function headerWithName(name: string, f: HeaderFields): Buffer {
  * wants it. Deterministic: the same tree (in any insertion order) and epoch give
  * the same bytes.
  *
- * - mtimes go through `makeReproducible(tree, epoch)` first;
- * - entries come in `sortedEntries` order (parents before children);
+ * - entries come in the pass's order (parents before children), with its mtimes
+ *   (clamped to SOURCE_DATE_EPOCH) and its inode numbers;
  * - the root "/" is written as "." when the tree has it: the kernel then applies
  *   its owner and mode to the rootfs root (mkdir fails with EEXIST, chown/chmod
  *   still run), and GNU cpio accepts an existing "." silently. `find . | cpio`
  *   (mkinitramfs, dracut) writes it the same way;
- * - names carry no leading slash; inode numbers are 1, 2, ... in archive order;
+ * - names carry no leading slash;
  * - nlink is 2 + subdirectories for a directory, the number of names for a
  *   hard-linked inode, 1 otherwise;
  * - hard links share their inode's number, type, owner, mode and mtime (one inode
@@ -213,12 +187,10 @@ function headerWithName(name: string, f: HeaderFields): Buffer {
  *
  * Throws TREE_INVALID for what the format or the kernel cannot hold (a name
  * over PATH_MAX, a dangling hard link or one to a directory or symlink, a value
- * over 32 bits, type bits in `mode`, ...), USAGE for an epoch that is not whole
- * seconds in 0..2^32-1.
+ * over 32 bits, type bits in `mode`, ...).
  */
-export function writeCpio(tree: Tree, opts: WriteCpioOptions): Buffer {
-  const entries = sortedEntries(makeReproducible(tree, opts.epoch));
-  const byPath: Tree = new Map(entries.map((e) => [e.path, e]));
+export function writeCpio(image: ReproducibleTree): Buffer {
+  const { entries, tree: byPath } = image;
 
   // Inode owner of every name, and how many names each inode has.
   const owner = new Map<string, Exclude<TreeEntry, { type: 'hardlink' }>>();
@@ -241,8 +213,8 @@ export function writeCpio(tree: Tree, opts: WriteCpioOptions): Buffer {
     parts.push(b);
     total += b.length;
   };
-  const inodes = new Map<string, number>();
-  let nextIno = 1;
+  // the first name of an inode carries its data
+  const written = new Set<number>();
 
   for (const e of entries) {
     if (normalizePath(e.path) !== e.path) throw invalid(e.path, 'path is not normalized');
@@ -253,12 +225,11 @@ export function writeCpio(tree: Tree, opts: WriteCpioOptions): Buffer {
       throw invalid(e.path, `name is longer than ${PATH_MAX - 1} bytes`);
 
     const o = owner.get(e.path) ?? (e as Exclude<TreeEntry, { type: 'hardlink' }>);
-    let ino = inodes.get(o.path);
-    const first = ino === undefined;
-    if (ino === undefined) {
-      ino = nextIno++;
-      inodes.set(o.path, ino);
-    }
+    const ino = image.inodes.get(e.path);
+    if (ino === undefined || byPath.get(e.path) !== e)
+      throw invalid(e.path, 'the tree holds it under another path');
+    const first = !written.has(ino);
+    written.add(ino);
 
     if ((o.mode & ~0o7777) !== 0) throw invalid(e.path, `mode 0${o.mode.toString(8)} has bits beyond 07777`);
     checkU32(e.path, 'uid', o.uid);

@@ -17,6 +17,7 @@
  * qcow2 and vmdk are `qemu-img convert` of the raw image.
  */
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
 import type { Tree } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
@@ -37,8 +38,8 @@ export interface DiskInputs {
   workDir: string;
   /** Size of the whole disk in bytes. */
   size: number;
-  tree: Tree;
-  epoch: number;
+  /** The root file system's tree; its epoch dates the ESP and the root. */
+  root: ReproducibleTree;
   /** Seed of every GUID, UUID and serial (the build id). */
   seed: string;
   grub: GrubImages;
@@ -127,7 +128,7 @@ function pwrite(fd: number, data: Buffer, position: number): void {
 export async function writeDisk(d: DiskInputs): Promise<DiskLayout> {
   if (d.size % SECTOR !== 0) throw new KjxError('INTERNAL', 'disk size is not a whole number of sectors');
   const espContent = d.grub.efi.length + [...d.espFiles.values()].reduce((n, b) => n + b.length, 0);
-  const layout = diskLayout(d.size, espContent, d.tree, d.seed);
+  const layout = diskLayout(d.size, espContent, d.root.tree, d.seed);
   const core = patchCoreImage(d.grub.biosCore, BIOS_BOOT_LBA);
   if (core.length > MiB) throw new KjxError('INTERNAL', `GRUB core.img is ${core.length} bytes, over 1 MiB`);
 
@@ -141,8 +142,7 @@ export async function writeDisk(d: DiskInputs): Promise<DiskLayout> {
     image: d.out,
     offset: layout.root.offset,
     size: layout.root.size,
-    tree: d.tree,
-    epoch: d.epoch,
+    root: d.root,
     uuid: layout.rootUuid,
     hashSeed: uuidFrom(`${d.seed}:root-hash-seed`),
     label: ROOT_LABEL,
@@ -159,7 +159,7 @@ export async function writeDisk(d: DiskInputs): Promise<DiskLayout> {
       { path: '/EFI/BOOT/BOOTX64.EFI', data: d.grub.efi },
       ...[...d.espFiles].map(([path, data]) => ({ path, data })),
     ],
-    epoch: d.epoch,
+    epoch: d.root.epoch,
     workDir: d.workDir,
   });
   const { head, tail } = writeGpt(layout.gpt, biosBootCode(d.grub.biosBootImg, BIOS_BOOT_LBA));

@@ -13,8 +13,8 @@
  *    the superblock and the directories it creates;
  * 3. one `debugfs -w` script then makes the inodes say what the Tree says:
  *    `mknod` for devices and fifos, `sif` for every entry's mode, uid, gid and
- *    times (mtime from the Tree clamped to SOURCE_DATE_EPOCH; atime, ctime and
- *    crtime the same).
+ *    times (mtime from the Tree, clamped to SOURCE_DATE_EPOCH by the
+ *    reproducibility pass, rootfs/reproducible.ts; atime, ctime and crtime the same).
  *
  * mke2fs's own configuration is ours too (MKE2FS_CONFIG), so the features and
  * geometry do not depend on the host's /etc/mke2fs.conf. debugfs exits 0 even
@@ -22,10 +22,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sortedEntries, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
+import type { Tree, TreeEntry } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
-import { makeReproducible } from './cpio.js';
 import { stageTreeOnHost } from './host-staging.js';
 
 const TYPE_BITS: Record<Exclude<TreeEntry['type'], 'hardlink'>, number> = {
@@ -65,8 +65,8 @@ export interface Ext4Options {
   offset: number;
   /** Size of the partition in bytes (the file system gets whole 4 KiB blocks of it). */
   size: number;
-  tree: Tree;
-  epoch: number;
+  /** The file system's tree; its epoch dates what mke2fs makes. */
+  root: ReproducibleTree;
   uuid: string;
   hashSeed: string;
   label: string;
@@ -92,9 +92,9 @@ function parentAndName(path: string): { parent: string; name: string } {
  * The debugfs script that gives the staged file system the Tree's devices,
  * fifos, modes, owners and times. Pure; exported for tests.
  */
-export function debugfsScript(tree: Tree, epoch: number): string {
+export function debugfsScript(image: ReproducibleTree): string {
   const lines: string[] = [];
-  const entries = sortedEntries(makeReproducible(tree, epoch));
+  const entries = image.entries;
   for (const e of entries) {
     if (e.type === 'char' || e.type === 'block' || e.type === 'fifo') {
       const { parent, name } = parentAndName(e.path);
@@ -137,13 +137,13 @@ export function ext4ContentBytes(tree: Tree): number {
 export async function writeExt4(o: Ext4Options): Promise<void> {
   const staging = join(o.workDir, 'ext4-root');
   mkdirSync(staging, { recursive: true });
-  stageTreeOnHost(o.tree, staging);
+  stageTreeOnHost(o.root, staging);
   const conf = join(o.workDir, 'mke2fs.conf');
   writeFileSync(conf, MKE2FS_CONF);
   const env = {
     ...(process.env as Record<string, string>),
     MKE2FS_CONFIG: conf,
-    E2FSPROGS_FAKE_TIME: String(o.epoch),
+    E2FSPROGS_FAKE_TIME: String(o.root.epoch),
     TZ: 'UTC',
   };
   const blocks = Math.floor(o.size / 4096);
@@ -183,7 +183,7 @@ export async function writeExt4(o: Ext4Options): Promise<void> {
     throw e;
   }
   const script = join(o.workDir, 'debugfs.cmds');
-  writeFileSync(script, debugfsScript(o.tree, o.epoch));
+  writeFileSync(script, debugfsScript(o.root));
   const r = await run(
     'setting owners, modes and device nodes in ext4',
     'debugfs',

@@ -18,14 +18,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeb } from '../sources/deb.js';
+import { GRUB_PACKAGES } from '../spec/outputs.js';
 import { KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
-
-/** The Debian packages media builds need, and the GRUB platform each one carries. */
-export const GRUB_PACKAGES = [
-  { name: 'grub-pc-bin', platform: 'i386-pc' },
-  { name: 'grub-efi-amd64-bin', platform: 'x86_64-efi' },
-] as const;
 
 const COMMON_MODULES = [
   'normal',

@@ -25,7 +25,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { parentOf, refuseBelowNonDirs, sortedEntries, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
+import { parentOf, refuseBelowNonDirs, type TreeEntry } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
 
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -48,7 +49,8 @@ function writeAll(fd: number, data: Buffer): void {
  * @throws KjxError TREE_CONFLICT for an entry below a non-directory of the tree,
  *   TREE_INVALID when the host directory does not hold what was made in it
  */
-export function stageTreeOnHost(tree: Tree, dir: string): void {
+export function stageTreeOnHost(image: ReproducibleTree, dir: string): void {
+  const { tree, entries } = image;
   refuseBelowNonDirs(tree);
   const made = new Set<string>(['/']);
   const into = (e: TreeEntry, path: string): string => {
@@ -64,7 +66,6 @@ export function stageTreeOnHost(tree: Tree, dir: string): void {
     if (!st.isDirectory()) throw refused(e, `${parent} is no longer a directory in the staging directory`);
     return join(dir, path);
   };
-  const entries = sortedEntries(tree);
   for (const e of entries) {
     if (e.path === '/') continue; // the staging directory itself
     const p = into(e, e.path);

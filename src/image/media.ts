@@ -11,7 +11,8 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootSwitchCmdline } from '../guest/root-switch.js';
-import type { Tree } from '../rootfs/tree.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
+import { type FileOutput, loaderBooted, outputFileName, outputsOf } from '../spec/outputs.js';
 import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
 import { uuidFrom } from '../util/uuid.js';
 import { convertDisk, fixVmdkDescriptor, rootUuid, writeDisk } from './disk.js';
@@ -19,24 +20,25 @@ import { grubConfig, grubImages, markerPath, mediaCmdline } from './grub.js';
 import { isoVolumeId, writeIso } from './iso.js';
 import { writeTar } from './tar-writer.js';
 
-export const MEDIA_FORMATS = ['iso', 'raw', 'qcow2', 'vmdk', 'tar'] as const;
-export type MediaFormat = (typeof MEDIA_FORMATS)[number];
-export const DISK_FORMATS: readonly MediaFormat[] = ['raw', 'qcow2', 'vmdk'];
+/** The outputs this module writes (spec/outputs.ts: the iso, disk and tar writers). */
+export type MediaFormat = Extract<FileOutput, 'iso' | 'raw' | 'qcow2' | 'vmdk' | 'tar'>;
+export const MEDIA_FORMATS = outputsOf('iso', 'disk', 'tar') as MediaFormat[];
+export const DISK_FORMATS = outputsOf('disk') as MediaFormat[];
 /** Formats with a boot loader (they need the GRUB packages). */
-export const BOOT_FORMATS: readonly MediaFormat[] = ['iso', 'raw', 'qcow2', 'vmdk'];
+export const BOOT_FORMATS: readonly MediaFormat[] = MEDIA_FORMATS.filter(loaderBooted);
 
 /** File name of each format's artifact. */
 export function mediaFileName(name: string, format: MediaFormat): string {
-  return `${name}.${format === 'raw' ? 'img' : format}`;
+  return outputFileName(format, name);
 }
 
 export interface MediaInputs {
   name: string;
   version: string;
   buildId: string;
-  epoch: number;
   formats: MediaFormat[];
-  tree: Tree;
+  /** The guest's tree, through the reproducibility pass: its epoch dates every medium. */
+  image: ReproducibleTree;
   vmlinuz: Buffer;
   initramfs: Buffer;
   initramfsName: string;
@@ -117,7 +119,7 @@ export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
         out: tmp,
         workDir: join(m.workDir, 'iso'),
         volumeId: isoVolumeId(m.name, m.version),
-        epoch: m.epoch,
+        epoch: m.image.epoch,
         grub: grub!,
         files: bootFiles([]),
         serial: Number.parseInt(uuidFrom(`${m.buildId}:efi-image-serial`).slice(0, 8), 16),
@@ -133,8 +135,7 @@ export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
         out: raw,
         workDir: join(m.workDir, 'disk'),
         size: m.diskSize,
-        tree: m.tree,
-        epoch: m.epoch,
+        root: m.image,
         seed: m.buildId,
         grub: grub!,
         espFiles: bootFiles(rootSwitchCmdline(rootUuid(m.buildId))),
@@ -155,11 +156,7 @@ export async function writeMedia(m: MediaInputs): Promise<MediaArtifact[]> {
     if (want('tar')) {
       m.progress?.('rootfs tar');
       const path = join(m.outDir, mediaFileName(m.name, 'tar'));
-      writeFileAtomic(
-        path,
-        writeTar(m.tree, { epoch: m.epoch }),
-        mediaFileMode('tar', m.holdsPrivateKey ?? false),
-      );
+      writeFileAtomic(path, writeTar(m.image), mediaFileMode('tar', m.holdsPrivateKey ?? false));
       out.push({ format: 'tar', name: mediaFileName(m.name, 'tar'), path });
     }
   } finally {

@@ -12,9 +12,9 @@ import { posix } from 'node:path';
 import { type EntrySource, normalizePath, type Tree, type TreeEntry } from '../rootfs/tree.js';
 import { parseTar, type TarEntry } from '../sources/tar.js';
 import { type Budget, charge, ENTRY_COST, overBudget } from '../util/budget.js';
+import { decompressAny } from '../util/compression.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { printable } from '../util/printable.js';
-import { decompressAny } from './compress.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci.js';
 import { tarToTree } from './tar-tree.js';
 

@@ -21,10 +21,11 @@
  * layout, so the same input always gives the same bytes. Pure: Tree in, bytes out.
  */
 import { posix } from 'node:path';
+import { makeReproducible, type ReproducibleTree } from '../rootfs/reproducible.js';
 import { ensureParents, normalizePath, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import { fullImageName, imageReferenceProblem } from '../spec/image-ref.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { fullImageName, imageReferenceProblem } from './image-ref.js';
 import { writeTar } from './tar-writer.js';
 
 export { fullImageName, imageReferenceProblem };
@@ -61,14 +62,15 @@ export interface OciRuntimeConfig {
 
 /** What `ociArchive` and `ociLayout` make an image of. */
 export interface OciImageInput {
-  /** The image's root file system; device nodes and owners are kept as they are. */
-  tree: Tree;
+  /**
+   * The image's root file system, through the reproducibility pass (its epoch is
+   * the config's `created`); device nodes and owners are kept as they are.
+   */
+  rootfs: ReproducibleTree;
   /** Repository, Docker style: "kjx/smoke", "busybox", "registry.example:5000/team/app". */
   name: string;
   /** "latest", "0.1.0": [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} */
   tag: string;
-  /** SOURCE_DATE_EPOCH: the config's `created`, and no mtime later than this. */
-  epoch: number;
   config?: OciRuntimeConfig;
   /** The history entry's `created_by` (default "kjx"). */
   createdBy?: string;
@@ -168,13 +170,14 @@ export function ociLayout(input: OciImageInput): OciLayout {
   ] as const) {
     if (list && !Array.isArray(list)) throw invalid(`image config ${field} must be a list of strings`);
   }
-  checkTree(input.tree);
+  checkTree(input.rootfs.tree);
+  const epoch = input.rootfs.epoch;
 
-  // parents of every entry, so a runtime never guesses their modes
-  const rootfs: Tree = new Map(input.tree);
+  // parents of every entry, so a runtime never guesses their modes (dated like the rest)
+  const rootfs: Tree = new Map(input.rootfs.tree);
   ensureParents(rootfs);
-  const layer = blob(writeTar(rootfs, { epoch: input.epoch, names: 'bare' }));
-  const created = rfc3339(input.epoch);
+  const layer = blob(writeTar(makeReproducible(rootfs, epoch), { names: 'bare' }));
+  const created = rfc3339(epoch);
   const config = blob(
     json({
       created,
@@ -227,7 +230,7 @@ export function ociLayout(input: OciImageInput): OciLayout {
     mode: 0o644,
     uid: 0,
     gid: 0,
-    mtime: input.epoch,
+    mtime: epoch,
     source,
   });
   const tree: Tree = new Map();
@@ -241,7 +244,7 @@ export function ociLayout(input: OciImageInput): OciLayout {
   ])
     tree.set(e.path, e);
   for (const dir of ['/', '/blobs', '/blobs/sha256'])
-    tree.set(dir, { type: 'dir', path: dir, mode: 0o755, uid: 0, gid: 0, mtime: input.epoch, source });
+    tree.set(dir, { type: 'dir', path: dir, mode: 0o755, uid: 0, gid: 0, mtime: epoch, source });
   const strip = ({ digest, size }: OciBlob): OciBlob => ({ digest, size });
   return { tree, reference, manifest: strip(manifest), config: strip(config), layer: strip(layer) };
 }
@@ -252,5 +255,5 @@ export function ociLayout(input: OciImageInput): OciLayout {
  * @throws KjxError TREE_INVALID for a bad name or tag, or a tree a layer cannot hold
  */
 export function ociArchive(input: OciImageInput): Buffer {
-  return writeTar(ociLayout(input).tree, { epoch: input.epoch, names: 'bare' });
+  return writeTar(makeReproducible(ociLayout(input).tree, input.rootfs.epoch), { names: 'bare' });
 }

@@ -37,11 +37,12 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Tree } from '../rootfs/tree.js';
 import { parseTar } from '../sources/tar.js';
+import { isInitramfsFileName, MANIFEST_FILE } from '../spec/outputs.js';
 import { type Budget, charge, defaultBudget, newBudget } from '../util/budget.js';
+import { type Compression, decompressAny, detectCompression } from '../util/compression.js';
 import { isKjxError, KjxError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type ByteSource, pastEnd, sliceSource } from './byte-source.js';
-import { type Compression, decompressAny, detectCompression } from './compress.js';
 import { cpioToTree, readCpio } from './cpio.js';
 import { qcow2Problem, vmdkProblem } from './disk-container.js';
 import { isExt4, readExt4 } from './ext4-reader.js';
@@ -281,7 +282,7 @@ async function loadFile(path: string, opts: LoadOptions): Promise<LoadedArtifact
 
 async function loadIso(src: ByteSource, path: string, budget: Budget): Promise<LoadedArtifact> {
   const { info, tree: isoTree } = readIso9660(src, { kind: 'input', ref: basename(path) }, budget);
-  const name = [...isoTree.keys()].find((p) => /^\/boot\/initramfs\.cpio(\.\w+)?$/.test(p));
+  const name = [...isoTree.keys()].find((p) => p.startsWith('/boot/') && isInitramfsFileName(p.slice(6)));
   const details: Record<string, unknown> = {
     volumeId: info.volumeId,
     rockRidge: info.rockRidge,
@@ -385,9 +386,9 @@ export async function loadArtifact(path: string, opts: LoadOptions = {}): Promis
   }
   if (statSync(path).isDirectory()) {
     const names = readdirSync(path);
-    const initramfs = names.find((n) => /^initramfs\.cpio(\.\w+)?$/.test(n));
+    const initramfs = names.find(isInitramfsFileName);
     if (initramfs) return loadFile(join(path, initramfs), opts);
-    if (names.includes('manifest.json')) return loadFile(join(path, 'manifest.json'), opts);
+    if (names.includes(MANIFEST_FILE)) return loadFile(join(path, MANIFEST_FILE), opts);
     throw unknownFormat(path, 'is a directory without an initramfs or a manifest.json');
   }
   return loadFile(path, opts);

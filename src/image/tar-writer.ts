@@ -11,16 +11,16 @@
  * end in "/". uname/gname are "root" for id 0 and empty otherwise, so extraction
  * never maps a guest user name onto a different host user.
  *
- * Deterministic: entries in `sortedEntries` order, mtimes clamped by
- * `makeReproducible`, pax header names derived from the entry, the archive
- * padded to whole 10240-byte records as GNU tar does. Pure: Tree in, bytes out.
+ * Deterministic: entries, times and hard links as the reproducibility pass
+ * (rootfs/reproducible.ts) left them, pax header names derived from the entry,
+ * the archive padded to whole 10240-byte records as GNU tar does. Pure: Tree in,
+ * bytes out.
  */
 
 import { posix } from 'node:path';
-import { canonicalHardlinks } from '../rootfs/hardlinks.js';
-import { type FileEntry, sortedEntries, type Tree, type TreeEntry } from '../rootfs/tree.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
+import type { FileEntry, TreeEntry } from '../rootfs/tree.js';
 import { KjxError } from '../util/errors.js';
-import { makeReproducible } from './cpio.js';
 
 const BLOCK = 512;
 const RECORD = 20 * BLOCK;
@@ -28,8 +28,6 @@ const MAX_OCTAL_7 = 0o7777777;
 const MAX_OCTAL_11 = 0o77777777777;
 
 export interface WriteTarOptions {
-  /** SOURCE_DATE_EPOCH: no mtime in the archive is later than this. */
-  epoch: number;
   /**
    * How entries are named: "./etc/passwd" with a "./" entry for the root, like
    * `tar -C root -c .` (the default), or "etc/passwd" without a root entry, like
@@ -135,11 +133,11 @@ function invalid(path: string, what: string): KjxError {
  * Serialize a tree as a ustar archive. Throws TREE_INVALID for what tar cannot
  * hold (a dangling hard link, a mode with type bits, a negative id).
  */
-export function writeTar(tree: Tree, opts: WriteTarOptions): Buffer {
-  // the first name of a hard-linked inode carries the data, later names link to it
-  const canon = canonicalHardlinks(tree);
+export function writeTar(image: ReproducibleTree, opts: WriteTarOptions = {}): Buffer {
+  // hard links in canonical form: the first name of an inode carries the data, later names link to it
+  const canon = image.tree;
   const bare = opts.names === 'bare';
-  const entries = sortedEntries(makeReproducible(canon, opts.epoch)).filter((e) => !bare || e.path !== '/');
+  const entries = image.entries.filter((e) => !bare || e.path !== '/');
   const parts: Buffer[] = [];
   let total = 0;
   const push = (b: Buffer): void => {

@@ -11,15 +11,17 @@
  */
 import { busyboxStatic } from '../components/busybox.js';
 import { givenHostKeyPath } from '../guest/ssh.js';
-import { ociOutputReference } from '../image/image-ref.js';
 import { GUEST_IMAGES_DIR, imageReferenceProblem, ociArchive } from '../image/oci.js';
+import { stager } from '../plan/assemble.js';
 import type { PackageSet } from '../plan/resolve.js';
-import { stager } from '../rootfs/assemble.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
 import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
 import type { Cache } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readImageArchive } from '../sources/image-archive.js';
+import { ociOutputReference } from '../spec/image-ref.js';
 import type { BuiltImageSpec, ImageSpec } from '../spec/images.js';
+import { outputFileName } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { sha256File } from '../util/hash-file.js';
@@ -29,7 +31,7 @@ export const IMAGE_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 
 /** File name of the `oci` output. */
 export function ociFileName(spec: Spec): string {
-  return `${spec.name}-oci.tar`;
+  return outputFileName('oci', spec.name);
 }
 
 /** Where an `images:` entry lands in the guest. */
@@ -94,10 +96,9 @@ async function builtImage(image: BuiltImageSpec, i: ImagesLayerInputs): Promise<
   if (!data) data = (await fetchDebs(i.cache, [pkg], { warn: i.warn })).get(pkg.name)!;
   const staged = await stager([{ name: pkg.name, version: pkg.version, data }])(pkg.name);
   return ociArchive({
-    tree: busyboxImageTree(staged, i.spec, i.warn),
+    rootfs: makeReproducible(busyboxImageTree(staged, i.spec, i.warn), i.epoch),
     name: image.image,
     tag: image.tag,
-    epoch: i.epoch,
     config: { Env: [IMAGE_PATH_ENV], Cmd: image.cmd },
     createdBy: `kjx: images: ${image.name} from ${pkg.name} ${pkg.version}`,
   });
@@ -139,10 +140,9 @@ export function ociOutput(spec: Spec, tree: Tree, epoch: number, buildId: string
   for (const [path, e] of tree)
     if (e.type !== 'char' && e.type !== 'block' && !secrets.has(path)) rootfs.set(path, e);
   return ociArchive({
-    tree: rootfs,
+    rootfs: makeReproducible(rootfs, epoch),
     name,
     tag,
-    epoch,
     config: {
       Env: [IMAGE_PATH_ENV],
       Cmd: ['/bin/sh'],

@@ -9,37 +9,16 @@
  *   them as artifacts (hashed from the file: disk images are large).
  */
 import { rmSync, statSync } from 'node:fs';
-import { FW_CFG_MODULE } from '../guest/markers.js';
-import { ROOT_MODULES, rootSwitchFiles } from '../guest/root-switch.js';
-import { BOOT_FORMATS, DISK_FORMATS, MEDIA_FORMATS, type MediaFormat, writeMedia } from '../image/media.js';
+import { rootSwitchFiles } from '../guest/root-switch.js';
+import { writeMedia } from '../image/media.js';
+import { mediaFormats, wantsDisk } from '../plan/media.js';
+import type { ReproducibleTree } from '../rootfs/reproducible.js';
 import { newTree, type Tree } from '../rootfs/tree.js';
 import { type Cache, cacheTempDir } from '../sources/cache.js';
 import type { Spec } from '../spec/schema.js';
 import { sha256File } from '../util/hash-file.js';
 
-export function mediaFormats(spec: Spec): MediaFormat[] {
-  return MEDIA_FORMATS.filter((f) => (spec.outputs as string[]).includes(f));
-}
-
-function wantsDisk(spec: Spec): boolean {
-  return mediaFormats(spec).some((f) => DISK_FORMATS.includes(f));
-}
-
-/**
- * The spec's kernel modules, plus the root switch's drivers when a disk image is
- * built from a Debian kernel package (which has them all), and qemu_fw_cfg for
- * any bootable medium. A kernel from the host
- * keeps its list as given: it needs ext4 and its disk driver built in, or listed.
- */
-export function mediaKernelModules(spec: Spec): string[] {
-  if (spec.kernel.kind !== 'package') return spec.kernel.modules;
-  const extra: string[] = [
-    ...(wantsDisk(spec) ? ROOT_MODULES : []),
-    // `kjx run --artifact MEDIUM` hands the command over fw_cfg (docs/guest-protocol.md)
-    ...(mediaFormats(spec).some((f) => BOOT_FORMATS.includes(f)) ? [FW_CFG_MODULE] : []),
-  ];
-  return [...spec.kernel.modules, ...extra.filter((m) => !spec.kernel.modules.includes(m))];
-}
+export { mediaFormats, mediaKernelModules } from '../plan/media.js';
 
 /** Files media add to the guest tree: the root switch for disk images. */
 export function mediaLayer(spec: Spec): Tree {
@@ -49,8 +28,8 @@ export function mediaLayer(spec: Spec): Tree {
 export interface MediaArtifactsInputs {
   spec: Spec;
   buildId: string;
-  epoch: number;
-  tree: Tree;
+  /** The guest's tree after the reproducibility pass. */
+  image: ReproducibleTree;
   vmlinuz: Buffer;
   initramfs: Buffer;
   initramfsName: string;
@@ -74,9 +53,8 @@ export async function writeMediaArtifacts(
       name: i.spec.name,
       version: i.spec.version,
       buildId: i.buildId,
-      epoch: i.epoch,
       formats,
-      tree: i.tree,
+      image: i.image,
       vmlinuz: i.vmlinuz,
       initramfs: i.initramfs,
       initramfsName: i.initramfsName,

@@ -15,7 +15,7 @@ import {
   debNameProblem,
   debVersionProblem,
   packageRefProblem,
-} from '../sources/debian-grammar.js';
+} from '../spec/debian-grammar.js';
 import { expected, specErrorMap } from '../spec/messages.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';

@@ -5,14 +5,13 @@
  * host-side tools like initramfs-tools, never part of the guest).
  */
 import { readFileSync } from 'node:fs';
-import { componentsOf } from '../components/index.js';
-import { GRUB_PACKAGES } from '../image/grub.js';
-import { BOOT_FORMATS } from '../image/media.js';
 import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
 import { imagePackages } from '../spec/images.js';
+import { outputPackages } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
+import { planComponents } from './components.js';
 import {
   type Lock,
   lockedBootPackages,
@@ -44,20 +43,19 @@ export interface PackageSet {
 /**
  * The root package names a spec asks apt for (components', `packages:`, and what
  * `images:` built by kjx are made of: their files go into the baked archive only).
+ * `componentPackages` are what the components ask for (the plan has them).
  */
-export function rootsOf(spec: Spec): string[] {
-  const roots = new Set<string>();
-  for (const c of componentsOf(spec)) for (const p of c.packages(spec)) roots.add(p);
+export function rootsOf(spec: Spec, componentPackages = planComponents(spec).packages): string[] {
+  const roots = new Set<string>(componentPackages);
   for (const p of spec.packages)
     if (p.kind === 'apt') roots.add(p.version ? `${p.name}=${p.version}` : p.name);
   for (const p of imagePackages(spec.images)) roots.add(p);
   return [...roots].sort();
 }
 
-/** Boot loader packages the spec's outputs need: GRUB for BIOS and UEFI when any output boots. */
+/** Packages the writers of the spec's outputs need: GRUB for BIOS and UEFI when any output boots from a medium. */
 export function bootRootsOf(spec: Spec): string[] {
-  const boots = spec.outputs.some((o) => (BOOT_FORMATS as readonly string[]).includes(o));
-  return boots ? GRUB_PACKAGES.map((p) => p.name).sort() : [];
+  return outputPackages(spec.outputs);
 }
 
 export function kernelRootOf(spec: Spec): string | null {
@@ -103,6 +101,8 @@ async function resolveKernel(
 
 export interface ResolveInputs {
   spec: Spec;
+  /** What the spec's components ask for (ComponentPlan.packages). */
+  componentPackages?: string[];
   lockPath: string;
   updateLock: boolean;
   index: AptIndex;
@@ -110,11 +110,12 @@ export interface ResolveInputs {
 
 export async function resolvePlanPackages({
   spec,
+  componentPackages,
   lockPath,
   updateLock,
   index,
 }: ResolveInputs): Promise<PackageSet> {
-  const roots = rootsOf(spec);
+  const roots = rootsOf(spec, componentPackages);
   const kernelRoot = kernelRootOf(spec);
   const bootRoots = bootRootsOf(spec);
   const local = localDebsOf(spec);

@@ -7,11 +7,16 @@
  * one (CONFIG_PVH; Debian's kernels do): the runner unpacks the payload once on
  * the host and boots that.
  *
- * Pure: bytes in, bytes out. Payloads in gzip, xz, zstd and legacy LZ4 (what
- * Debian 12's kernels use) are read; others (bzip2, lzma, lzo) are reported as
- * such so the caller keeps booting the bzImage.
+ * Bytes in, bytes out. Payloads in legacy LZ4 (what Debian 12's kernels use) are
+ * read here; gzip, xz and zstd through util/compression.ts, with its cap; others
+ * (bzip2, lzma, lzo) are reported as such so the caller keeps booting the bzImage.
  */
-import { gunzipSync } from 'node:zlib';
+import {
+  type Compression,
+  decompress,
+  detectAnyCompression,
+  type ForeignCompression,
+} from '../util/compression.js';
 import { KjxError } from '../util/errors.js';
 
 /** Byte offsets of the setup header fields we read (boot protocol ≥ 2.08). */
@@ -28,17 +33,8 @@ const PT_NOTE = 4;
 /** Bumped when the reader learns a format: kernels it refused before are tried again. */
 export const PVH_READER = 1;
 
-export type PayloadFormat = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'bzip2' | 'lzma' | 'lzo' | 'unknown';
-
-const MAGICS: [PayloadFormat, number[]][] = [
-  ['gzip', [0x1f, 0x8b]],
-  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
-  ['lz4', [0x02, 0x21, 0x4c, 0x18]],
-  ['bzip2', [0x42, 0x5a, 0x68]],
-  ['lzma', [0x5d, 0x00, 0x00]],
-  ['lzo', [0x89, 0x4c, 0x5a, 0x4f]],
-];
+/** A payload's compression, from its magic (util/compression.ts); 'unknown' when it has none we know. */
+export type PayloadFormat = Exclude<Compression, 'none'> | ForeignCompression | 'unknown';
 
 function bad(name: string, what: string): never {
   throw new KjxError('ARTIFACT_INVALID', `${name}: ${what}`, {
@@ -56,8 +52,8 @@ export function bzImagePayload(data: Buffer, name = 'kernel'): { format: Payload
   const length = data.readUInt32LE(PAYLOAD_LENGTH);
   if (start + length > data.length) bad(name, `payload (${length} bytes at ${start}) runs past the end`);
   const payload = data.subarray(start, start + length);
-  const format = MAGICS.find(([, m]) => m.every((b, i) => payload[i] === b))?.[0] ?? 'unknown';
-  return { format, payload };
+  const detected = detectAnyCompression(payload);
+  return { format: detected === 'none' ? 'unknown' : detected, payload };
 }
 
 /**
@@ -169,31 +165,31 @@ export async function unpackVmlinux(
   if (bzImage.length >= 4 && bzImage.readUInt32BE(0) === 0x7f454c46)
     return { ok: true, elf: bzImage, format: 'unknown' };
   const { format, payload } = bzImagePayload(bzImage, name);
+  if (payload.length < 4) bad(name, `its payload is ${payload.length} bytes, too short to end with its size`);
+  // every payload ends with the uncompressed size (gzip's ISIZE; appended by the
+  // kernel's build for the others)
+  const want = payload.readUInt32LE(payload.length - 4);
   let elf: Buffer;
   switch (format) {
-    case 'gzip':
-      elf = gunzipSync(payload);
-      break;
     case 'lz4':
       elf = lz4LegacyDecompress(payload, `${name} (lz4 payload)`);
       break;
-    case 'zstd': {
-      const { decompress } = await import('fzstd');
-      // the build appends the uncompressed size after the frame; fzstd stops at the frame's end
-      elf = Buffer.from(decompress(payload));
+    case 'gzip':
+    case 'zstd':
+    case 'xz':
+      // gzip ends with its own size (ISIZE); the kernel's build appends one to the others
+      elf = await decompress(format === 'gzip' ? payload : payload.subarray(0, payload.length - 4), format, {
+        what: `${name} (${format} payload)`,
+        code: 'ARTIFACT_INVALID',
+        hint: 'the kernel image is truncated or damaged',
+        // the size the payload ends with: a vmlinux that unpacks to more is refused while it streams
+        limit: want,
+      });
       break;
-    }
-    case 'xz': {
-      const { xz } = await import('@napi-rs/lzma');
-      elf = await xz.decompress(payload.subarray(0, payload.length - 4));
-      break;
-    }
     default:
       return { ok: false, why: `its payload is ${format}-compressed, which kjx does not unpack` };
   }
-  // every payload ends with the uncompressed size (gzip's ISIZE; appended by the
-  // kernel's build for the others): a different length means the data was cut short
-  const want = payload.readUInt32LE(payload.length - 4);
+  // a different length means the data was cut short
   if (elf.length % 2 ** 32 !== want)
     bad(name, `the ${format} payload unpacks to ${elf.length} bytes, its trailer says ${want}`);
   return { ok: true, elf, format };

@@ -14,6 +14,7 @@
  * recognized and refused; the caller decompresses them (see module-decompress.ts).
  * Anything malformed or truncated is a KjxError MODULE_INVALID naming the module.
  */
+import { type Compression, detectCompression } from '../util/compression.js';
 import { KjxError } from '../util/errors.js';
 
 /** One `key=value` record of `.modinfo`, in file order. */
@@ -39,18 +40,15 @@ export interface ModInfo {
 }
 
 /** Compression formats a module file may come in. */
-export type ModuleCompression = 'xz' | 'zstd' | 'gzip';
+export type ModuleCompression = Exclude<Compression, 'none'>;
 
 /**
- * Recognize a compressed module by its magic bytes (not its name: a mis-named
- * file should still be read correctly).
+ * Recognize a compressed module by its magic bytes (util/compression.ts), not its
+ * name: a mis-named file should still be read correctly.
  */
 export function moduleCompression(data: Uint8Array): ModuleCompression | undefined {
-  const starts = (magic: number[]) => data.length >= magic.length && magic.every((b, i) => data[i] === b);
-  if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
-  if (starts([0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
-  if (starts([0x1f, 0x8b])) return 'gzip';
-  return undefined;
+  const c = detectCompression(data);
+  return c === 'none' ? undefined : c;
 }
 
 const SHT_NOBITS = 8;

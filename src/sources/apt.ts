@@ -7,10 +7,10 @@
  * index is a thin adapter over the two apt commands.
  */
 import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { packageRefProblem } from '../spec/debian-grammar.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { parseControlStanzas } from './control.js';
-import { packageRefProblem } from './debian-grammar.js';
 
 /** One candidate package as the index describes it. */
 export interface AptPackage {

@@ -12,11 +12,11 @@
  * to disk; stage.ts turns the entries into a Tree, checking that they are safe.
  */
 import { type Budget, defaultBudget } from '../util/budget.js';
+import { type Compression, compressionOfExtension, decompressSync } from '../util/compression.js';
 import type { WarnFn } from '../util/errors.js';
 import { KjxError } from '../util/errors.js';
 import { parseAr } from './ar.js';
 import { type ControlStanza, parseControl } from './control.js';
-import { type Compression, decompress } from './decompress.js';
 import { parseTar, type TarEntry } from './tar.js';
 
 /** What `readDeb` finds in a package. */
@@ -38,6 +38,8 @@ export interface ReadDebOptions {
    */
   budget?: Budget;
 }
+
+const DAMAGED = 'the package is damaged or truncated; download it again';
 
 const MEMBER = /^(control|data)\.tar(?:\.(gz|xz|zst|bz2|lzma))?$/;
 
@@ -84,7 +86,7 @@ export function readDeb(data: Buffer, debName: string, options: ReadDebOptions =
         },
       );
     }
-    const member = { name: m.name, data: m.data, format: (ext ?? 'none') as Compression };
+    const member = { name: m.name, data: m.data, format: compressionOfExtension(ext ? `.${ext}` : '')! };
     if (!control) {
       control = member;
       continue;
@@ -103,12 +105,10 @@ export function readDeb(data: Buffer, debName: string, options: ReadDebOptions =
       'DEB_INVALID',
       'the .deb claims more data than it can hold; is it a Debian package?',
     );
+  const unpack = (m: { data: Buffer; format: Compression }, what: string): Buffer =>
+    decompressSync(m.data, m.format, { what, code: 'DEB_INVALID', hint: DAMAGED, limit: budget });
   const controlWhat = `${debName}: ${control.name}`;
-  const controlEntries = parseTar(
-    decompress(control.data, control.format, controlWhat, budget),
-    controlWhat,
-    options,
-  );
+  const controlEntries = parseTar(unpack(control, controlWhat), controlWhat, options);
   const controlFile = controlEntries.find(
     (e) => e.type === 'file' && (e.name === 'control' || e.name === './control'),
   );
@@ -123,11 +123,7 @@ export function readDeb(data: Buffer, debName: string, options: ReadDebOptions =
   const dataWhat = `${debName}: ${dataMember.name}`;
   return {
     control: parseControl(text, `${debName}: control`),
-    dataEntries: parseTar(
-      decompress(dataMember.data, dataMember.format, dataWhat, budget),
-      dataWhat,
-      options,
-    ),
+    dataEntries: parseTar(unpack(dataMember, dataWhat), dataWhat, options),
   };
 }
 

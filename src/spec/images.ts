@@ -10,7 +10,7 @@
  * or index.json) and reports problems at the `archive:` line.
  */
 import { z } from 'zod';
-import { parseImageReference } from '../image/image-ref.js';
+import { parseImageReference } from './image-ref.js';
 import { expected } from './messages.js';
 
 /** Images kjx can build itself. busybox-static: /bin/busybox with its applets, nothing else. */

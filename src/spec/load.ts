@@ -5,11 +5,10 @@
  * at the key itself for an unknown key, and at the enclosing mapping for a missing
  * one. All problems are collected, not just the first, so one edit fixes them all.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   type Document,
-  isAlias,
   isMap,
   isScalar,
   isSeq,
@@ -19,16 +18,20 @@ import {
   type YAMLError,
 } from 'yaml';
 import type { z } from 'zod';
-import { imageReferenceProblem, ociOutputReference } from '../image/image-ref.js';
-import { imageArchiveProblem } from '../sources/image-archive.js';
 import { formatPosition, KjxError, type SourcePosition } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
+import { sha256File } from '../util/hash-file.js';
+import { type ComponentFileSpec, componentFileSchema, type LoadedComponentFile } from './component-file.js';
+import { imageArchiveProblem } from './image-archive-check.js';
+import { imageReferenceProblem, ociOutputReference } from './image-ref.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
+import { INVALID_HINT, locate, positionsOf, withSource } from './positions.js';
 import { programFileProblems, resolveProgramPaths } from './programs.js';
-import { type Spec, specSchema } from './schema.js';
+import { isComponentPath, type Spec, specSchema } from './schema.js';
 
 const NOT_FOUND_HINT = 'run `kjx init` to write a default kjx.yaml, or pass -f FILE';
-const INVALID_HINT =
-  'every field is described in schema/kjx.schema.json and in the kjx.yaml that `kjx init` writes';
+const COMPONENT_INVALID_HINT =
+  'every field of a component file is described in schema/kjx-component.schema.json and docs/components.md';
 
 /** Hints for the YAML syntax errors people actually make. */
 const SYNTAX_HINTS: Record<string, string> = {
@@ -67,18 +70,30 @@ export function loadSpec(path: string): Spec {
   return parseSpec(text, path);
 }
 
+/** How one kind of YAML input is read: its schema and the hint its problems end with. */
+interface InputKind<S extends z.ZodType> {
+  schema: S;
+  invalidHint: string;
+}
+
+interface ParsedInput<T> {
+  value: T;
+  doc: Document;
+  at: (offset: number) => SourcePosition;
+}
+
 /**
- * Parse and validate spec text. `file` names it in messages, and its directory is
- * where relative host paths point (`specDir`). Empty text means every default.
+ * Parse YAML text and validate it with a schema, every problem positioned.
  * @throws KjxError SPEC_SYNTAX or SPEC_INVALID
  */
-export function parseSpec(text: string, file: string): Spec {
+function parseInput<S extends z.ZodType>(
+  text: string,
+  file: string,
+  kind: InputKind<S>,
+): ParsedInput<z.output<S>> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const at = (offset: number): SourcePosition => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file, line: Math.max(line, 1), column: Math.max(col, 1) };
-  };
+  const at = positionsOf(file, lineCounter);
   if (doc.errors.length > 0) throw syntaxError(doc, at);
 
   readModesAsOctal(doc, text);
@@ -94,15 +109,133 @@ export function parseSpec(text: string, file: string): Spec {
       hint: DEFAULT_SYNTAX_HINT,
     });
   }
-  // An empty file, or one with only comments, is the all-defaults spec.
+  // An empty file, or one with only comments, is the all-defaults input.
   if (value === null || value === undefined) value = {};
 
-  const result = specSchema.safeParse(value, { error: specErrorMap, reportInput: true });
-  if (!result.success) throw invalidError(result.error.issues, doc, at);
-  const spec = resolveHostPaths(result.data, resolve(dirname(file)));
+  const result = kind.schema.safeParse(value, { error: specErrorMap, reportInput: true });
+  if (!result.success) throw invalidError(result.error.issues, doc, at, kind);
+  return { value: result.data, doc, at };
+}
+
+const SPEC_KIND: InputKind<typeof specSchema> = { schema: specSchema, invalidHint: INVALID_HINT };
+const COMPONENT_KIND: InputKind<typeof componentFileSchema> = {
+  schema: componentFileSchema,
+  invalidHint: COMPONENT_INVALID_HINT,
+};
+
+/**
+ * Parse and validate spec text. `file` names it in messages, and its directory is
+ * where relative host paths point (`specDir`). Empty text means every default.
+ * Component files the spec names by path are read and validated too, their
+ * problems positioned in them.
+ * @throws KjxError SPEC_SYNTAX or SPEC_INVALID
+ */
+export function parseSpec(text: string, file: string): Spec {
+  const { value, doc, at } = parseInput(text, file, SPEC_KIND);
+  const spec = resolveHostPaths(value, resolve(dirname(file)));
   const archives = [...imageArchiveIssues(spec), ...programFileIssues(spec)];
-  if (archives.length > 0) throw invalidError(archives, doc, at);
-  return withFilePositions(spec, doc, at);
+  if (archives.length > 0) throw invalidError(archives, doc, at, SPEC_KIND);
+  const withFiles = withFilePositions(spec, doc, at);
+  const componentFiles = loadComponentFiles(withFiles, file, doc, at);
+  return withSource(
+    { ...withFiles, ...(componentFiles.length > 0 ? { componentFiles } : {}) },
+    { file, text },
+  );
+}
+
+/**
+ * Read the component files `components:` names by path (relative to kjx.yaml).
+ * A file that cannot be read is a problem at its entry in kjx.yaml; a problem
+ * inside one is positioned in it.
+ */
+function loadComponentFiles(
+  spec: Spec,
+  specFile: string,
+  doc: Document,
+  at: (offset: number) => SourcePosition,
+): LoadedComponentFile[] {
+  const out: LoadedComponentFile[] = [];
+  const missing: z.core.$ZodIssue[] = [];
+  spec.components.forEach((ref, index) => {
+    if (!isComponentPath(ref)) return;
+    const path = resolve(spec.specDir, ref);
+    // messages name it as reached from kjx.yaml, the way kjx.yaml itself was named
+    const file = isAbsolute(ref) ? ref : join(dirname(specFile), ref);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      missing.push({
+        code: 'custom',
+        path: ['components', index],
+        input: ref,
+        message:
+          code === 'ENOENT' || code === 'ENOTDIR'
+            ? `component file ${ref} does not exist (looked at ${path})`
+            : code === 'EISDIR'
+              ? `${ref} is a directory, not a component file`
+              : `cannot read component file ${ref}: ${code ?? String(e)}`,
+      });
+      return;
+    }
+    const parsed = parseInput(text, file, COMPONENT_KIND);
+    const component = resolveComponentPaths(parsed.value, dirname(path));
+    const problems = componentFileIssues(component);
+    if (problems.length > 0) throw invalidError(problems, parsed.doc, parsed.at, COMPONENT_KIND);
+    out.push({ ...component, ref, index, path, sha256: sha256(text), source: { file, text } });
+  });
+  if (missing.length > 0) throw invalidError(missing, doc, at, SPEC_KIND);
+  return out;
+}
+
+/** Host paths of a component file point at its directory (the `*Ref` fields keep what was written). */
+function resolveComponentPaths(c: ComponentFileSpec, dir: string): ComponentFileSpec {
+  return {
+    ...c,
+    files: c.files.map((f) => (f.kind === 'host' ? { ...f, from: resolve(dir, f.fromRef) } : f)),
+  };
+}
+
+/**
+ * Host files of a component are checked against their pins while loading, so a
+ * wrong path or a changed file is reported at its line, with the sum it has.
+ */
+function componentFileIssues(c: ComponentFileSpec): z.core.$ZodIssue[] {
+  const issues: z.core.$ZodIssue[] = [];
+  c.files.forEach((f, i) => {
+    if (f.kind !== 'host') return;
+    let problem: { field: string; message: string } | undefined;
+    try {
+      if (!statSync(f.from).isFile())
+        problem = { field: 'from', message: `${f.fromRef} is not a regular file (looked at ${f.from})` };
+      else {
+        const actual = sha256File(f.from);
+        if (actual !== f.sha256)
+          problem = {
+            field: 'sha256',
+            message: `${f.fromRef} has sha256 ${actual}, not the pinned ${f.sha256}; if it changed on purpose, pin the new sum`,
+          };
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      problem = {
+        field: 'from',
+        message:
+          code === 'ENOENT' || code === 'ENOTDIR'
+            ? `${f.fromRef} does not exist (looked at ${f.from})`
+            : `cannot read ${f.fromRef}: ${code ?? String(e)}`,
+      };
+    }
+    if (problem)
+      issues.push({
+        code: 'custom',
+        path: ['files', i, problem.field],
+        input: problem.field === 'from' ? f.fromRef : f.sha256,
+        message: problem.message,
+      });
+  });
+  return issues;
 }
 
 /**
@@ -259,9 +392,10 @@ function invalidError(
   issues: z.core.$ZodIssue[],
   doc: Document,
   at: (offset: number) => SourcePosition,
+  kind: InputKind<z.ZodType>,
 ): KjxError {
   const problems: Problem[] = [];
-  collectProblems(issues, [], problems);
+  collectProblems(issues, [], problems, kind.schema);
   const located = problems
     .map((p, i) => ({ ...p, i, offset: locate(doc, p.path, p.atKey) }))
     // Report in file order; zod's order is the schema's.
@@ -278,16 +412,22 @@ function invalidError(
   return new KjxError('SPEC_INVALID', first.text, {
     position: first.position,
     details: located.map((p) => p.text),
-    hint: located.length > 1 ? `${located.length} problems, all listed; ${INVALID_HINT}` : INVALID_HINT,
+    hint:
+      located.length > 1 ? `${located.length} problems, all listed; ${kind.invalidHint}` : kind.invalidHint,
   });
 }
 
 /** Flatten zod issues: one problem per unknown key, unions narrowed to the branch the input was meant for. */
-function collectProblems(issues: readonly z.core.$ZodIssue[], base: PropertyKey[], out: Problem[]): void {
+function collectProblems(
+  issues: readonly z.core.$ZodIssue[],
+  base: PropertyKey[],
+  out: Problem[],
+  root: z.core.$ZodType,
+): void {
   for (const issue of issues) {
     const path = [...base, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      const allowed = keysAt(path);
+      const allowed = keysAt(root, path);
       for (const key of issue.keys)
         out.push({ path: [...path, key], message: unknownKeyMessage(key, allowed), atKey: true });
     } else if (issue.code === 'invalid_key') {
@@ -307,46 +447,12 @@ function collectProblems(issues: readonly z.core.$ZodIssue[], base: PropertyKey[
                 (i.code === 'invalid_value' && typeof i.input === 'object' && i.input !== null)),
           ),
       );
-      if (meant.length === 1) collectProblems(meant[0]!, path, out);
+      if (meant.length === 1) collectProblems(meant[0]!, path, out, root);
       else out.push({ path, message: issue.message, atKey: false });
     } else {
       out.push({ path, message: issue.message, atKey: false });
     }
   }
-}
-
-/** Offset of the YAML node a path names, or of the nearest enclosing node that exists. */
-function locate(doc: Document, path: readonly PropertyKey[], atKey: boolean): number {
-  let node: unknown = doc.contents;
-  let offset = rangeStart(node) ?? 0;
-  for (let i = 0; i < path.length; i++) {
-    if (isAlias(node)) node = node.resolve(doc);
-    const seg = path[i];
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg),
-      );
-      if (pair === undefined) break;
-      if (atKey && i === path.length - 1) return rangeStart(pair.key) ?? offset;
-      next = pair.value;
-      // `key:` with nothing after it may have no value node; the key is the place.
-      if (next === null || rangeStart(next) === undefined) return rangeStart(pair.key) ?? offset;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      next = node.items[seg];
-      if (next === undefined || next === null) break;
-    } else {
-      break;
-    }
-    node = next;
-    offset = rangeStart(node) ?? offset;
-  }
-  return offset;
-}
-
-function rangeStart(node: unknown): number | undefined {
-  const range = (node as { range?: [number, number, number] | null } | null)?.range;
-  return range ? range[0] : undefined;
 }
 
 /** Zod internals we read to find the keys an object allows (stable across zod 4: `_zod.def`). */
@@ -376,8 +482,8 @@ function expand(schema: z.core.$ZodType): z.core.$ZodType[] {
 }
 
 /** Keys the schema allows in the mapping at `path`, for "did you mean". */
-function keysAt(path: readonly PropertyKey[]): string[] {
-  let current: z.core.$ZodType[] = [specSchema];
+function keysAt(root: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.core.$ZodType[] = [root];
   for (const seg of path) {
     const next: z.core.$ZodType[] = [];
     for (const s of current.flatMap(expand)) {

@@ -10,78 +10,48 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { debVersionProblem } from '../sources/debian-grammar.js';
+import { COMPRESSIONS, type Compression } from '../util/compression.js';
 import type { SourcePosition } from '../util/errors.js';
-import { findCycle } from '../util/graph.js';
+import type { LoadedComponentFile } from './component-file.js';
+import { debVersionProblem } from './debian-grammar.js';
 import { imagesList } from './images.js';
-import { didYouMean, expected } from './messages.js';
+import { expected } from './messages.js';
+import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
+import type { SpecSource } from './positions.js';
 import { tracingObject } from './tracing.js';
 
-/** Components kjx knows how to add. A new component adds one name here. */
-export const COMPONENTS = [
-  'busybox',
-  'busybox-static',
-  'runit',
-  'dropbear',
-  'ftrace',
-  'libbpf-tools',
-  'bpftrace',
-  'bpftool',
-  'runc',
-  'crun',
-  'gvisor',
-  'containerd',
-  'podman',
-  'docker',
-] as const;
-/** What an image has when the spec names no components. */
-export const DEFAULT_COMPONENTS: Component[] = ['busybox', 'runit', 'dropbear'];
-export type Component = (typeof COMPONENTS)[number];
-
 /**
- * Components that bring others along (docs/containers.md): dockerd talks to the
- * containerd service, which starts containers with runc; podman runs them with crun.
- * The spec lists them after the ones written, in this table's order.
+ * What an image has when the spec names no components: a shell, the init and
+ * the SSH server. Which components exist, what they bring along and what they
+ * add is theirs to say (src/components/); the spec only names them.
  */
-export const COMPONENT_REQUIRES: Partial<Record<Component, readonly Component[]>> = {
-  containerd: ['runc'],
-  docker: ['containerd', 'runc'],
-  podman: ['crun'],
-};
-
+export const DEFAULT_COMPONENTS: ComponentRef[] = ['busybox', 'runit', 'dropbear'];
 /**
- * Built-in services components add (src/components/): user services may `needs:`
- * them, and no spec service may take their names. Kept here, not read from the
- * components, so the schema does not import them; a test checks the two agree.
+ * The component `ssh:` configures: the SSH server is on by default when the spec
+ * lists it, and asking for SSH without it is an error.
  */
-export const COMPONENT_SERVICES: Partial<Record<Component, readonly string[]>> = {
-  containerd: ['containerd'],
-  docker: ['docker'],
-};
+export const SSH_COMPONENT = 'dropbear';
+/**
+ * An entry of `components:`: the name of a built-in component ("busybox") or a
+ * path to a component file ("./components/mytool.yaml", relative to kjx.yaml).
+ */
+export type ComponentRef = string;
 
-/** The components an image really has: the listed ones plus what they require. */
-export function expandComponents(list: readonly Component[]): Component[] {
-  const out = [...list];
-  for (let i = 0; i < out.length; i++)
-    for (const r of COMPONENT_REQUIRES[out[i]!] ?? []) if (!out.includes(r)) out.push(r);
-  return out;
+/** A name of a built-in component. */
+const COMPONENT_NAME_RE = /^[a-z0-9][a-z0-9._+-]*$/;
+
+/** A `components:` entry that names a component file rather than a built-in component. */
+export function isComponentPath(ref: string): boolean {
+  return ref.includes('/') || /\.ya?ml$/.test(ref);
 }
 
-/**
- * Artifact formats kjx writes: the kernel + initramfs, a hybrid BIOS/UEFI ISO,
- * GPT disk images with a persistent ext4 root (raw, qcow2, vmdk), a rootfs tar, a
- * container image archive (OCI layout + docker-save, src/image/oci.ts).
- */
-export const OUTPUTS = ['initramfs', 'iso', 'raw', 'qcow2', 'vmdk', 'tar', 'oci'] as const;
-export type OutputFormat = (typeof OUTPUTS)[number];
-/** What a spec without `outputs` builds. */
-export const DEFAULT_OUTPUTS: OutputFormat[] = ['initramfs'];
+// the outputs and their files and writers: one catalogue (outputs.ts)
+export { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat };
 /** Disk image size when `disk.size` is not given. */
 export const DEFAULT_DISK_SIZE = '1G';
 
-/** Compression of the initramfs (and, later, of other stream artifacts). */
-export const COMPRESSIONS = ['gzip', 'zstd', 'xz', 'none'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+/** Compression of the initramfs: the formats of util/compression.ts. */
+export { COMPRESSIONS, type Compression };
 
 export const FILE_TYPES = ['file', 'dir', 'symlink'] as const;
 export type FileType = (typeof FILE_TYPES)[number];
@@ -305,15 +275,15 @@ const SIZE_RE = /^([0-9]+)\s*([KMGT])?(?:i?B)?$/i;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9.+~_-]*$/;
 /** RFC 1123 label: 1–63 letters, digits and hyphens, no hyphen at either end. */
 const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-const MODULE_RE = /^[A-Za-z0-9_-]+$/;
+export const MODULE_RE = /^[A-Za-z0-9_-]+$/;
 /** Debian policy 5.6.1: lowercase, at least two characters, starting alphanumeric. */
-const DEB_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+export const DEB_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
 /** chmod-style octal: "644", "0755", "04755", "0o755". */
 const OCTAL_MODE_RE = /^(?:0o?)?[0-7]{3,4}$/;
 const OWNER_PART = '(?:[0-9]+|[a-z_][a-z0-9_-]*\\$?)';
 const OWNER_RE = new RegExp(`^(${OWNER_PART})(?::(${OWNER_PART}))?$`);
 /** Service and task names become directory names: no "/" and nothing hidden. */
-const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 /** useradd's default NAME_REGEX. */
 const USER_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -333,7 +303,7 @@ const PACKAGE_REF_WORDS =
   'a Debian package name like "curl" or "curl=7.88.1-10", or a path to a local file ending in .deb';
 
 /** A list whose items must differ; the duplicate points at its second occurrence. */
-function uniqueList<T extends z.ZodType>(item: T, field: string) {
+export function uniqueList<T extends z.ZodType>(item: T, field: string) {
   return z.array(item).superRefine((list, ctx) => {
     const firstAt = new Map<unknown, number>();
     list.forEach((value, i) => {
@@ -350,8 +320,19 @@ function uniqueList<T extends z.ZodType>(item: T, field: string) {
   });
 }
 
+const componentRefItem = z
+  .string()
+  .refine((ref) => (isComponentPath(ref) ? !ref.includes('\0') : COMPONENT_NAME_RE.test(ref)), {
+    error: (iss) =>
+      expected(
+        'a component name like "busybox", or a path to a component file like "./components/mytool.yaml"',
+        iss.input,
+      ),
+  })
+  .describe('A built-in component by name, or a component file by path (relative to kjx.yaml).');
+
 /** A path on the build host; relative ones are relative to the spec file's directory. */
-const hostPath = z.string().min(1);
+export const hostPath = z.string().min(1);
 
 /**
  * An absolute path inside the guest, normalized ("/etc//motd/" → "/etc/motd").
@@ -379,7 +360,7 @@ function guestPathOf(inAccountFiles: boolean) {
 /** What no field of /etc/passwd, /etc/group or /etc/shells may hold: the separator and control characters. */
 const ACCOUNT_FIELD_BAD = /[:\x00-\x1f\x7f-\x9f]/;
 
-const guestPath = guestPathOf(false);
+export const guestPath = guestPathOf(false);
 /** A guest path that lands in /etc/passwd or /etc/shells (home, shell). */
 const accountPath = guestPathOf(true);
 
@@ -483,14 +464,14 @@ function toPackageSpec(ref: PackageRef, paths: string[] | undefined): PackageSpe
   return paths === undefined ? spec : { ...spec, paths };
 }
 
-const packageItem = z
+export const packageItem = z
   .union([packageString, packageObject], {
     error: (iss) =>
       expected(`${PACKAGE_REF_WORDS}, or a mapping with "name" (and "version", "paths")`, iss.input, 'type'),
   })
   .describe('One extra package.');
 
-const modeSchema = z.union(
+export const modeSchema = z.union(
   [
     z
       .number()
@@ -786,7 +767,7 @@ const logItem = z
     'svlogd writes the output to /var/log/NAME (timestamped, rotated). false: output goes to the console.',
   );
 
-const serviceObject = z
+export const serviceObject = z
   .object({
     run: z
       .string()
@@ -1072,83 +1053,34 @@ const sshObject = z
     hostKeyFiles: s.hostKeyFiles.map((p): HostKeyFile => ({ path: p, pathRef: p })),
   }));
 
-/** Cross-field checks of the guest system: builtin names, `needs`, users and the SSH component. */
+/**
+ * Cross-field checks of the guest system that need nothing but the spec: service
+ * names and the SSH server. How services relate (`needs`, the names built-in and
+ * component services take, their users) is checked by the plan (src/plan/), which
+ * knows every component's services.
+ */
 function checkGuestSystem(
   s: {
-    components: Component[];
-    kernel: KernelSpec;
+    components: ComponentRef[];
     ssh: { enabled?: boolean | undefined };
-    console: ConsoleMode;
     services: Record<string, ServiceSpec>;
-    users: UserSpec[];
   },
   ctx: z.core.$RefinementCtx,
 ): void {
-  const sshOn = s.ssh.enabled ?? s.components.includes('dropbear');
-  if (sshOn && !s.components.includes('dropbear'))
+  const sshOn = s.ssh.enabled ?? s.components.includes(SSH_COMPONENT);
+  if (sshOn && !s.components.includes(SSH_COMPONENT))
     ctx.addIssue({
       code: 'custom',
       path: ['ssh', 'enabled'],
-      message: 'the SSH server is the dropbear component: add dropbear to components, or set enabled: false',
+      message: `the SSH server is the ${SSH_COMPONENT} component: add ${SSH_COMPONENT} to components, or set enabled: false`,
     });
-  // the power button service: with a Debian kernel, or when evdev is asked for (src/guest/power-button.ts)
-  const acpidOn = s.kernel.kind === 'package' || s.kernel.modules.includes('evdev');
-  const componentServices = expandComponents(s.components).flatMap((c) => COMPONENT_SERVICES[c] ?? []);
-  const builtins = [
-    ...(sshOn ? [SSH_SERVICE] : []),
-    ...(s.console === 'shell' ? [CONSOLE_SERVICE] : []),
-    ...(acpidOn ? [ACPID_SERVICE] : []),
-    ...componentServices,
-  ];
-  const names = [...Object.keys(s.services), ...builtins];
-  const users = ['root', ...s.users.map((u) => u.name)];
-  for (const [name, svc] of Object.entries(s.services)) {
-    if (builtins.includes(name))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['services', name],
-        message:
-          name === SSH_SERVICE
-            ? '"ssh" is the built-in SSH service; rename this one, or set ssh.enabled: false'
-            : name === CONSOLE_SERVICE
-              ? '"console" is the built-in console shell; rename this one, or set console: none'
-              : componentServices.includes(name)
-                ? `"${name}" is the service of the ${name} component; rename this one`
-                : '"acpid" is the built-in power button service; rename this one',
-      });
+  for (const name of Object.keys(s.services)) {
     if (!SERVICE_NAME_RE.test(name))
       ctx.addIssue({
         code: 'custom',
         path: ['services', name],
         message: expected('a service name of lowercase letters, digits, ".", "_" and "-"', name),
       });
-    svc.needs.forEach((dep, i) => {
-      if (!names.includes(dep))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['services', name, 'needs', i],
-          input: dep,
-          message: `unknown service ${JSON.stringify(dep)}${didYouMean(dep, names)}; known: ${names.join(', ') || 'none'}`,
-        });
-    });
-    if (!users.includes(svc.user))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['services', name, 'user'],
-        input: svc.user,
-        message: `unknown user ${JSON.stringify(svc.user)}${didYouMean(svc.user, users)}; add it to users`,
-      });
-  }
-  const graph = new Map(Object.entries(s.services).map(([n, svc]) => [n, svc.needs]));
-  const cycle = findCycle(graph);
-  if (cycle) {
-    const [from = '', to = ''] = cycle;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['services', from, 'needs', s.services[from]!.needs.indexOf(to)],
-      input: to,
-      message: `${JSON.stringify(to)} makes a dependency cycle: ${cycle.join(' → ')}`,
-    });
   }
 }
 
@@ -1232,21 +1164,11 @@ export const specSchema = z
       .describe(
         'The kernel: a Debian package (default) or a kernel image from the host, its command line and modules.',
       ),
-    components: uniqueList(z.enum(COMPONENTS).describe('A component name.'), 'components')
-      .superRefine((list, ctx) => {
-        // both ship /bin/busybox; one image has one
-        const at = list.indexOf('busybox-static');
-        if (at >= 0 && list.includes('busybox')) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [at],
-            input: list[at],
-            message: 'busybox and busybox-static exclude each other; keep one',
-          });
-        }
-      })
+    components: uniqueList(componentRefItem, 'components')
       .default(() => [...DEFAULT_COMPONENTS])
-      .describe(`Built-in components to include: ${COMPONENTS.join(', ')}.`),
+      .describe(
+        'Components to include: built-in ones by name (a shell, the init, the SSH server, tracing tools, container runtimes; the names are listed in docs/components.md), or component files of your own by path (a .yaml file relative to kjx.yaml). Default: busybox, runit, dropbear.',
+      ),
     packages: z
       .array(packageItem)
       // prefault, not default: for a list of transformed items the input-side JSON
@@ -1364,16 +1286,23 @@ export const specSchema = z
   // Where relative host paths point; '.' (the working directory) until loadSpec sets it.
   .transform((s) => ({
     ...s,
-    components: expandComponents(s.components),
-    ssh: { ...s.ssh, enabled: s.ssh.enabled ?? s.components.includes('dropbear') } satisfies SshSpec,
+    ssh: { ...s.ssh, enabled: s.ssh.enabled ?? s.components.includes(SSH_COMPONENT) } satisfies SshSpec,
     specDir: '.',
   }))
   .describe(
     'kjx.yaml: what kjx builds — kernel, components, packages, files, services, network, users and artifacts.',
   );
 
-/** The validated, defaulted spec. Host paths are absolute after `loadSpec`/`parseSpec`. */
-export type Spec = z.output<typeof specSchema>;
+/**
+ * The validated, defaulted spec. Host paths are absolute after `loadSpec`/`parseSpec`,
+ * which also keep the text it was read from (`source`, not enumerable: for
+ * positions in problems found later, by the plan; see positions.ts) and the
+ * component files `components:` names by path (the build keys them by content).
+ */
+export type Spec = z.output<typeof specSchema> & {
+  source?: SpecSource;
+  componentFiles?: LoadedComponentFile[];
+};
 /** What may be written in kjx.yaml (every field optional). */
 export type SpecInput = z.input<typeof specSchema>;
 

@@ -3,13 +3,13 @@
  * host timed (firmware, kernel, runit stage 1, stage 2, ...) and one row per service
  * from start to ready to stop.
  *
- * Inputs are what `kjx run` records (src/vm/run.ts): `Phases`, seconds since QEMU was
+ * Inputs are what a boot records (src/vm/boot-phases.ts): `Phases`, seconds since QEMU was
  * spawned on the host clock, and `ServiceEvent`s from the guest's
  * `@@kjx:service name= state=up|ready|down t=UPTIME` markers (docs/services.md), in
  * guest seconds since the kernel started. Adding `phases.kernelStart` puts both on the
  * host clock.
  */
-import type { Phases, ServiceEvent } from '../vm/run.js';
+import type { Phases, ServiceEvent } from '../vm/boot-phases.js';
 
 export interface TimelineRow {
   name: string;

@@ -1,20 +1,20 @@
 /**
  * `kjx trace` end to end, without the CLI: run the driver script (guest-scripts.ts)
- * in an ephemeral VM (`runInVm`) or a detached one (over SSH), take the framed files
+ * in a Guest (src/vm/guest.ts: an ephemeral VM, or a detached one over SSH), take the framed files
  * off its stdout, turn the raw output into results (results.ts) and write them with
  * the renderers (histogram, flame graph, table) into the output directory.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import { type ProgResults, progResults } from '../bpf/prog-results.js';
 import { findVerifierFailure, formatVerifierFailure, locate } from '../bpf/verifier-log.js';
 import { KjxError } from '../util/errors.js';
-import type { VmRecord } from '../vm/registry.js';
-import type { RunArtifacts, RunResult } from '../vm/run.js';
+import type { ServiceEvent } from '../vm/boot-phases.js';
+import type { Guest, GuestRunResult, Limits } from '../vm/guest.js';
 import { type FoldedStack, totalCount } from './folded.js';
 import { FRAME_PREFIX } from './guest-scripts.js';
 import { formatLog2Hist, type Log2Hist } from './histogram.js';
+import { type ProgResults, progResults } from './prog-results.js';
 import { stripServiceLog, type TraceResults, traceResults } from './results.js';
 import { flameGraphSvg } from './svg-flame.js';
 import { histogramSvg } from './svg-histogram.js';
@@ -118,65 +118,39 @@ export function parseMeta(text: string): Record<string, string> {
   return out;
 }
 
-export interface GuestRunEphemeral {
-  kind: 'ephemeral';
-  artifacts: RunArtifacts;
-  stateDir: string;
-  accel: 'kvm' | 'tcg';
-  memoryMiB: number;
-  cpus: number;
-  timeoutS: number;
-}
-export interface GuestRunDetached {
-  kind: 'vm';
-  record: VmRecord;
-}
-
 export interface DriverRun {
   frames: Frames;
-  /** `kjx run`'s result (ephemeral VMs): outcome, boot phases. */
-  run?: RunResult;
-  /** The SSH command's exit status (detached VMs). */
-  sshStatus?: number;
-}
-
-/** Run a driver script in the guest; the workload's output goes to `stderr` as it comes. */
-export async function runDriver(
-  where: GuestRunEphemeral | GuestRunDetached,
-  script: string,
-  stderr: Writable,
-): Promise<DriverRun> {
-  const chunks: Buffer[] = [];
-  const stdout = new PassThrough().on('data', (b: Buffer) => chunks.push(b));
-  const argv = ['/bin/sh', '-c', script];
-  if (where.kind === 'vm') {
-    const { sshExec } = await import('../vm/ssh-client.js');
-    const sshStatus = await sshExec(where.record, argv, { stdout, stderr });
-    return { frames: parseFrames(Buffer.concat(chunks)), sshStatus };
-  }
-  const { runInVm } = await import('../vm/run.js');
-  const run = await runInVm({
-    artifacts: where.artifacts,
-    command: { argv, env: {}, cwd: '/' },
-    mounts: [],
-    stateDir: where.stateDir,
-    accel: where.accel,
-    memoryMiB: where.memoryMiB,
-    cpus: where.cpus,
-    timeoutS: where.timeoutS,
-    silenceS: 0,
-    stdout,
-    stderr,
-  });
-  return { frames: parseFrames(Buffer.concat(chunks)), run };
+  /** How the driver's run ended (an ephemeral VM's panic or timeout, or its exit). */
+  result: GuestRunResult;
+  /** Service state changes while an ephemeral VM booted (none for a detached one). */
+  services: ServiceEvent[];
 }
 
 /**
- * An ephemeral run that did not end with the driver exiting (panic, timeout, QEMU
- * died) as the error to report, with the console excerpt; checked before the frames,
- * which such a run leaves cut short. `undefined` when the run exited.
+ * Run a driver script in a guest (an ephemeral VM booted for it, or a detached one
+ * over SSH); the workload's output goes to `stderr` as it comes.
  */
-export function runOutcomeError(tracer: string, run: RunResult): KjxError | undefined {
+export async function runDriver(
+  guest: Guest,
+  script: string,
+  stderr: Writable,
+  limits: Limits,
+): Promise<DriverRun> {
+  const chunks: Buffer[] = [];
+  const stdout = new PassThrough().on('data', (b: Buffer) => chunks.push(b));
+  const result = await guest.run({ argv: ['/bin/sh', '-c', script] }, { stdout, stderr, ...limits });
+  return { frames: parseFrames(Buffer.concat(chunks)), result, services: guest.timing().services };
+}
+
+/**
+ * A run that did not end with the driver exiting (panic, timeout, QEMU died) as the
+ * error to report, with the console excerpt; checked before the frames, which such a
+ * run leaves cut short. `undefined` when the run exited.
+ */
+export function runOutcomeError(
+  tracer: string,
+  run: Pick<GuestRunResult, 'outcome' | 'message' | 'excerpt'> & { stateDir: string },
+): KjxError | undefined {
   if (run.outcome === 'exited') return undefined;
   const code =
     run.outcome === 'panic' ? 'GUEST_PANIC' : run.outcome === 'vm-failed' ? 'VM_START' : 'VM_TIMEOUT';

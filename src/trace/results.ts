@@ -5,10 +5,11 @@
  * execsnoop's and syscount's tables), bpftrace 0.17 map prints, and tracefs hist
  * files (parsed by `histogram.ts`).
  */
-import { progResults } from '../bpf/prog-results.js';
+
 import { KjxError } from '../util/errors.js';
 import type { FoldedStack } from './folded.js';
 import { type Log2Hist, parseBpftraceOutput, parseFtraceHist, parseLog2Hists } from './histogram.js';
+import { progResults } from './prog-results.js';
 import type { Cell } from './table.js';
 import type { OutputFormat } from './tracers.js';
 

@@ -7,9 +7,9 @@
  */
 
 import { PROG_RUNNER, READY_LINE } from '../bpf/guest-paths.js';
+import { FTRACE_HELPER_LINK } from '../guest/ftrace-helper.js';
 import { didYouMean } from '../spec/messages.js';
 import { KjxError } from '../util/errors.js';
-import { FTRACE_HELPER_LINK } from './ftrace-helper.js';
 
 export const TRACERS = [
   'runqlat',

@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'TRACE_FAILED' // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
   | 'BPF_COMPILE' // a tracing.programs source (BPF C, C loader, Go loader) does not compile
   | 'BPF_VERIFIER' // the guest kernel's verifier rejected a tracing.programs program
-  | 'STRICT_WARNING'; // a build warning, made an error by --strict
+  | 'STRICT_WARNING' // a build warning, made an error by --strict
+  | 'GUEST_COPY'; // a file could not be copied into or out of a guest
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

@@ -18,7 +18,7 @@ export interface HostTool {
   needFor: ToolUse[];
   /** A data file rather than a command (firmware, a static library): present when one of these paths exists. */
   files?: string[];
-  /** What `kjx doctor` shows for a present data file (default "firmware image"). */
+  /** What `kjx doctor` shows for a present data file (default "present"). */
   fileNote?: string;
 }
 
@@ -137,6 +137,42 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['test'],
   },
   {
+    command: 'gcc',
+    package: 'gcc',
+    versionArgs: ['--version'],
+    why: 'build the C daemon of examples/user-component (gcc -static) in tests',
+    needFor: ['test'],
+  },
+  {
+    command: 'make',
+    package: 'make',
+    versionArgs: ['--version'],
+    why: 'run the Makefile of examples/user-component in tests',
+    needFor: ['test'],
+  },
+  {
+    command: 'libc.a',
+    package: 'libc6-dev',
+    versionArgs: [],
+    why: 'the static C library gcc -static links (examples/user-component, in tests)',
+    needFor: ['test'],
+    files: ['/usr/lib/x86_64-linux-gnu/libc.a'],
+  },
+  {
+    command: 'busybox',
+    package: 'busybox',
+    versionArgs: ['--help'],
+    why: 'run the guest scripts in tests under the shell the guest has (busybox sh)',
+    needFor: ['test'],
+  },
+  {
+    command: 'shellcheck',
+    package: 'shellcheck',
+    versionArgs: ['--version'],
+    why: 'lint the guest scripts (npm run lint, npm test)',
+    needFor: ['test'],
+  },
+  {
     command: 'chromium',
     package: 'chromium',
     versionArgs: ['--version'],
@@ -248,7 +284,7 @@ function which(cmd: string): string | undefined {
 export function probeTool(tool: HostTool): ToolStatus {
   if (tool.files) {
     const found = tool.files.find((f) => existsSync(f));
-    return { tool, path: found, version: found ? (tool.fileNote ?? 'firmware image') : undefined };
+    return { tool, path: found, version: found ? (tool.fileNote ?? 'present') : undefined };
   }
   const path = which(tool.command);
   if (!path) return { tool, path: undefined, version: undefined };

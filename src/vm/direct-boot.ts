@@ -15,10 +15,10 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { decompressAny } from '../image/compress.js';
 import { PVH_READER, pvhVmlinux } from '../rootfs/bzimage.js';
 import { type Cache, openCache } from '../sources/cache.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { decompressAny } from '../util/compression.js';
 import { sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 

@@ -12,7 +12,16 @@ import {
   runHook,
 } from '../guest/run-hook.js';
 import { writeCpio } from '../image/cpio.js';
-import { addEntry, type EntrySource, ensureParents, mk, newTree, normalizePath } from '../rootfs/tree.js';
+import { makeReproducible } from '../rootfs/reproducible.js';
+import {
+  addEntry,
+  type EntrySource,
+  ensureParents,
+  mk,
+  newTree,
+  normalizePath,
+  type Tree,
+} from '../rootfs/tree.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { KjxError } from '../util/errors.js';
 
@@ -35,15 +44,11 @@ export function parseMount(s: string): Mount {
 }
 
 /**
- * Build the payload archive (uncompressed newc; it is small). `imagePaths` are the
- * paths the image already has: the payload leaves those directories out, because
- * the kernel applies an archive's mode and owner to a directory that exists.
+ * Host files and directories as a tree at their guest paths (what `--mount` and a
+ * Guest's `copyIn` send): modes as on the host, owned by root.
  */
-export function runPayload(cmd: RunCommand, mounts: Mount[], imagePaths: Set<string>): Buffer {
-  const src: EntrySource = { kind: 'generated', by: 'kjx run' };
+export function mountTree(mounts: Mount[]): Tree {
   const tree = newTree();
-  addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
-  addEntry(tree, mk.file(RUN_CMD_PATH, runCommandScript(cmd), src, 0o755));
   for (const m of mounts) {
     let st: ReturnType<typeof statSync>;
     try {
@@ -64,9 +69,37 @@ export function runPayload(cmd: RunCommand, mounts: Mount[], imagePaths: Set<str
         override: true,
       });
   }
+  return tree;
+}
+
+/** A file the payload carries besides the hook and the command. */
+export interface PayloadFile {
+  path: string;
+  data: string | Buffer;
+  mode: number;
+}
+
+/**
+ * Build the payload archive (uncompressed newc; it is small). `imagePaths` are the
+ * paths the image already has: the payload leaves those directories out, because
+ * the kernel applies an archive's mode and owner to a directory that exists.
+ */
+export function runPayload(
+  cmd: RunCommand,
+  mounts: Mount[],
+  imagePaths: Set<string>,
+  extra: PayloadFile[] = [],
+): Buffer {
+  const src: EntrySource = { kind: 'generated', by: 'kjx run' };
+  const tree = newTree();
+  addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
+  addEntry(tree, mk.file(RUN_CMD_PATH, runCommandScript(cmd), src, 0o755));
+  for (const f of extra) addEntry(tree, mk.file(f.path, Buffer.from(f.data), src, f.mode));
+  for (const e of mountTree(mounts).values()) addEntry(tree, e);
   ensureParents(tree, src);
   for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
-  return writeCpio(tree, { epoch: Math.floor(Date.now() / 1000) });
+  // the payload is made per run and never kept: now is as good a date as any
+  return writeCpio(makeReproducible(tree, Math.floor(Date.now() / 1000)));
 }
 
 /** The initrd QEMU gets: the image's, zero-padded to 4 bytes, then the payload. */

@@ -90,6 +90,7 @@ test('an xz kernel payload that unpacks past the size its trailer states is refu
     (e) =>
       isKjxError(e) &&
       e.code === 'ARTIFACT_INVALID' &&
-      /vmlinuz-lying: the xz payload unpacks to more than 64 bytes, its trailer says 64/.test(e.message),
+      e.reason === 'over-budget' &&
+      /vmlinuz-lying \(xz payload\)/.test(e.message),
   );
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTar } from '../../src/image/tar-writer.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { ensureParents, mk, newTree } from '../../src/rootfs/tree.js';
 import { runKjx } from '../helpers/kjx.js';
 
@@ -26,9 +27,9 @@ before(() => {
   ])
     tree.set(e.path, e);
   ensureParents(tree, SRC);
-  writeFileSync(join(dir, 'evil.tar'), writeTar(tree, { epoch: 0 }));
+  writeFileSync(join(dir, 'evil.tar'), writeTar(makeReproducible(tree, 0)));
   tree.delete('/etc/link');
-  writeFileSync(join(dir, 'other.tar'), writeTar(tree, { epoch: 0 }));
+  writeFileSync(join(dir, 'other.tar'), writeTar(makeReproducible(tree, 0)));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

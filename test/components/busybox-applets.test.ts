@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { busyboxApplets } from '../../src/components/busybox-applets.js';
-import { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 import { needs } from '../helpers/prereq.js';
 
 const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -15,8 +15,7 @@ function fakeBusybox(...parts: (string | Buffer)[]): Buffer {
 }
 
 function elfInvalid(e: unknown): boolean {
-  assert.ok(e instanceof KjxError, String(e));
-  assert.equal(e.code, 'ELF_INVALID');
+  assertKjxError(e, 'ELF_INVALID');
   return true;
 }
 

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AssembleContext } from '../../src/components/component.js';
 import { COMPONENTS } from '../../src/components/index.js';
+import { BPF_READY, BPF_READY_LINK } from '../../src/guest/bpf-ready.js';
+import { FTRACE_HELPER, FTRACE_HELPER_LINK } from '../../src/guest/ftrace-helper.js';
 import { addEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS } from '../../src/spec/tracing.js';
-import { FTRACE_HELPER, FTRACE_HELPER_LINK } from '../../src/trace/ftrace-helper.js';
-import { BPF_READY, BPF_READY_LINK } from '../../src/trace/guest-scripts.js';
 import { isKjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC = { kind: 'deb', package: 'fixture', version: '1' } as const;
 
@@ -84,7 +85,7 @@ describe('libbpf-tools component', () => {
         COMPONENTS['libbpf-tools'].assemble(
           ctx('components: [libbpf-tools]', { 'libbpf-tools': pkg(['/usr/sbin/runqlat']) }),
         ),
-      (e) => isKjxError(e) && /package libbpf-tools has no \/usr\/sbin\/execsnoop/.test(e.message),
+      kjxError('TREE_INVALID', /package libbpf-tools has no \/usr\/sbin\/execsnoop/),
     );
   });
 });

@@ -16,7 +16,7 @@ import {
   publicKeyBlob,
   publicKeyLine,
 } from '../../src/guest/openssh-key.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const { utils } = ssh2;
 
@@ -92,7 +92,7 @@ test('damaged or foreign files are KEY_INVALID errors that name the file', () =>
   for (const text of cases) {
     assert.throws(
       () => decodePrivateKey(text, '/p/.kjx/ssh/id_ed25519'),
-      (e) => isKjxError(e) && e.code === 'KEY_INVALID' && e.message.startsWith('/p/.kjx/ssh/id_ed25519: '),
+      kjxError('KEY_INVALID', /^\/p\/\.kjx\/ssh\/id_ed25519: /),
     );
   }
 });

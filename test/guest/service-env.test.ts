@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GUEST_PATH } from '../../src/guest/layout.js';
-import { serviceLib } from '../../src/guest/service-lib.js';
+import { serviceLib, serviceLibValues } from '../../src/guest/service-lib.js';
 import { guestServices, serviceTree } from '../../src/guest/services.js';
 import type { FileEntry } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { KjxError } from '../../src/util/errors.js';
 import { busyboxFor } from '../helpers/busybox.js';
+import { throwsKjx } from '../helpers/kjx-error.js';
 
 /** What every service below sets: each one would break kjx's shell if it ran with it. */
 const HOSTILE_ENV = `{IFS: "/", PATH: /nowhere, ENV: /tmp/kjx-evil-env, CDPATH: /nowhere, PS4: "$(touch /tmp/kjx-evil-ps4)", LOG_LEVEL: debug}`;
@@ -51,7 +51,7 @@ before(() => {
   lib = join(dir, 'sv.sh');
   writeFileSync(
     lib,
-    `${serviceLib().replace(/^KJX_STATE=.*$/m, `KJX_STATE=${state}`)}
+    `${serviceLib({ ...serviceLibValues(), KJX_STATE: state })}
 # test stubs: no console, no runsv, no poller process
 kjx_say() { echo "SAY $1" >>"$KJX_STATE/out"; }
 kjx_sleep() { :; }
@@ -150,15 +150,11 @@ describe('service env under busybox sh', () => {
 });
 
 test("names that are kjx's own are refused where they are written", () => {
-  assert.throws(
+  const e = throwsKjx(
     () => parseSpec('services:\n  a:\n    run: x\n    env:\n      KJX_NOTIFY_PID: "1"\n', '/srv/kjx.yaml'),
-    (e: KjxError) =>
-      e instanceof KjxError &&
-      e.code === 'SPEC_INVALID' &&
-      e.position?.line === 5 &&
-      /services\.a\.env\.KJX_NOTIFY_PID: expected a name that does not start with "KJX_" or "kjx_"/.test(
-        e.message,
-      ),
+    'SPEC_INVALID',
+    /services\.a\.env\.KJX_NOTIFY_PID: expected a name that does not start with "KJX_" or "kjx_"/,
   );
+  assert.equal(e.position?.line, 5);
   assert.throws(() => parseSpec('services:\n  a: {run: x, env: {kjx_dir: /}}\n', '/srv/kjx.yaml'), /kjx_dir/);
 });

@@ -17,7 +17,7 @@ import {
   sshInputs,
 } from '../../src/guest/ssh-keys.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -56,12 +56,11 @@ test('a project key that group or others may read is refused with the chmod line
     chmodSync(key.path, mode);
     assert.throws(
       () => ensureProjectKey(dir, 'x'),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'KEY_INVALID' &&
-        e.message.includes(`(mode 0${mode.toString(8)})`) &&
-        e.hint === `chmod 600 ${key.path}`,
-      mode.toString(8),
+      kjxError(
+        'KEY_INVALID',
+        { message: new RegExp(`\\(mode 0${mode.toString(8)}\\)`), hint: `chmod 600 ${key.path}` },
+        mode.toString(8),
+      ),
     );
     // the same check guards kjx exec and kjx ssh, which read it as their identity
     assert.throws(() => checkPrivateKeyMode(key.path), /is open to others/);
@@ -82,7 +81,11 @@ test('a damaged project key is an error, not silently replaced', () => {
   writeFileSync(projectKeyPath(dir), 'garbage', { mode: 0o600 });
   assert.throws(
     () => ensureProjectKey(dir, 'x'),
-    (e) => isKjxError(e) && e.code === 'KEY_INVALID' && !/open to others/.test(e.message),
+    (e) => {
+      assertKjxError(e, 'KEY_INVALID');
+      assert.doesNotMatch(e.message, /open to others/);
+      return true;
+    },
   );
   assert.equal(readFileSync(projectKeyPath(dir), 'utf8'), 'garbage');
 });
@@ -119,10 +122,7 @@ test('a missing key file names the field and the path as written', () => {
   const spec = parseSpec('users:\n  - name: dev\n    authorizedKeys: [./nope.pub]\n', join(dir, 'kjx.yaml'));
   assert.throws(
     () => sshInputs(spec),
-    (e) =>
-      isKjxError(e) &&
-      e.code === 'INPUT_NOT_FOUND' &&
-      /users\[0\]\.authorizedKeys\[0\]: \.\/nope\.pub/.test(e.message),
+    kjxError('INPUT_NOT_FOUND', /users\[0\]\.authorizedKeys\[0\]: \.\/nope\.pub/),
   );
 });
 
@@ -137,6 +137,6 @@ test('host key files: OpenSSH ed25519 converted for dropbear, dropbear keys kept
   assert.ok(hostKeyForDropbear(converted, 'hk').equals(converted));
   assert.throws(
     () => hostKeyForDropbear(Buffer.from(`${KEY}\n`), 'ssh.hostKeyFiles[0]: k.pub'),
-    (e) => isKjxError(e) && e.code === 'KEY_INVALID' && /^ssh\.hostKeyFiles\[0\]: k\.pub: /.test(e.message),
+    kjxError('KEY_INVALID', /^ssh\.hostKeyFiles\[0\]: k\.pub: /),
   );
 });

@@ -13,7 +13,8 @@ import { guestSystem } from '../../src/guest/system.js';
 import { accounts } from '../../src/guest/users.js';
 import type { FileEntry, Tree } from '../../src/rootfs/tree.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { KjxError } from '../../src/util/errors.js';
+import type { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 function imageTree(yaml: string): { tree: Tree; names: string[] } {
   const spec = parseSpec(yaml, '/srv/kjx.yaml');
@@ -141,8 +142,7 @@ describe('users', () => {
         try {
           built = imageTree(yaml);
         } catch (e) {
-          assert.ok(e instanceof KjxError, `not a KjxError: ${e}`);
-          assert.equal(e.code, 'SPEC_INVALID', e.message);
+          assertKjxError(e, 'SPEC_INVALID');
           assert.ok(e.position && e.position.line >= 1, `no position: ${e.message}`);
           return;
         }

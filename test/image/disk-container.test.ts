@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { bufferSource } from '../../src/image/byte-source.js';
 import { qcow2Problem, vmdkProblem } from '../../src/image/disk-container.js';
 import { loadArtifact, qemuImgTarget } from '../../src/image/read-artifact.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 let dir: string;
 let marker: string;
@@ -112,8 +112,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const refused = (re: RegExp) => (e: unknown) =>
-  isKjxError(e) && e.code === 'ARTIFACT_INVALID' && e.reason === 'external-reference' && re.test(e.message);
+const refused = (re: RegExp) => kjxError('ARTIFACT_INVALID', { message: re, reason: 'external-reference' });
 
 describe('images naming other files are refused before qemu-img starts', () => {
   before(() => {
@@ -158,10 +157,7 @@ test('a self-contained qcow2 and vmdk are read, also under a name that looks lik
   qemuImg('create', '-q', '-f', 'qcow2', odd, '1M');
   assert.equal(qcow2Problem(bufferSource(readFileSync(odd), 'odd')), undefined);
   // an empty disk has no partition table: qemu-img opened exactly this file and converted it
-  await assert.rejects(
-    loadArtifact(odd),
-    (e: unknown) => isKjxError(e) && /no partition table|partition/.test(e.message),
-  );
+  await assert.rejects(loadArtifact(odd), kjxError('ARTIFACT_INVALID', /no partition table|partition/));
   assert.equal(
     qemuImgTarget('/a,b/nbd://x', 'qcow2'),
     'json:{"driver":"qcow2","file":{"driver":"file","filename":"/a,b/nbd://x"},"backing":null}',

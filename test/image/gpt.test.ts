@@ -15,7 +15,7 @@ import {
   SECTOR,
   writeGpt,
 } from '../../src/image/gpt.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -69,10 +69,7 @@ function flip(b: Buffer, at: number, bits: number): void {
 }
 
 function expectInvalid(fn: () => unknown, re: RegExp): void {
-  assert.throws(
-    fn,
-    (e: unknown) => e instanceof KjxError && e.code === 'ARTIFACT_INVALID' && re.test(e.message),
-  );
+  assert.throws(fn, kjxError('ARTIFACT_INVALID', re));
 }
 
 describe('crc32 and GUIDs', () => {

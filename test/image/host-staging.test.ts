@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stageTreeOnHost } from '../../src/image/host-staging.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import {
   type EntrySource,
   ensureParents,
@@ -27,7 +28,8 @@ import {
   type Tree,
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import type { ErrorCode } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const made: string[] = [];
@@ -52,11 +54,9 @@ function raw(...entries: TreeEntry[]): Tree {
   return t;
 }
 
-function throwsCode(f: () => unknown, code: string, says: RegExp): void {
+function throwsCode(f: () => unknown, code: ErrorCode, says: RegExp): void {
   assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof KjxError, `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, says);
+    assertKjxError(e, code, says);
     return true;
   });
 }
@@ -73,7 +73,7 @@ describe('stageTreeOnHost', () => {
       mk.char('/etc/null', 1, 3, SRC),
     );
     ensureParents(t, SRC);
-    stageTreeOnHost(t, stage);
+    stageTreeOnHost(makeReproducible(t, 0), stage);
     assert.equal(readFileSync(join(stage, 'etc/motd'), 'utf8'), 'hi\n');
     assert.equal(readlinkSync(join(stage, 'etc/link')), '/etc/motd', 'a link is staged, not followed');
     assert.equal(readlinkSync(join(stage, 'etc/dangling')), '../nowhere');
@@ -88,7 +88,11 @@ describe('stageTreeOnHost', () => {
       mk.symlink('/opt/evil', victim, SRC),
       mk.file('/opt/evil/x', 'owned', SRC),
     );
-    throwsCode(() => stageTreeOnHost(t, stage), 'TREE_CONFLICT', /\/opt\/evil\/x .*lies below \/opt\/evil/);
+    throwsCode(
+      () => stageTreeOnHost(makeReproducible(t, 0), stage),
+      'TREE_CONFLICT',
+      /\/opt\/evil\/x .*lies below \/opt\/evil/,
+    );
     assert.deepEqual(readdirSync(victim), []);
     assert.deepEqual(readdirSync(stage), []);
   });
@@ -98,7 +102,11 @@ describe('stageTreeOnHost', () => {
     symlinkSync(victim, join(stage, 'opt')); // not made by the stager: as if swapped in
     const t = raw(mk.dir('/opt', SRC), mk.file('/opt/x', 'owned', SRC));
     ensureParents(t, SRC);
-    throwsCode(() => stageTreeOnHost(t, stage), 'TREE_INVALID', /^\/opt: not staged.*EEXIST/);
+    throwsCode(
+      () => stageTreeOnHost(makeReproducible(t, 0), stage),
+      'TREE_INVALID',
+      /^\/opt: not staged.*EEXIST/,
+    );
     assert.deepEqual(readdirSync(victim), []);
   });
 
@@ -107,14 +115,18 @@ describe('stageTreeOnHost', () => {
     symlinkSync(join(victim, 'x'), join(stage, 'x'));
     const t = raw(mk.file('/x', 'owned', SRC));
     ensureParents(t, SRC);
-    throwsCode(() => stageTreeOnHost(t, stage), 'TREE_INVALID', /^\/x: not staged.*EEXIST/);
+    throwsCode(
+      () => stageTreeOnHost(makeReproducible(t, 0), stage),
+      'TREE_INVALID',
+      /^\/x: not staged.*EEXIST/,
+    );
     assert.deepEqual(readdirSync(victim), []);
   });
 
   it('an entry whose parent is not a directory of the tree is refused', () => {
     const { stage } = dirs();
     throwsCode(
-      () => stageTreeOnHost(raw(mk.file('/a/b', 'x', SRC)), stage),
+      () => stageTreeOnHost(makeReproducible(raw(mk.file('/a/b', 'x', SRC)), 0), stage),
       'TREE_INVALID',
       /its parent \/a is not a directory of the tree/,
     );
@@ -145,9 +157,9 @@ describe('stageTreeOnHost', () => {
         let staged = true;
         try {
           ensureParents(t, SRC);
-          stageTreeOnHost(t, stage);
+          stageTreeOnHost(makeReproducible(t, 0), stage);
         } catch (e) {
-          assert.ok(e instanceof KjxError && e.code === 'TREE_CONFLICT', String(e));
+          assertKjxError(e, 'TREE_CONFLICT');
           staged = false;
         }
         assert.deepEqual(readdirSync(victim), [], 'something was written outside');

@@ -13,7 +13,7 @@ import {
   type Tree,
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'input', ref: 'img' };
 
@@ -38,8 +38,7 @@ const image = treeOf(
 
 function usage(f: () => unknown, says: RegExp): void {
   assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof KjxError, String(e));
-    assert.equal(e.code, 'USAGE');
+    assertKjxError(e, 'USAGE');
     assert.match(e.message, says);
     return true;
   });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DISK_FORMATS, MEDIA_FORMATS, mediaFileMode, writeMedia } from '../../src/image/media.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { mk, newTree } from '../../src/rootfs/tree.js';
 
 const dirs: string[] = [];
@@ -36,9 +37,8 @@ test('the rootfs tar of a tree holding a host key is written 0600, without one 0
       name: 'm',
       version: '1',
       buildId: 'abc123def456',
-      epoch: 0,
       formats: ['tar'],
-      tree,
+      image: makeReproducible(tree, 0),
       vmlinuz: Buffer.alloc(0),
       initramfs: Buffer.alloc(0),
       initramfsName: 'initramfs.cpio.gz',

@@ -16,9 +16,11 @@ import {
 import { imageArchiveTree, isImageArchive } from '../../src/image/oci-reader.js';
 import { tarToTree } from '../../src/image/tar-tree.js';
 import { writeTar } from '../../src/image/tar-writer.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { type EntrySource, mk, newTree, type Tree, type TreeEntry } from '../../src/rootfs/tree.js';
 import { parseTar, type TarEntry } from '../../src/sources/tar.js';
 import { newBudget } from '../../src/util/budget.js';
+import { kjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
@@ -56,14 +58,17 @@ function sample(): Tree {
   ]);
 }
 
-function input(over: Partial<OciImageInput> = {}): OciImageInput {
+/** What an input may change: its fields, and the tree before the reproducibility pass. */
+type Over = Partial<Omit<OciImageInput, 'rootfs'>> & { tree?: Tree };
+
+function input(over: Over = {}): OciImageInput {
+  const { tree = sample(), ...rest } = over;
   return {
-    tree: sample(),
+    rootfs: makeReproducible(tree, EPOCH),
     name: 'kjx/smoke',
     tag: '0.1.0',
-    epoch: EPOCH,
     config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'], Labels: { z: '1', a: '2' } },
-    ...over,
+    ...rest,
   };
 }
 
@@ -275,15 +280,8 @@ describe('ociArchive', () => {
 });
 
 describe('hostile input', () => {
-  const refused = (over: Partial<OciImageInput>, re: RegExp) =>
-    assert.throws(
-      () => ociArchive(input(over)),
-      (e: Error & { code?: string }) => {
-        assert.equal(e.code, 'TREE_INVALID');
-        assert.match(e.message, re);
-        return true;
-      },
-    );
+  const refused = (over: Over, re: RegExp) =>
+    assert.throws(() => ociArchive(input(over)), kjxError('TREE_INVALID', re));
 
   test('paths that are not normalized, or climb above the root, are refused', () => {
     for (const bad of ['/a/../../etc/passwd', '/a/./b', '/a//b', 'relative', '/a/']) {
@@ -381,7 +379,7 @@ describe('reading image archives back (kjx inspect)', () => {
       assert.equal(back.uid, e.uid, path);
     }
     assert.ok(
-      !isImageArchive(parseTar(writeTar(sample(), { epoch: EPOCH }), 'rootfs.tar')),
+      !isImageArchive(parseTar(writeTar(makeReproducible(sample(), EPOCH)), 'rootfs.tar')),
       'a rootfs tar is not one',
     );
   });
@@ -398,8 +396,8 @@ describe('reading image archives back (kjx inspect)', () => {
       mk.file('/b/.wh..wh..opq', '', SRC),
       mk.file('/b/z', 'z', SRC),
     ]);
-    const l1 = gzipSync(writeTar(lower, { epoch: EPOCH, names: 'bare' }));
-    const l2 = writeTar(upper, { epoch: EPOCH, names: 'bare' });
+    const l1 = gzipSync(writeTar(makeReproducible(lower, EPOCH), { names: 'bare' }));
+    const l2 = writeTar(makeReproducible(upper, EPOCH), { names: 'bare' });
     const outer = treeOf([
       mk.file(
         '/manifest.json',
@@ -410,7 +408,7 @@ describe('reading image archives back (kjx inspect)', () => {
       mk.file('/l1.tar', l1, SRC),
       mk.file('/l2.tar', l2, SRC),
     ]);
-    const entries = parseTar(writeTar(outer, { epoch: EPOCH }), 'docker.tar');
+    const entries = parseTar(writeTar(makeReproducible(outer, EPOCH)), 'docker.tar');
     assert.ok(isImageArchive(entries));
     const { tree, details } = await imageArchiveTree(entries, 'docker.tar', SRC);
     assert.equal(details.image, 'lab/x:1');
@@ -431,11 +429,11 @@ describe('reading image archives back (kjx inspect)', () => {
     const outer = treeOf([
       mk.file('/manifest.json', JSON.stringify([{ Config: 'c.json', Layers: ['l1.tar', 'l2.tar'] }]), SRC),
       mk.file('/c.json', '{}', SRC),
-      mk.file('/l1.tar', writeTar(lower, { epoch: EPOCH, names: 'bare' }), SRC),
-      mk.file('/l2.tar', writeTar(upper, { epoch: EPOCH, names: 'bare' }), SRC),
+      mk.file('/l1.tar', writeTar(makeReproducible(lower, EPOCH), { names: 'bare' }), SRC),
+      mk.file('/l2.tar', writeTar(makeReproducible(upper, EPOCH), { names: 'bare' }), SRC),
     ]);
     const { tree } = await imageArchiveTree(
-      parseTar(writeTar(outer, { epoch: EPOCH }), 'r.tar'),
+      parseTar(writeTar(makeReproducible(outer, EPOCH)), 'r.tar'),
       'r.tar',
       SRC,
     );
@@ -450,14 +448,14 @@ describe('reading image archives back (kjx inspect)', () => {
 
   test('a layer that decompresses past the limit is ARTIFACT_INVALID', async () => {
     const layer = gzipSync(
-      writeTar(treeOf([mk.file('/zeros', Buffer.alloc(1 << 20), SRC)]), { epoch: EPOCH }),
+      writeTar(makeReproducible(treeOf([mk.file('/zeros', Buffer.alloc(1 << 20), SRC)]), EPOCH)),
     );
     const outer = treeOf([
       mk.file('/manifest.json', JSON.stringify([{ Config: 'c.json', Layers: ['l.tar.gz'] }]), SRC),
       mk.file('/c.json', '{}', SRC),
       mk.file('/l.tar.gz', layer, SRC),
     ]);
-    const entries = parseTar(writeTar(outer, { epoch: EPOCH }), 'bomb.tar');
+    const entries = parseTar(writeTar(makeReproducible(outer, EPOCH)), 'bomb.tar');
     assert.ok(layer.length < 64 * 1024, 'small on disk');
     const budget = newBudget('bomb.tar', 512 * 1024, 'ARTIFACT_INVALID', 'test');
     await assert.rejects(imageArchiveTree(entries, 'bomb.tar', SRC, { budget }), {
@@ -474,16 +472,19 @@ describe('reading image archives back (kjx inspect)', () => {
       mk.file('/manifest.json', JSON.stringify([{ Config: 'c.json', Layers: ['nope.tar'] }]), SRC),
     ]);
     await assert.rejects(
-      imageArchiveTree(parseTar(writeTar(outer, { epoch: EPOCH }), 'x.tar'), 'x.tar', SRC),
+      imageArchiveTree(parseTar(writeTar(makeReproducible(outer, EPOCH)), 'x.tar'), 'x.tar', SRC),
       {
         code: 'ARTIFACT_INVALID',
         message: /layer nope\.tar is missing/,
       },
     );
     const bad = treeOf([mk.file('/manifest.json', '[{', SRC)]);
-    await assert.rejects(imageArchiveTree(parseTar(writeTar(bad, { epoch: EPOCH }), 'y.tar'), 'y.tar', SRC), {
-      code: 'ARTIFACT_INVALID',
-      message: /manifest\.json is not valid JSON/,
-    });
+    await assert.rejects(
+      imageArchiveTree(parseTar(writeTar(makeReproducible(bad, EPOCH)), 'y.tar'), 'y.tar', SRC),
+      {
+        code: 'ARTIFACT_INVALID',
+        message: /manifest\.json is not valid JSON/,
+      },
+    );
   });
 });

@@ -27,8 +27,9 @@ import { manifestFiles } from '../../src/image/manifest.js';
 import { loadArtifact } from '../../src/image/read-artifact.js';
 import { writeTar } from '../../src/image/tar-writer.js';
 import { factsFromTree } from '../../src/image/tree-diff.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { type EntrySource, ensureParents, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_700_000_000;
@@ -50,16 +51,15 @@ function sample(): Tree {
   return t;
 }
 
-const expectErr = (code: string, re: RegExp) => (e: unknown) =>
-  e instanceof KjxError && e.code === code && re.test(e.message);
+const expectErr = kjxError;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kjx-read-'));
-  const cpio = writeCpio(sample(), { epoch: EPOCH });
+  const cpio = writeCpio(makeReproducible(sample(), EPOCH));
   writeFileSync(join(dir, 'initramfs.cpio'), cpio);
   writeFileSync(join(dir, 'initramfs.cpio.gz'), gzipSync(cpio));
-  writeFileSync(join(dir, 'rootfs.tar'), writeTar(sample(), { epoch: EPOCH }));
-  writeFileSync(join(dir, 'rootfs.tar.gz'), gzipSync(writeTar(sample(), { epoch: EPOCH })));
+  writeFileSync(join(dir, 'rootfs.tar'), writeTar(makeReproducible(sample(), EPOCH)));
+  writeFileSync(join(dir, 'rootfs.tar.gz'), gzipSync(writeTar(makeReproducible(sample(), EPOCH))));
   writeFileSync(
     join(dir, 'manifest.json'),
     JSON.stringify({ name: 'kjx', version: '1', buildId: '0123456789ab', files: manifestFiles(sample()) }),
@@ -75,8 +75,7 @@ before(async () => {
     image: disk,
     offset: MiB,
     size: 32 * MiB,
-    tree: sample(),
-    epoch: EPOCH,
+    root: makeReproducible(sample(), EPOCH),
     uuid: '0a0b0c0d-1111-4222-8333-444455556666',
     hashSeed: '0a0b0c0d-1111-4222-8333-444455556667',
     label: 'kjx-root',

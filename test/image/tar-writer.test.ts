@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { tarToTree } from '../../src/image/tar-tree.js';
 import { writeTar } from '../../src/image/tar-writer.js';
 import { factsFromTree } from '../../src/image/tree-diff.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import {
   type EntrySource,
   ensureParents,
@@ -17,7 +18,7 @@ import {
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
 import { parseTar } from '../../src/sources/tar.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const SRC: EntrySource = { kind: 'generated', by: 'test' };
 const EPOCH = 1_700_000_000;
@@ -85,7 +86,7 @@ function facts(t: Tree) {
 describe('writeTar', () => {
   test('round trip through our tar reader: types, modes, owners, devices, long names, links', () => {
     const t = sample();
-    const back = tarToTree(parseTar(writeTar(t, { epoch: EPOCH }), 't.tar'), 't.tar', SRC);
+    const back = tarToTree(parseTar(writeTar(makeReproducible(t, EPOCH)), 't.tar'), 't.tar', SRC);
     assert.deepEqual(facts(back), facts(t));
     assert.equal(back.get('/future')!.mtime, EPOCH, 'mtimes are clamped to SOURCE_DATE_EPOCH');
     assert.equal(back.get('/home/kjx/.profile')!.mtime, 1_600_000_000, 'earlier mtimes are kept');
@@ -95,7 +96,7 @@ describe('writeTar', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kjx-tar-'));
     dirs.push(dir);
     const file = join(dir, 'rootfs.tar');
-    writeFileSync(file, writeTar(sample(), { epoch: EPOCH }));
+    writeFileSync(file, writeTar(makeReproducible(sample(), EPOCH)));
     const r = spawnSync('tar', ['--numeric-owner', '-tvf', file], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const line = (name: string) =>
@@ -114,8 +115,8 @@ describe('writeTar', () => {
   test('deterministic: insertion order does not matter, the archive is whole 10240-byte records', () => {
     const a = sample();
     const b = new Map([...sample()].reverse());
-    const ta = writeTar(a, { epoch: EPOCH });
-    assert.deepEqual(ta, writeTar(b, { epoch: EPOCH }));
+    const ta = writeTar(makeReproducible(a, EPOCH));
+    assert.deepEqual(ta, writeTar(makeReproducible(b, EPOCH)));
     assert.equal(ta.length % 10240, 0);
     assert.deepEqual(ta.subarray(ta.length - 1024), Buffer.alloc(1024), 'ends in two zero blocks');
   });
@@ -133,10 +134,7 @@ describe('writeTar', () => {
         source: SRC,
       },
     ]);
-    assert.throws(
-      () => writeTar(t, { epoch: EPOCH }),
-      (e: unknown) => e instanceof KjxError && e.code === 'TREE_INVALID' && /missing/.test(e.message),
-    );
+    assert.throws(() => writeTar(makeReproducible(t, EPOCH)), kjxError('TREE_INVALID', /missing/));
   });
 
   test('property: any tree of files, dirs and symlinks round-trips', () => {
@@ -162,7 +160,7 @@ describe('writeTar', () => {
           else t.set(path, { ...base, type: 'symlink', target: e.parts.join('_') });
         }
         ensureParents(t, SRC);
-        const back = tarToTree(parseTar(writeTar(t, { epoch: EPOCH }), 'p.tar'), 'p.tar', SRC);
+        const back = tarToTree(parseTar(writeTar(makeReproducible(t, EPOCH)), 'p.tar'), 'p.tar', SRC);
         assert.deepEqual(facts(back), facts(t));
       }),
       { numRuns: 60 },

@@ -20,9 +20,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isKjxError } from '../../src/util/errors.js';
 import { chooseAccel, DEFAULT_PROBE_TIMEOUT_MS, kvmAccess } from '../../src/vm/accel.js';
 import { REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { kjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
 
 const FAKE_QEMU = join(REPO, 'test', 'fixtures', 'qemu');
@@ -97,10 +97,7 @@ describe('chooseAccel with the real kernel and QEMU', { skip: needsTool('qemu-sy
       const second = await chooseAccel('auto', o);
       assert.deepEqual(second, { ...first, cached: true });
       // asked for explicitly, the cached "no" is an error with a way out
-      await assert.rejects(
-        chooseAccel('kvm', o),
-        (e: unknown) => isKjxError(e) && e.code === 'VM_START' && /--accel tcg/.test(e.hint ?? ''),
-      );
+      await assert.rejects(chooseAccel('kvm', o), kjxError('VM_START', { hint: /--accel tcg/ }));
       assert.deepEqual(qemusUsing(ws), []);
     } finally {
       process.env.PATH = path;
@@ -145,11 +142,10 @@ describe('chooseAccel with the real kernel and QEMU', { skip: needsTool('qemu-sy
     else {
       await assert.rejects(
         chooseAccel('kvm', o),
-        (e: unknown) =>
-          isKjxError(e) &&
-          e.code === 'VM_START' &&
-          e.message.startsWith('--accel kvm: KVM cannot run guests on this host: ') &&
-          /--accel tcg/.test(e.hint ?? ''),
+        kjxError('VM_START', {
+          message: /^--accel kvm: KVM cannot run guests on this host: /,
+          hint: /--accel tcg/,
+        }),
       );
     }
     assert.deepEqual(qemusUsing(ws), []);

@@ -20,7 +20,7 @@ function project(name: string, spec: string): string {
 
 /** A tiny spec that needs no kernel download: a local "kernel" file and no modules. */
 function localKernelSpec(extra: string): string {
-  return `kernel:\n  image: ./bzImage\n  modules: []\ncomponents: [busybox]\n${extra}`;
+  return `kernel:\n  image: ./bzImage\n  modules: []\ncomponents: [busybox, runit]\n${extra}`;
 }
 
 describe('kjx build refuses bad input', () => {

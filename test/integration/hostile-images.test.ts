@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { loadArtifact } from '../../src/image/read-artifact.js';
 import { writeTar } from '../../src/image/tar-writer.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { ensureParents, mk, newTree } from '../../src/rootfs/tree.js';
 import { readDeb } from '../../src/sources/deb.js';
-import { isKjxError } from '../../src/util/errors.js';
 import { debBomb, HOSTILE_INPUTS, writeHostileInputs } from '../fixtures/hostile-images.js';
 import { runKjxBounded } from '../helpers/bounded.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const MAX_RSS = 512 * 1024 * 1024;
 /** A few times the 5 s target: the machine is shared, and kjx starts through tsx here. */
@@ -32,7 +33,7 @@ before(() => {
   t.set('/', mk.dir('/', { kind: 'generated', by: 'test' }));
   t.set('/etc/hostname', mk.file('/etc/hostname', 'ok\n', { kind: 'generated', by: 'test' }));
   ensureParents(t, { kind: 'generated', by: 'test' });
-  writeFileSync(join(dir, 'ok.tar'), writeTar(t, { epoch: 0 }));
+  writeFileSync(join(dir, 'ok.tar'), writeTar(makeReproducible(t, 0)));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -101,12 +102,10 @@ test('a local .deb whose data.tar.xz is a bomb is refused while it inflates', ()
   assert.ok(deb.length < 8 * 1024 * 1024, 'small on disk');
   assert.throws(
     () => readDeb(deb, 'bomb_1.0_all.deb'),
-    (e: unknown) =>
-      isKjxError(e) &&
-      e.code === 'DEB_INVALID' &&
-      e.reason === 'over-budget' &&
-      /^bomb_1\.0_all\.deb: decompressing bomb_1\.0_all\.deb: data\.tar\.xz would take more than the 256 MiB/.test(
-        e.message,
-      ),
+    kjxError('DEB_INVALID', {
+      reason: 'over-budget',
+      message:
+        /^bomb_1\.0_all\.deb: decompressing bomb_1\.0_all\.deb: data\.tar\.xz would take more than the 256 MiB/,
+    }),
   );
 });

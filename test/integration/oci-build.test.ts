@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ociArchive } from '../../src/image/oci.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { mk, newTree } from '../../src/rootfs/tree.js';
 import { parseTar, type TarEntry } from '../../src/sources/tar.js';
 import { KJX, kjxEnv, removeAll, runKjx } from '../helpers/kjx.js';
@@ -28,7 +29,7 @@ images:
 function appArchive(text: string): Buffer {
   const t = newTree();
   t.set('/hello', mk.file('/hello', text, { kind: 'generated', by: 'test' }));
-  return ociArchive({ tree: t, name: 'lab/app', tag: '1', epoch: 1_700_000_000 });
+  return ociArchive({ rootfs: makeReproducible(t, 1_700_000_000), name: 'lab/app', tag: '1' });
 }
 
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -1,12 +1,21 @@
 /**
  * What goes into the build's keys and build id: where a `files:` entry sits in
- * kjx.yaml is for messages only, so moving lines rebuilds nothing.
+ * kjx.yaml is for messages only, so moving lines rebuilds nothing; a component
+ * file counts by its content and its pinned files, not by where it lies.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { portableSpec } from '../../src/pipeline/build.js';
-import { userFilesKey } from '../../src/rootfs/user-files.js';
-import { parseSpec } from '../../src/spec/load.js';
+import { stageKeys } from '../../src/pipeline/stage.js';
+import { BUILD_STAGES } from '../../src/pipeline/stages.js';
+import { planBuild } from '../../src/plan/plan.js';
+import type { AptIndex, AptPackage } from '../../src/sources/apt.js';
+import { userFilesKey } from '../../src/sources/user-files.js';
+import { loadSpec, parseSpec } from '../../src/spec/load.js';
 import { hashValue } from '../../src/util/hash.js';
 
 describe('build keys', () => {
@@ -18,5 +27,66 @@ describe('build keys', () => {
     assert.equal(hashValue(userFilesKey(a.files)), hashValue(userFilesKey(b.files)));
     const c = parseSpec('files:\n  - {path: /etc/motd, content: ho}\n', 'kjx.yaml');
     assert.notEqual(hashValue(portableSpec(a)), hashValue(portableSpec(c)), 'the content still counts');
+  });
+});
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Every name is a package at 1.0 without Depends. */
+const index: AptIndex = {
+  async show(names) {
+    return new Map(
+      names.map((n): [string, AptPackage] => [
+        n,
+        {
+          name: n,
+          version: '1.0',
+          arch: 'amd64',
+          filename: `pool/${n}.deb`,
+          size: 1,
+          sha256: createHash('sha256').update(n).digest('hex'),
+          depends: [],
+          provides: [],
+        },
+      ]),
+    );
+  },
+  async providers() {
+    return [];
+  },
+};
+
+/** The stage keys of a project with a component file pinning `binary`. */
+async function keysWith(binary: string): Promise<Record<string, string>> {
+  const dir = mkdtempSync(join(tmpdir(), 'kjx-keys-'));
+  dirs.push(dir);
+  mkdirSync(join(dir, 'c'));
+  writeFileSync(join(dir, 'c', 'tool'), binary);
+  const sum = createHash('sha256').update(binary).digest('hex');
+  writeFileSync(
+    join(dir, 'c', 'tool.yaml'),
+    `name: tool\nfiles:\n  - {path: /bin/tool, from: tool, sha256: ${sum}}\n`,
+  );
+  writeFileSync(
+    join(dir, 'kjx.yaml'),
+    'kernel: {package: linux-image-cloud-amd64}\ncomponents: [busybox, runit, ./c/tool.yaml]\nssh: {enabled: false}\n',
+  );
+  const plan = await planBuild(loadSpec(join(dir, 'kjx.yaml')), { lockPath: join(dir, 'kjx.lock'), index });
+  return { ...stageKeys(BUILD_STAGES, plan, 'code') };
+}
+
+describe('build keys of component files', () => {
+  it('the same component file in another directory keeps every key; a new pinned binary changes base and write only', async () => {
+    const a = await keysWith('one');
+    const b = await keysWith('one');
+    assert.deepEqual(a, b);
+    const c = await keysWith('two');
+    assert.notEqual(c.base, a.base);
+    assert.notEqual(c.write, a.write);
+    assert.equal(c.kernel, a.kernel);
+    assert.equal(c.files, a.files);
   });
 });

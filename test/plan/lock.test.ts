@@ -12,6 +12,7 @@ import { resolvePlanPackages } from '../../src/plan/resolve.js';
 import type { AptIndex, ResolvedPackage } from '../../src/sources/apt.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { isKjxError, type KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -164,7 +165,7 @@ test('a hostile lock stops the build before apt is asked anything', async () => 
   const spec = parseSpec('packages: [strace]\n', join(dir, 'kjx.yaml'));
   await assert.rejects(
     resolvePlanPackages({ spec, lockPath, updateLock: false, index }),
-    (e: unknown) => isKjxError(e) && e.code === 'LOCK_INVALID',
+    kjxError('LOCK_INVALID'),
   );
   assert.deepEqual(asked, []);
 });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { bzImagePayload, hasPvhEntry, lz4LegacyDecompress, pvhVmlinux } from '../../src/rootfs/bzimage.js';
-import { KjxError } from '../../src/util/errors.js';
 import { bzImage, elfWithNotes, lz4Legacy, PVH_NOTE } from '../fixtures/bzimage-fixtures.js';
+import { kjxError } from '../helpers/kjx-error.js';
+import { needsTool } from '../helpers/prereq.js';
 
 describe('bzimage', () => {
   test('legacy LZ4 frames decode to the original bytes (property)', () => {
@@ -30,10 +32,7 @@ describe('bzimage', () => {
       Buffer.from([block.length, 0, 0, 0]),
       block,
     ]);
-    assert.throws(
-      () => lz4LegacyDecompress(frame, 'k'),
-      (e: unknown) => e instanceof KjxError && /offset/.test(e.message),
-    );
+    assert.throws(() => lz4LegacyDecompress(frame, 'k'), kjxError('ARTIFACT_INVALID', /offset/));
   });
 
   test('the payload is found through the setup header and its format named', () => {
@@ -73,6 +72,31 @@ describe('bzimage', () => {
     const bz2 = await pvhVmlinux(bzImage(Buffer.from([0x42, 0x5a, 0x68, 0x39])));
     assert.equal(bz2.ok, false);
     assert.match(bz2.ok ? '' : bz2.why, /bzip2/);
+  });
+
+  test('pvhVmlinux unpacks xz and zstd payloads, which end with the size the kernel build appends', {
+    skip: needsTool('xz') || needsTool('zstd'),
+  }, async () => {
+    const elf = elfWithNotes([PVH_NOTE]);
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(elf.length);
+    // as the kernel's xz_wrap.sh and `zstd -22` with size_append write them
+    for (const [tool, args] of [
+      ['xz', ['--check=crc32', '--x86', '--lzma2=,dict=1MiB', '-c']],
+      ['zstd', ['-19', '-c', '-q']],
+    ] as const) {
+      const packed = execFileSync(tool, args, { input: elf });
+      const r = await pvhVmlinux(bzImage(Buffer.concat([packed, size])));
+      assert.ok(r.ok, `${tool}: ${r.ok ? '' : r.why}`);
+      assert.deepEqual(r.vmlinux, elf, tool);
+      assert.equal(r.format, tool === 'xz' ? 'xz' : 'zstd');
+      // a payload cut short is refused by the decoder, not read as a shorter kernel
+      const cut = Buffer.concat([packed.subarray(0, packed.length - 8), size]);
+      await assert.rejects(
+        pvhVmlinux(bzImage(cut), 'vmlinuz'),
+        kjxError('ARTIFACT_INVALID', new RegExp(`^vmlinuz \\(${r.format} payload\\)`)),
+      );
+    }
   });
 });
 

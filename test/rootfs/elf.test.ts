@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { type ElfInfo, EM, ET, isElf, parseElf } from '../../src/rootfs/elf.js';
 import { isKjxError } from '../../src/util/errors.js';
 import { buildElf, buildElfWithLayout } from '../fixtures/elf-fixtures.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 import { needs } from '../helpers/prereq.js';
 
 /** Parse or throw ELF_INVALID; any other outcome fails the test. */
@@ -20,11 +21,11 @@ function parseOrInvalid(data: Buffer): ElfInfo | undefined {
 function assertInvalid(data: Buffer, pattern: RegExp): void {
   assert.throws(
     () => parseElf(data, '/usr/bin/x'),
-    (e: unknown) =>
-      isKjxError(e) &&
-      e.code === 'ELF_INVALID' &&
-      e.message.startsWith('/usr/bin/x: ') &&
-      pattern.test(e.message),
+    (e: unknown) => {
+      assertKjxError(e, 'ELF_INVALID', /^\/usr\/bin\/x: /);
+      assert.match(e.message, pattern);
+      return true;
+    },
   );
 }
 

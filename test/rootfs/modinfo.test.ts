@@ -13,8 +13,8 @@ import {
   parseSoftdep,
 } from '../../src/rootfs/modinfo.js';
 import { decompressModule } from '../../src/rootfs/module-decompress.js';
-import { KjxError } from '../../src/util/errors.js';
 import { buildKo } from '../fixtures/ko-fixtures.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const VIRTIO_NET = {
   name: 'virtio_net',
@@ -27,8 +27,7 @@ const VIRTIO_NET = {
 
 function isInvalid(path: string) {
   return (e: unknown) => {
-    assert.ok(e instanceof KjxError, `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, 'MODULE_INVALID');
+    assertKjxError(e, 'MODULE_INVALID');
     assert.ok(e.message.startsWith(`${path}: `), e.message);
     return true;
   };

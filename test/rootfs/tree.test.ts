@@ -18,7 +18,8 @@ import {
   type Tree,
   type TreeEntry,
 } from '../../src/rootfs/tree.js';
-import { KjxError } from '../../src/util/errors.js';
+import type { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const PKG: EntrySource = { kind: 'deb', package: 'evil', version: '1.0' };
 const LINK_AT: EntrySource = { kind: 'input', ref: 'files[0]', at: 'files[0] at kjx.yaml:10:5' };
@@ -35,8 +36,7 @@ function conflict(f: () => unknown): KjxError {
   try {
     f();
   } catch (e) {
-    assert.ok(e instanceof KjxError, `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, 'TREE_CONFLICT', e.message);
+    assertKjxError(e, 'TREE_CONFLICT');
     return e;
   }
   assert.fail('expected TREE_CONFLICT');
@@ -184,7 +184,7 @@ describe('property: merged trees', () => {
           merged = mergeTrees(layers);
           ensureParents(merged);
         } catch (e) {
-          assert.ok(e instanceof KjxError && e.code === 'TREE_CONFLICT', String(e));
+          assertKjxError(e, 'TREE_CONFLICT');
           assert.ok(bad, `refused a tree that has no entry below a non-directory: ${(e as Error).message}`);
           return;
         }

@@ -2,11 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { aptArgv } from '../../src/sources/apt.js';
-import { debNameProblem, debVersionProblem } from '../../src/sources/debian-grammar.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { debNameProblem, debVersionProblem } from '../../src/spec/debian-grammar.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
-const refused = (e: unknown) =>
-  isKjxError(e) && e.code === 'PKG_UNKNOWN' && /refusing to pass/.test(e.message);
+const refused = kjxError('PKG_UNKNOWN', /refusing to pass/);
 
 test('the argv given to apt always has "--" before the package arguments', () => {
   const cases: [string[], string[]][] = [

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseControl, parseControlStanzas } from '../../src/sources/control.js';
-import { isKjxError } from '../../src/util/errors.js';
 import { HELLO_CONTROL } from '../fixtures/deb-fixtures.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 function rejects(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(isKjxError(e), `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, 'DEB_INVALID');
+    assertKjxError(e, 'DEB_INVALID');
     assert.match(e.message, pattern);
     return true;
   });

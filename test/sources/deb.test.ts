@@ -9,7 +9,7 @@ import { parseControl } from '../../src/sources/control.js';
 import { type DebContents, readDeb } from '../../src/sources/deb.js';
 import { stageDeb } from '../../src/sources/stage.js';
 import { parseTar } from '../../src/sources/tar.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { type ErrorCode, isKjxError } from '../../src/util/errors.js';
 import {
   buildDeb,
   compress,
@@ -22,6 +22,7 @@ import {
   writeTar,
 } from '../fixtures/deb-fixtures.js';
 import { damageAt, expectVerdict, plainTar, tarVerdict, type Verdict } from '../helpers/damage.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 import { needs } from '../helpers/prereq.js';
 
 /** Formats whose test data need a host tool, skipped (failed under CI) without it. */
@@ -33,18 +34,15 @@ const SKIP: Record<FixtureCompression, string | false> = {
 };
 const FORMATS: FixtureCompression[] = ['gz', 'xz', 'zst', 'none'];
 
-function rejects(fn: () => unknown, pattern: RegExp, code = 'DEB_INVALID'): void {
+function rejects(fn: () => unknown, pattern: RegExp, code: ErrorCode = 'DEB_INVALID'): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(isKjxError(e), `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, code);
+    assertKjxError(e, code);
     assert.match(e.message, pattern);
     return true;
   });
 }
 
-function isDebInvalid(e: unknown): boolean {
-  return isKjxError(e) && e.code === 'DEB_INVALID';
-}
+const isDebInvalid = kjxError('DEB_INVALID');
 
 /** A package as read, with data copied out of the archive, for comparing. */
 const plainDeb = (d: DebContents) => ({ control: d.control, dataEntries: d.dataEntries.map(plainTar) });

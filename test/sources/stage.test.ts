@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { readDeb } from '../../src/sources/deb.js';
 import { stageDeb } from '../../src/sources/stage.js';
 import type { TarEntry } from '../../src/sources/tar.js';
-import { isKjxError } from '../../src/util/errors.js';
 import {
   buildDeb,
   type FixtureEntry,
@@ -12,6 +11,7 @@ import {
   LONG_NAME_PAX,
   sampleEntries,
 } from '../fixtures/deb-fixtures.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const PKG = { name: 'evil', version: '6.6.6-1' };
 const SOURCE = { kind: 'deb', package: 'evil', version: '6.6.6-1' } as const;
@@ -26,8 +26,7 @@ function refused(entries: FixtureEntry[], entryName: string, problem: RegExp): v
   assert.throws(
     () => stage(entries),
     (e: unknown) => {
-      assert.ok(isKjxError(e), `expected KjxError, got ${String(e)}`);
-      assert.equal(e.code, 'DEB_UNSAFE');
+      assertKjxError(e, 'DEB_UNSAFE');
       assert.ok(e.message.startsWith(`package evil 6.6.6-1: entry "${entryName}" `), e.message);
       assert.match(e.message, problem);
       assert.ok(e.hint);
@@ -266,10 +265,7 @@ describe('stageDeb: security regressions', () => {
       data: Buffer.alloc(0),
     };
     const check = (e: TarEntry, re: RegExp) =>
-      assert.throws(
-        () => stageDeb([e], PKG),
-        (err: unknown) => isKjxError(err) && err.code === 'DEB_UNSAFE' && re.test(err.message),
-      );
+      assert.throws(() => stageDeb([e], PKG), kjxError('DEB_UNSAFE', re));
     check(base, /target contains a NUL byte/);
     check({ ...base, linkname: '' }, /empty target/);
     check({ ...base, name: './a\0/b', type: 'file' }, /containing a NUL byte/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseTar, type TarEntry } from '../../src/sources/tar.js';
-import { isKjxError, type Warning } from '../../src/util/errors.js';
+import type { Warning } from '../../src/util/errors.js';
 import {
   type FixtureEntry,
   LONG_DIR,
@@ -15,11 +15,11 @@ import {
   writeTar,
 } from '../fixtures/deb-fixtures.js';
 import { damageAt, expectVerdict, tarHotSpots, tarVerdict } from '../helpers/damage.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 function rejects(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(isKjxError(e), `expected KjxError, got ${String(e)}`);
-    assert.equal(e.code, 'DEB_INVALID');
+    assertKjxError(e, 'DEB_INVALID');
     assert.match(e.message, pattern);
     return true;
   });
@@ -267,7 +267,7 @@ describe('parseTar: refusing malformed archives', () => {
         const got = parseTar(tar.subarray(0, cut), 't', { warn: () => {} });
         assert.deepEqual(got, full.slice(0, got.length));
       } catch (e) {
-        assert.ok(isKjxError(e) && e.code === 'DEB_INVALID', String(e));
+        assertKjxError(e, 'DEB_INVALID');
       }
     }
   });

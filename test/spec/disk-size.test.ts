@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSpec } from '../../src/spec/load.js';
-import { KjxError } from '../../src/util/errors.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const MiB = 1024 * 1024;
 const parse = (yaml: string) => parseSpec(yaml, '/p/kjx.yaml');
@@ -31,11 +31,7 @@ test('bad sizes name the field and say what is expected', () => {
     ['lots', /disk\.size: expected a size like "512M"/],
     ['3T', /128M to 2T/],
   ] as const) {
-    assert.throws(
-      () => parse(`disk: {size: ${text}}`),
-      (e: unknown) => e instanceof KjxError && e.code === 'SPEC_INVALID' && re.test(e.message),
-      text,
-    );
+    assert.throws(() => parse(`disk: {size: ${text}}`), kjxError('SPEC_INVALID', re), text);
   }
 });
 

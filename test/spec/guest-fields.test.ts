@@ -5,18 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { planComponents } from '../../src/plan/components.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const parse = (yaml: string) => parseSpec(yaml, '/srv/kjx.yaml');
 
-/** Every problem line of a spec that must fail. */
+/** Every problem line of a spec that must fail (loading it, or planning its components and services). */
 function problems(yaml: string): string[] {
   try {
-    parseSpec(yaml, 'kjx.yaml');
+    planComponents(parseSpec(yaml, 'kjx.yaml'));
   } catch (e) {
-    assert.ok(isKjxError(e), String(e));
-    assert.equal(e.code, 'SPEC_INVALID', e.message);
+    assertKjxError(e, 'SPEC_INVALID');
     return e.details;
   }
   assert.fail('the spec parsed');

@@ -13,10 +13,13 @@ import { gzipSync } from 'node:zlib';
 import { ociArchive } from '../../src/image/oci.js';
 import { writeTar } from '../../src/image/tar-writer.js';
 import { rootsOf } from '../../src/plan/resolve.js';
+import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { mk, newTree } from '../../src/rootfs/tree.js';
-import { imageArchiveProblem, readImageArchive } from '../../src/sources/image-archive.js';
+import { readImageArchive } from '../../src/sources/image-archive.js';
+import { imageArchiveProblem } from '../../src/spec/image-archive-check.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import type { ErrorCode, KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
 
 const SRC = { kind: 'generated', by: 'test' } as const;
@@ -27,7 +30,7 @@ const SPEC = join(dir, 'kjx.yaml');
 function image(): Buffer {
   const t = newTree();
   t.set('/bin/sh', mk.file('/bin/sh', 'x', SRC, 0o755));
-  return ociArchive({ tree: t, name: 'kjx/app', tag: '1', epoch: 1_700_000_000 });
+  return ociArchive({ rootfs: makeReproducible(t, 1_700_000_000), name: 'kjx/app', tag: '1' });
 }
 
 // fixtures next to the spec
@@ -37,7 +40,7 @@ writeFileSync(join(dir, 'notes.txt'), 'not an archive\n'.repeat(100));
 writeFileSync(join(dir, 'empty.tar'), Buffer.alloc(0));
 const plain = newTree();
 plain.set('/etc/motd', mk.file('/etc/motd', 'hi\n', SRC));
-writeFileSync(join(dir, 'rootfs.tar'), writeTar(plain, { epoch: 0 }));
+writeFileSync(join(dir, 'rootfs.tar'), writeTar(makeReproducible(plain, 0)));
 writeFileSync(join(dir, 'cut.tar'), image().subarray(0, 1536));
 // cut inside the header of the last member: manifest.json and index.json came through whole
 const lastHeader = image().indexOf('repositories\0');
@@ -45,7 +48,7 @@ writeFileSync(join(dir, 'cut-header.tar'), image().subarray(0, lastHeader + 300)
 const only = (files: Record<string, string>): Buffer => {
   const t = newTree();
   for (const [name, text] of Object.entries(files)) t.set(`/${name}`, mk.file(`/${name}`, text, SRC));
-  return writeTar(t, { epoch: 0 });
+  return writeTar(makeReproducible(t, 0));
 };
 writeFileSync(join(dir, 'index-only.tar'), only({ 'index.json': '{"manifests": []}' }));
 writeFileSync(
@@ -58,8 +61,7 @@ function failure(yaml: string, code: ErrorCode = 'SPEC_INVALID'): KjxError {
   try {
     parseSpec(yaml, SPEC);
   } catch (e) {
-    assert.ok(isKjxError(e), `expected a KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
+    assertKjxError(e, code);
     return e;
   }
   assert.fail('expected an error, but the spec parsed');

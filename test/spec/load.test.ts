@@ -7,17 +7,22 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { COMPONENT_NAMES } from '../../src/components/index.js';
+import { planComponents } from '../../src/plan/components.js';
 import { loadSpec, parseSpec } from '../../src/spec/load.js';
-import { COMPONENTS, defaultSpec } from '../../src/spec/schema.js';
-import { type ErrorCode, isKjxError, type KjxError } from '../../src/util/errors.js';
+import { defaultSpec } from '../../src/spec/schema.js';
+import type { ErrorCode, KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
-/** Parse `yaml` as kjx.yaml, expecting a KjxError with `code`; returns it. */
+/**
+ * Parse `yaml` as kjx.yaml and plan its components (the rules that involve them
+ * are the plan's), expecting a KjxError with `code`; returns it.
+ */
 function failure(yaml: string, code: ErrorCode): KjxError {
   try {
-    parseSpec(yaml, 'kjx.yaml');
+    planComponents(parseSpec(yaml, 'kjx.yaml'));
   } catch (e) {
-    assert.ok(isKjxError(e), `expected a KjxError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
+    assertKjxError(e, code);
     return e;
   }
   assert.fail(`expected ${code}, but the spec parsed`);
@@ -216,7 +221,7 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'components: [busybox, runit, dropbar]\n',
       'SPEC_INVALID',
-      `kjx.yaml:1:30: components[2]: expected one of ${COMPONENTS.join(', ')}, got "dropbar" (did you mean "dropbear"?)`,
+      `kjx.yaml:1:30: components[2]: expected one of ${COMPONENT_NAMES.join(', ')}, got "dropbar" (did you mean "dropbear"?)`,
     );
   });
 
@@ -437,8 +442,7 @@ describe('loadSpec', () => {
     assert.throws(
       () => loadSpec(file),
       (e: unknown) => {
-        assert.ok(isKjxError(e));
-        assert.equal(e.code, 'SPEC_NOT_FOUND');
+        assertKjxError(e, 'SPEC_NOT_FOUND');
         assert.equal(e.message, `spec file not found: ${file}`);
         assert.equal(e.hint, 'run `kjx init` to write a default kjx.yaml, or pass -f FILE');
         return true;

@@ -1,9 +1,9 @@
 /** Defaults and the normalized shapes the schema hands to later stages. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { COMPONENT_NAMES } from '../../src/components/index.js';
 import { parseSpec } from '../../src/spec/load.js';
 import {
-  COMPONENTS,
   COMPRESSIONS,
   DEFAULT_COMPONENTS,
   DEFAULT_MODULES,
@@ -57,7 +57,7 @@ test('defaults', () => {
 
 test('the name lists are the enums', () => {
   // the base system, then the tracing components (other groups follow)
-  assert.deepEqual(COMPONENTS.slice(0, 8), [
+  assert.deepEqual(COMPONENT_NAMES.slice(0, 8), [
     'busybox',
     'busybox-static',
     'runit',

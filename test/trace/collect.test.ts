@@ -20,8 +20,8 @@ import {
   runOutcomeError,
 } from '../../src/trace/collect.js';
 import { planTracer } from '../../src/trace/tracers.js';
-import { isKjxError } from '../../src/util/errors.js';
 import { programBtf } from '../fixtures/btf-fixtures.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const tools = { components: ['ftrace', 'libbpf-tools'], libbpfTools: ['runqlat', 'offcputime'] };
 const frames = (files: Record<string, string>, complete = true): Frames => ({
@@ -84,11 +84,7 @@ describe('renderTrace', () => {
           }),
           { target: {} },
         ),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'TRACE_FAILED' &&
-        /exited before it attached/.test(e.message) &&
-        /failed to load BPF skeleton/.test(e.hint ?? ''),
+      kjxError('TRACE_FAILED', { message: /exited before it attached/, hint: /failed to load BPF skeleton/ }),
     );
     assert.ok(existsSync(join(out, 'offcpu.stderr.txt')));
     assert.match(
@@ -192,13 +188,11 @@ describe('renderTrace', () => {
             sources: [{ file: './bad.bpf.c', text: 'int x;\n  *v += 1;\n' }],
           },
         ),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'BPF_VERIFIER' &&
-        e.message ===
-          "program bad: the kernel's verifier rejected on_enter():\n./bad.bpf.c:2: *v += 1;\n8: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'" &&
-        e.position?.line === 2 &&
-        /the whole verifier log \(4 lines\) is in .*prog\.stderr\.txt/.test(e.hint ?? ''),
+      kjxError('BPF_VERIFIER', {
+        message:
+          "program bad: the kernel's verifier rejected on_enter():\n./bad.bpf.c:2: *v += 1;\n8: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'",
+        hint: /the whole verifier log \(4 lines\) is in .*prog\.stderr\.txt/,
+      }),
     );
     assert.equal(readFileSync(join(out, 'prog.stderr.txt'), 'utf8'), err);
   });
@@ -253,11 +247,11 @@ describe('renderTrace', () => {
             target: {},
           },
         ),
-      (e) =>
-        isKjxError(e) &&
-        e.code === 'TRACE_PARSE' &&
-        (e.hint ?? '').includes(join(out, 'runqlat.raw.txt')) &&
-        e.cause !== undefined,
+      (e) => {
+        assertKjxError(e, 'TRACE_PARSE', { cause: true });
+        assert.ok(e.hint?.includes(join(out, 'runqlat.raw.txt')), e.hint);
+        return true;
+      },
     );
     assert.match(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).error, /runqlat\.raw\.txt:\d+/);
   });
@@ -265,7 +259,7 @@ describe('renderTrace', () => {
   test('nothing came back: TRACE_FAILED', () => {
     assert.throws(
       () => renderTrace(dir(), planTracer({ tracer: 'runqlat' }, tools), frames({}, false), { target: {} }),
-      (e) => isKjxError(e) && /sent no results/.test(e.message),
+      kjxError('TRACE_FAILED', /sent no results/),
     );
   });
 });
@@ -312,10 +306,7 @@ describe('output directories', () => {
     const other = join(root, 'other');
     mkdirSync(other);
     writeFileSync(join(other, 'notes.md'), 'mine');
-    assert.throws(
-      () => prepareOutputDir(other),
-      (e) => isKjxError(e) && e.code === 'USAGE' && /notes\.md/.test(e.hint ?? ''),
-    );
+    assert.throws(() => prepareOutputDir(other), kjxError('USAGE', { hint: /notes\.md/ }));
     assert.ok(existsSync(join(other, 'notes.md')));
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { FoldedStack } from '../../src/trace/folded.js';
 import type { Log2Hist } from '../../src/trace/histogram.js';
-import type { Phases, ServiceEvent } from '../../src/vm/run.js';
+import type { Phases, ServiceEvent } from '../../src/vm/boot-phases.js';
 
 /** A tiny deterministic PRNG (mulberry32), so fixtures never change between runs. */
 export function rng(seed: number): () => number {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseFolded, totalCount } from '../../src/trace/folded.js';
-import { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 describe('parseFolded', () => {
   test('reads stackcollapse output: frames root first, count last, frames with spaces', () => {
@@ -59,8 +59,7 @@ describe('parseFolded', () => {
       assert.throws(
         () => parseFolded(text, 'stacks.folded'),
         (e: unknown) => {
-          assert.ok(e instanceof KjxError);
-          assert.equal(e.code, 'TRACE_PARSE');
+          assertKjxError(e, 'TRACE_PARSE');
           assert.match(e.message, /^stacks\.folded:3: /);
           assert.ok(e.message.includes(JSON.stringify(line)), e.message);
           assert.deepEqual(e.position, { file: 'stacks.folded', line: 3, column: 1 });

@@ -9,13 +9,12 @@ import {
   parseFtraceHist,
   parseLog2Hists,
 } from '../../src/trace/histogram.js';
-import { KjxError } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 /** Assert `fn` throws TRACE_PARSE at `source:line` quoting `text`. */
 function throwsAt(fn: () => unknown, source: string, line: number, text: string): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof KjxError, String(e));
-    assert.equal(e.code, 'TRACE_PARSE');
+    assertKjxError(e, 'TRACE_PARSE');
     assert.ok(e.message.startsWith(`${source}:${line}: `), e.message);
     assert.ok(e.message.includes(JSON.stringify(text)), e.message);
     assert.equal(e.position?.line, line);

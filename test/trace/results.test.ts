@@ -12,7 +12,7 @@ import {
   stripServiceLog,
   traceResults,
 } from '../../src/trace/results.js';
-import { isKjxError } from '../../src/util/errors.js';
+import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const OFFCPU = `    bpf_prog_8831d4a4090f78e6_sched_switch
     bpf_trace_run4
@@ -77,7 +77,7 @@ describe('offcpuToFolded', () => {
     assert.equal(offcpuToFolded(`failed to get syms\n${OFFCPU}`).length, 2);
     assert.throws(
       () => offcpuToFolded('    schedule\n    -    sh (1)\n    other_frame\n'),
-      (e) => isKjxError(e) && e.code === 'TRACE_PARSE',
+      kjxError('TRACE_PARSE'),
     );
   });
   test('any text: never throws anything but TRACE_PARSE, counts are never lost', () => {
@@ -88,7 +88,7 @@ describe('offcpuToFolded', () => {
           try {
             for (const s of offcpuToFolded(lines.join('\n'))) assert.ok(s.count >= 7 && s.frames.length >= 1);
           } catch (e) {
-            assert.ok(isKjxError(e) && e.code === 'TRACE_PARSE', String(e));
+            assertKjxError(e, 'TRACE_PARSE');
           }
         },
       ),
@@ -121,10 +121,7 @@ describe('bpftraceStacksToFolded', () => {
     ]);
   });
   test('an entry that never ends is a TRACE_PARSE error', () => {
-    assert.throws(
-      () => bpftraceStacksToFolded('@[\n  f+1\n'),
-      (e) => isKjxError(e) && e.code === 'TRACE_PARSE',
-    );
+    assert.throws(() => bpftraceStacksToFolded('@[\n  f+1\n'), kjxError('TRACE_PARSE'));
   });
 });
 
@@ -169,7 +166,7 @@ Totals:
   test('funccount: a hist missing for a named function is a TRACE_PARSE error', () => {
     assert.throws(
       () => traceResults('ftrace-funccount', '### functions a b\n', 'f'),
-      (e) => isKjxError(e) && e.code === 'TRACE_PARSE' && /2 functions but 0 hists/.test(e.message),
+      kjxError('TRACE_PARSE', /2 functions but 0 hists/),
     );
   });
   test('syscalls: process, pid, syscall, count, biggest first', () => {

@@ -4,7 +4,8 @@ import { describe, test } from 'node:test';
 import { defaultTraceDir } from '../../src/cli/cmd-trace.js';
 import { toolsFromListing } from '../../src/trace/image-tools.js';
 import { checkTracerName, type ImageTools, planTracer } from '../../src/trace/tracers.js';
-import { isKjxError } from '../../src/util/errors.js';
+import type { ErrorCode } from '../../src/util/errors.js';
+import { assertKjxError } from '../helpers/kjx-error.js';
 
 const FULL: ImageTools = {
   components: ['busybox', 'runit', 'ftrace', 'libbpf-tools', 'bpftrace'],
@@ -13,10 +14,9 @@ const FULL: ImageTools = {
 const FTRACE_ONLY: ImageTools = { components: ['busybox', 'runit', 'ftrace'], libbpfTools: [] };
 const BARE: ImageTools = { components: ['busybox', 'runit', 'dropbear'], libbpfTools: [] };
 
-function fails(fn: () => unknown, code: string, message: RegExp): void {
+function fails(fn: () => unknown, code: ErrorCode, message: RegExp): void {
   assert.throws(fn, (e) => {
-    assert.ok(isKjxError(e), String(e));
-    assert.equal(e.code, code);
+    assertKjxError(e, code);
     assert.match(`${e.message}\n${e.hint ?? ''}`, message);
     return true;
   });

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { KjxError } from '../../src/util/errors.js';
 import { chooseAccel, findExecutable, kvmAccess } from '../../src/vm/accel.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 type Behaviour = 'boots' | 'silent' | 'setup-only' | 'fails';
 
@@ -211,11 +212,10 @@ describe('chooseAccel', () => {
     const f = fixture('boots');
     await assert.rejects(
       chooseAccel('kvm', { ...opts(f), kvmDevice: join(f.dir, 'absent') }),
-      (e: unknown) =>
-        e instanceof KjxError &&
-        e.code === 'VM_START' &&
-        /--accel kvm: KVM cannot run guests on this host: .*absent does not exist/.test(e.message) &&
-        /--accel tcg/.test(e.hint ?? ''),
+      kjxError('VM_START', {
+        message: /--accel kvm: KVM cannot run guests on this host: .*absent does not exist/,
+        hint: /--accel tcg/,
+      }),
     );
     assert.deepEqual(f.pids(), []);
   });
@@ -224,8 +224,7 @@ describe('chooseAccel', () => {
     const f = fixture('silent');
     await assert.rejects(
       chooseAccel('kvm', opts(f, { probeTimeoutMs: 400 })),
-      (e: unknown) =>
-        e instanceof KjxError && /printed no kernel line/.test(e.message) && /--accel tcg/.test(e.hint ?? ''),
+      kjxError('VM_START', { message: /printed no kernel line/, hint: /--accel tcg/ }),
     );
     assertGone(f.pids());
     // the cached "no" answers the next explicit request at once, with the same error
@@ -270,7 +269,7 @@ describe('chooseAccel', () => {
     const f = fixture('boots');
     await assert.rejects(
       chooseAccel('auto', { ...opts(f), qemu: join(f.dir, 'no-qemu-here') }),
-      (e: unknown) => e instanceof KjxError && e.code === 'HOST_TOOL_MISSING',
+      kjxError('HOST_TOOL_MISSING'),
     );
     assert.throws(() => findExecutable('kjx-no-such-qemu', f.dir), KjxError);
     assert.equal(findExecutable('qemu-system-x86_64', f.dir), f.qemu);
@@ -280,8 +279,7 @@ describe('chooseAccel', () => {
     const f = fixture('boots');
     await assert.rejects(
       chooseAccel('auto', { ...opts(f), kernel: join(f.dir, 'missing-vmlinuz') }),
-      (e: unknown) =>
-        e instanceof KjxError && e.code === 'INPUT_NOT_FOUND' && /missing-vmlinuz/.test(e.message),
+      kjxError('INPUT_NOT_FOUND', /missing-vmlinuz/),
     );
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PANIC_PATTERNS } from '../../src/vm/session.js';
+import { PANIC_PATTERNS } from '../../src/vm/console.js';
 
 const isPanic = (line: string) => PANIC_PATTERNS.some((p) => p.test(line));
 

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KjxError } from '../../src/util/errors.js';
 import { vmMediaFor } from '../../src/vm/boot-media.js';
 import { findOvmf } from '../../src/vm/firmware.js';
 import { qemuArgv, type VmConfig } from '../../src/vm/qemu-args.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const base: VmConfig = {
   accel: 'tcg',
@@ -64,8 +64,7 @@ test('findOvmf: the first firmware file that exists, or HOST_TOOL_MISSING naming
     assert.equal(findOvmf([join(dir, 'missing.fd'), fd]), fd);
     assert.throws(
       () => findOvmf([join(dir, 'missing.fd')]),
-      (e: unknown) =>
-        e instanceof KjxError && e.code === 'HOST_TOOL_MISSING' && /apt-get install ovmf/.test(e.hint ?? ''),
+      kjxError('HOST_TOOL_MISSING', { hint: /apt-get install ovmf/ }),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -93,10 +92,7 @@ test('vmMediaFor picks the medium from the bytes, whatever the file is called', 
     const r = file('d.bin', mbr);
     assert.deepEqual(vmMediaFor(r), { kind: 'disk', path: r, format: 'raw' });
     assert.throws(() => vmMediaFor(r, 'cdrom'), /not an ISO/);
-    assert.throws(
-      () => vmMediaFor(file('e.txt', Buffer.from('hello'))),
-      (e: unknown) => e instanceof KjxError && e.code === 'ARTIFACT_UNKNOWN',
-    );
+    assert.throws(() => vmMediaFor(file('e.txt', Buffer.from('hello'))), kjxError('ARTIFACT_UNKNOWN'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

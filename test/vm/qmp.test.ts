@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KjxError } from '../../src/util/errors.js';
 import { connectQmp, QmpFramer } from '../../src/vm/qmp.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 test('the framer splits messages at newlines, whole or byte by byte', () => {
   const text =
@@ -17,10 +17,7 @@ test('the framer splits messages at newlines, whole or byte by byte', () => {
 });
 
 test('a line that is not JSON is an error naming it', () => {
-  assert.throws(
-    () => new QmpFramer().push('{"QMP": \n'),
-    (e) => e instanceof KjxError && /not JSON/.test(e.message),
-  );
+  assert.throws(() => new QmpFramer().push('{"QMP": \n'), kjxError('VM_START', /not JSON/));
 });
 
 test('connectQmp negotiates capabilities, runs commands, reports errors and events', async () => {

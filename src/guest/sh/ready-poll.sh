@@ -1,0 +1,25 @@
+#!/bin/sh
+# /usr/lib/kjx/ready-poll NAME PID KIND ARG: marks service NAME ready once KIND holds
+# (file: ARG exists; port: a TCP socket listens on ARG, four hex digits; check: the
+# command ARG succeeds), as long as PID lives (docs/services.md). kjx_poll_ready of the
+# service library starts it, detached. Written into images by kjx build from
+# src/guest/sh/ready-poll.sh.
+# shellcheck source-path=SCRIPTDIR
+#
+# @value KJX_SV_LIB  the service library (sv.sh)
+# @input KJX_STATE   from the service library
+
+# shellcheck source=sv.sh
+. "$KJX_SV_LIB"
+n=$1 pid=$2 kind=$3 arg=$4
+echo $$ >"$KJX_STATE/svc/$n/poller"
+while kill -0 "$pid" 2>/dev/null; do
+  case $kind in
+  file) [ -e "$arg" ] && break ;;
+  port) kjx_port_listening "$arg" && break ;;
+  check) /bin/sh -c "$arg" </dev/null >/dev/null 2>&1 && break ;;
+  esac
+  kjx_sleep 0.2
+done
+kill -0 "$pid" 2>/dev/null && kjx_set_ready "$n" "$pid"
+rm -f "$KJX_STATE/svc/$n/poller"

@@ -1,0 +1,119 @@
+/**
+ * Launching VMs from a prepared boot (prepare.ts): the one place that turns a
+ * `Prepared` and what is particular to one VM (its state directory, console, ports,
+ * network) into a `VmConfig`, and starts it as a Guest (guest.ts):
+ *
+ * - `launch(p)`: an ephemeral Guest; QEMU starts when its one command runs;
+ * - `launch(p, { detached })`: a VM in the background, returned once it is ready;
+ * - `launchConsole(p)`: QEMU with the console on our terminal (`kjx boot`).
+ *
+ * Nothing here is global: every launch has its own state directory, nonce and
+ * sockets, so one process can start several at once (a loop over `launch`), which is
+ * what a cluster of nodes on one network will do. A VM restored from a snapshot is a
+ * launch whose config adds QEMU's `-incoming` and whose guest is ready on arrival
+ * (docs/ARCHITECTURE.md, "Running VMs").
+ */
+import { basename, join } from 'node:path';
+import type { DetachedGuest } from './detached.js';
+import type { EphemeralGuest } from './ephemeral.js';
+import { connectQmpOnceUp, forwardedPort } from './forwards.js';
+import type { Limits } from './guest.js';
+import type { Prepared } from './prepare.js';
+import type { VmConfig } from './qemu-args.js';
+import type { Session } from './session.js';
+
+/** The parts of a VmConfig every VM of a prepared boot shares: machine and boot target. */
+export type BaseConfig = Omit<VmConfig, 'console'>;
+
+export function baseConfig(p: Prepared): BaseConfig {
+  const machine = { accel: p.accel.accel, memoryMiB: p.memoryMiB, cpus: p.cpus };
+  const b = p.boot;
+  if (b.kind === 'media')
+    return { ...machine, kernel: '', cmdline: '', media: b.media, firmware: b.firmware };
+  return {
+    ...machine,
+    kernel: b.kernel,
+    initrd: b.initrd,
+    cmdline: b.cmdline,
+    ...(b.firmware ? { firmware: b.firmware } : {}),
+  };
+}
+
+export interface LaunchOptions {
+  /** This VM's directory (ephemeral: a fresh one under `<state>/runs` by default). */
+  stateDir?: string;
+}
+
+export interface DetachedLaunch {
+  /** Run in the background under this name (`<state>/vms/<name>`), until ready within the limits. */
+  detached: { name: string } & Limits;
+}
+
+export async function launch(p: Prepared, o: DetachedLaunch): Promise<DetachedGuest>;
+export async function launch(p: Prepared, o?: LaunchOptions): Promise<EphemeralGuest>;
+export async function launch(
+  p: Prepared,
+  o: LaunchOptions | DetachedLaunch = {},
+): Promise<EphemeralGuest | DetachedGuest> {
+  if ('detached' in o) {
+    const { bootDetached } = await import('./detached.js');
+    const { name, ...limits } = o.detached;
+    return bootDetached({
+      name,
+      config: baseConfig(p),
+      sshPort: p.sshPort,
+      restrict: p.restrict,
+      spec: p.image.specPath,
+      limits,
+      buildId: p.image.buildId,
+      ...(p.identity ? { identity: p.identity } : {}),
+    });
+  }
+  const { ephemeralGuest } = await import('./ephemeral.js');
+  const stateDir = o.stateDir ?? (await import('./state.js')).newRunDir();
+  return ephemeralGuest({
+    config: baseConfig(p),
+    imagePaths: new Set(p.image.manifest.files.map((f) => f.path)),
+    stateDir,
+    name: basename(stateDir),
+  });
+}
+
+/** A VM whose serial console is the caller's to show and type into, with SSH forwarded. */
+export interface ConsoleVm {
+  session: Session;
+  /** The host port on 127.0.0.1 forwarded to the guest's `ssh.port`. */
+  sshPort: number;
+  stateDir: string;
+}
+
+/**
+ * Start QEMU with its console on a pipe (QEMU's mux: Ctrl-A X quits, Ctrl-A C the
+ * monitor) and SSH forwarded from a port QEMU binds itself (QMP tells which).
+ */
+export async function launchConsole(p: Prepared, o: LaunchOptions = {}): Promise<ConsoleVm> {
+  const { startVm } = await import('./session.js');
+  const { isQemuPid } = await import('./registry.js');
+  const stateDir = o.stateDir ?? (await import('./state.js')).newRunDir();
+  const qmpSocket = join(stateDir, 'qmp.sock');
+  const session = startVm(
+    {
+      ...baseConfig(p),
+      console: { kind: 'stdio', mux: true },
+      qmpSocket,
+      net: { forwards: [{ host: 0, guest: p.sshPort }], ...(p.restrict ? { restrict: true } : {}) },
+    },
+    { consoleLog: join(stateDir, 'console.log') },
+  );
+  try {
+    const qmp = await connectQmpOnceUp(qmpSocket, () => isQemuPid(session.pid), 30_000);
+    try {
+      return { session, sshPort: await forwardedPort(qmp, p.sshPort), stateDir };
+    } finally {
+      qmp.close();
+    }
+  } catch (e) {
+    await session.stop();
+    throw e;
+  }
+}

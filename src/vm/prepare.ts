@@ -1,0 +1,228 @@
+/**
+ * Preparing a boot, once, for every kind of VM: read kjx.yaml once, check that it
+ * builds what is to be booted, bring the build up to date (a no-op when nothing
+ * changed; its warnings go to `warn`, which fails under `--strict`), then choose
+ * what QEMU gets: memory (what the components want, or the caller's), CPUs, the
+ * accelerator (probed, accel.ts), and the boot target: the kernel entry (the PVH
+ * vmlinux unpacked from the bzImage, direct-boot.ts, or the bzImage where that cannot
+ * work) with the initramfs, or a medium through its boot loader, and the firmware.
+ *
+ * The result is a value: `launch.ts` starts any number of VMs from one (each with its
+ * own state directory, nonce and sockets).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Manifest } from '../image/manifest.js';
+import {
+  BOOTABLE_OUTPUTS,
+  type BootableOutput,
+  isInitramfsFileName,
+  KERNEL_FILE,
+  MANIFEST_FILE,
+} from '../spec/outputs.js';
+import type { Spec } from '../spec/schema.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
+import type { Accel } from './guest.js';
+import type { VmConfig, VmMedia } from './qemu-args.js';
+
+/** What `--artifact` boots: the initramfs directly, or one of the boot media (spec/outputs.ts). */
+export const ARTIFACT_KINDS = BOOTABLE_OUTPUTS;
+export type ArtifactKind = BootableOutput;
+
+export type AccelRequest = 'auto' | 'kvm' | 'tcg';
+
+export interface AccelChoice {
+  accel: Accel;
+  reason: string;
+}
+
+/** The built image as the boot needs it. */
+export interface BuiltImage {
+  /** The bzImage as built ('' when the spec's outputs have no initramfs). */
+  kernel: string;
+  /** The kernel's sha256 from the build record (saves hashing it again). */
+  kernelSha256?: string;
+  /** '' when the spec's outputs have no initramfs (media only). */
+  initrd: string;
+  manifest: Manifest;
+  cmdline: string;
+  buildId: string;
+  specPath: string;
+  /** The spec's name and outputs, and every artifact the build wrote (for `--artifact`). */
+  name: string;
+  outputs: string[];
+  artifacts: { name: string; path: string }[];
+  /** Guest memory the spec's components want (at least 512 MiB). */
+  memoryMiB: number;
+  /** Guest memory its tracers want under `kjx trace` (at least 512 MiB; bpftrace's LLVM wants 2 GiB). */
+  traceMemoryMiB: number;
+}
+
+/** The boot part of a VM: a direct kernel boot, or a medium through its boot loader. */
+export type BootChoice =
+  | {
+      kind: 'direct';
+      /** What QEMU loads: the PVH vmlinux when it has one, else the bzImage. */
+      kernel: string;
+      pvh: boolean;
+      initrd: string;
+      cmdline: string;
+      firmware?: VmConfig['firmware'];
+    }
+  | { kind: 'media'; artifact: ArtifactKind; media: VmMedia; firmware: NonNullable<VmConfig['firmware']> };
+
+export interface PrepareOptions {
+  specPath: string;
+  outDir: string;
+  /** Receives the build's warnings (the CLI prints them, or stops under --strict). */
+  warn: WarnFn;
+  /** The spec, when the caller has parsed it already (it is not read again). */
+  spec?: Spec;
+  /** What to boot (default: the initramfs). */
+  artifact?: ArtifactKind;
+  firmware?: 'bios' | 'uefi';
+  accel: AccelRequest;
+  /**
+   * Guest memory in MiB, or a choice given what the image's components want
+   * (called after the build, so a flag read there is checked after the build has
+   * said its warnings). Default: what the components want.
+   */
+  memoryMiB?: number | ((wanted: number, image: BuiltImage) => number);
+  cpus?: number;
+}
+
+export interface Prepared {
+  spec: Spec;
+  image: BuiltImage;
+  accel: AccelChoice;
+  memoryMiB: number;
+  cpus: number;
+  boot: BootChoice;
+  /** The guest port dropbear listens on (`ssh.port`): what detached and console boots forward. */
+  sshPort: number;
+  /** `vm.restrict`: user-mode networking that reaches neither the host nor beyond it. */
+  restrict: boolean;
+  /** The project's private key next to kjx.yaml, when there is one (for SSH into detached VMs). */
+  identity?: string;
+}
+
+/** USAGE unless the spec's outputs include `kind`. */
+export function checkSpecBuilds(spec: Spec, specPath: string, kind: ArtifactKind, asked: boolean): void {
+  const outputs: string[] = [...spec.outputs];
+  if (outputs.includes(kind)) return;
+  throw new KjxError(
+    'USAGE',
+    `${asked ? `--artifact ${kind}: ` : ''}the spec does not build ${kind} (outputs: [${outputs.join(', ')}])`,
+    {
+      hint: `add ${kind} to \`outputs:\` in ${specPath}${kind === 'initramfs' && asked ? ', or boot a medium it builds with --artifact' : ''}`,
+    },
+  );
+}
+
+export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
+  const { loadSpec } = await import('../spec/load.js');
+  const spec = o.spec ?? loadSpec(o.specPath);
+  const artifact = o.artifact ?? 'initramfs';
+  checkSpecBuilds(spec, o.specPath, artifact, o.artifact !== undefined);
+  const image = await buildImage(spec, o);
+  const memoryMiB =
+    typeof o.memoryMiB === 'function'
+      ? o.memoryMiB(image.memoryMiB, image)
+      : (o.memoryMiB ?? image.memoryMiB);
+  const accel = await chooseAccelFor(o.accel, image.kernel);
+  const boot = await bootChoice(image, artifact, o.firmware ?? 'bios');
+  const { projectKeyPath } = await import('../guest/ssh-keys.js');
+  const key = projectKeyPath(dirname(image.specPath));
+  return {
+    spec,
+    image,
+    accel,
+    memoryMiB,
+    cpus: o.cpus ?? 1,
+    boot,
+    sshPort: spec.ssh.port,
+    restrict: spec.vm.restrict,
+    ...(existsSync(key) ? { identity: key } : {}),
+  };
+}
+
+/** Bring the image up to date (a no-op when nothing changed) and say what boots it. */
+async function buildImage(spec: Spec, o: PrepareOptions): Promise<BuiltImage> {
+  const { build } = await import('../pipeline/build.js');
+  const built = await build({ specPath: o.specPath, spec, outDir: o.outDir, warn: o.warn });
+  const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
+  const kernelSha256 = built.artifacts.find((a) => a.name === KERNEL_FILE)?.sha256;
+  return {
+    kernel: path((n) => n === KERNEL_FILE),
+    ...(kernelSha256 ? { kernelSha256 } : {}),
+    initrd: path(isInitramfsFileName),
+    manifest: JSON.parse(
+      readFileSync(
+        path((n) => n === MANIFEST_FILE),
+        'utf8',
+      ),
+    ) as Manifest,
+    cmdline: spec.kernel.cmdline,
+    buildId: built.buildId,
+    specPath: resolve(o.specPath),
+    name: spec.name,
+    outputs: [...spec.outputs],
+    artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
+    memoryMiB: built.plan.memoryMiB,
+    traceMemoryMiB: built.plan.traceMemoryMiB,
+  };
+}
+
+/** `auto|kvm|tcg` to a concrete accelerator (auto probes once per host and kernel). */
+export async function chooseAccelFor(requested: AccelRequest, kernel: string): Promise<AccelChoice> {
+  if (requested === 'tcg') return { accel: 'tcg', reason: 'requested' };
+  // a build with media outputs only has no kernel in dist/ to probe KVM with
+  if (kernel === '' && requested === 'kvm') return { accel: 'kvm', reason: 'requested (not probed)' };
+  if (kernel === '') {
+    return {
+      accel: 'tcg',
+      reason: 'no kernel artifact to probe KVM with (outputs without initramfs); using TCG',
+    };
+  }
+  const { chooseAccel } = await import('./accel.js');
+  const { openCache } = await import('../sources/cache.js');
+  const c = await chooseAccel(requested, { kernel, cacheDir: openCache().root });
+  return { accel: c.accel, reason: c.reason + (c.cached ? ' (cached verdict)' : '') };
+}
+
+/** The boot part of the VM for `artifact` and `firmware` (UEFI: OVMF). */
+async function bootChoice(
+  img: BuiltImage,
+  artifact: ArtifactKind,
+  firmware: 'bios' | 'uefi',
+): Promise<BootChoice> {
+  const uefi =
+    firmware === 'uefi'
+      ? { kind: 'uefi' as const, path: (await import('./firmware.js')).findOvmf() }
+      : undefined;
+  if (artifact === 'initramfs') {
+    // the PVH vmlinux skips the emulated decompression (direct-boot.ts); OVMF has no PVH loader
+    const { directKernel } = await import('./direct-boot.js');
+    const k = uefi ? { path: img.kernel, pvh: false } : await directKernel(img.kernel, img.kernelSha256);
+    return {
+      kind: 'direct',
+      kernel: k.path,
+      pvh: k.pvh,
+      initrd: img.initrd,
+      cmdline: img.cmdline,
+      ...(uefi ? { firmware: uefi } : {}),
+    };
+  }
+  const { mediaFileName } = await import('../image/media.js');
+  const file = mediaFileName(img.name, artifact);
+  const found = img.artifacts.find((a) => a.name === file);
+  if (!found) throw new KjxError('USAGE', `--artifact ${artifact}: the build wrote no ${file}`);
+  const { vmMediaFor } = await import('./boot-media.js');
+  return {
+    kind: 'media',
+    artifact,
+    // snapshot=on: the next build checks dist/ by hash and would rewrite a changed disk anyway
+    media: { ...vmMediaFor(found.path), snapshot: true },
+    firmware: uefi ?? { kind: 'bios' },
+  };
+}
