@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchBpf } from './bpf.bench.js';
 import { type BenchLine, median } from './build.bench.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -78,6 +79,9 @@ export async function benchTrace(): Promise<BenchLine[]> {
         ...(label === 'base' ? {} : { note: `+${((sizes[label]! - sizes.base!) / MiB).toFixed(2)} MiB` }),
       });
     }
+
+    // tracing.programs (also alone: npm run bench bpf)
+    lines.push(...(await benchBpf()));
 
     // the integration test's image: both tracefs and libbpf-tools
     const ws = workspace([...BASE, 'ftrace', 'libbpf-tools']);

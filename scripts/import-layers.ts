@@ -21,6 +21,7 @@ export const LAYERS = [
   'guest',
   'image',
   'components',
+  'bpf',
   'plan',
   'pipeline',
   'vm',

@@ -1,5 +1,5 @@
 /**
- * `kjx doctor [--install] [--for build,boot,test]`: which host tools are there, their
+ * `kjx doctor [--install] [--for build,boot,test,bpf]`: which host tools are there, their
  * versions, and the apt-get line for what is missing. `--install` runs that line
  * (and `apt-get update` when apt has no lists) when root; otherwise it prints it.
  */
@@ -13,7 +13,11 @@ export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check the host tools kjx needs and print how to install what is missing')
-    .option('--for <uses>', 'what to check for: build, boot, test (comma separated)', 'build,boot,test')
+    .option(
+      '--for <uses>',
+      'what to check for: build, boot, test, bpf (tracing.programs) (comma separated)',
+      'build,boot,test',
+    )
     .option('--install', 'install what is missing with apt-get (root only)')
     .option('--json', 'print the report as JSON')
     .action(async (o: { for: string; install?: boolean; json?: boolean }) => {

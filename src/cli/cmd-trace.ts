@@ -32,6 +32,7 @@ const EXAMPLES = [
   '  kjx trace funccount vfs_read -- cat /etc/os-release',
   '  kjx trace offcpu -- sleep 1',
   '  kjx trace syscalls --vm web --duration 5',
+  '  kjx trace prog execs -- sh -c "ls /; uname -r"',
 ].join('\n');
 
 /** `.kjx/traces/<tracer>-<UTC stamp>` next to the spec (or in the working directory). */
@@ -50,11 +51,11 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
         )
         .argument(
           '<tracer>',
-          'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME',
+          'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
         )
         .argument(
           '[args...]',
-          "the tracer's argument (funccount, service), then the command to trace (after --)",
+          "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
         )
         .option('-f, --file <path>', 'spec file', 'kjx.yaml')
         .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
@@ -118,7 +119,7 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
       const vmName = o.vm === undefined ? undefined : String(o.vm);
       const limits = limitFlags(o);
       const { loadSpec } = await import('../spec/load.js');
-      const { collectTools, probeVmTools } = await import('../trace/image-tools.js');
+      const { collectTools, probeVmTools, programSources } = await import('../trace/image-tools.js');
       const attached = vmName ? (await import('../vm/detached.js')).attach(vmName) : undefined;
       const record = attached?.record;
       const spec = record
@@ -192,11 +193,14 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
       // the outcome first: a panic or timeout while results were sent leaves them cut short
       const failed = runOutcomeError(tracer, { ...driven.result, stateDir: guest.stateDir });
       if (failed) throw failed;
+      // a program the verifier rejects is shown at its source line
+      const sources = tracer === 'prog' ? programSources(spec, arg) : [];
       const rendered = renderTrace(outDir(), plan, driven.frames, {
         target,
         ...(workload.length ? { workload } : {}),
         ...(durationS !== undefined ? { durationS } : {}),
         services: driven.services,
+        ...(sources.length ? { sources } : {}),
       });
       const s = rendered.summary;
       if (json) {

@@ -29,9 +29,9 @@ export type ExitName = keyof typeof EXIT;
 export const EXIT_MEANING: Record<ExitName, string> = {
   ok: 'success',
   failed:
-    'a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, `kjx diff` found differences, a file could not be copied into or out of a guest',
+    "a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, the guest kernel's verifier rejected a `tracing.programs` program, `kjx diff` found differences, a file could not be copied into or out of a guest",
   usage: 'usage error (unknown option, missing argument, a value out of range)',
-  spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong',
+  spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too)',
   packages: 'Debian packages could not be resolved or fetched, or a host tool is missing',
   content: 'content problem: a `.deb`, ELF file, library, kernel module, archive or image',
   subprocess: 'a host subprocess failed',
@@ -85,6 +85,10 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
   TRACE_UNAVAILABLE: 'spec',
   TRACE_FAILED: 'failed',
   STRICT_WARNING: 'strict',
+  // a program that does not compile is a wrong input, like a spec error
+  BPF_COMPILE: 'spec',
+  // the guest kernel rejected it: a check failed, as a tracer that failed
+  BPF_VERIFIER: 'failed',
   GUEST_COPY: 'failed',
 };
 

@@ -38,6 +38,7 @@ export const libbpfTools: Component = {
     for (const e of bpfReadyTree().values()) if (!tree.has(e.path)) addEntry(tree, e);
     return tree;
   },
-  keyOf: (spec) => ({ tracing: spec.tracing }),
+  // only the tools: tracing.programs are built by a stage of their own
+  keyOf: (spec) => ({ tracing: { libbpfTools: spec.tracing.libbpfTools } }),
   probe: LIBBPF_TOOLS.map((t) => `${LIBBPF_TOOLS_DIR}/${t}`),
 };

@@ -82,6 +82,12 @@ export interface Stage<T = unknown> {
    * it reads, `code` (which kjx builds), the keys of the stages it reads from.
    */
   key?(plan: Plan, code: string, keys: StageKeys): unknown;
+  /**
+   * What the result depends on from the build host (the identity of the compilers a
+   * stage runs): in the cache keys, not in the build id, which names the inputs and
+   * kjx's release so that two hosts build the same image id.
+   */
+  host?(plan: Plan): unknown;
   /** Packages `run` reads; fetched together before the first stage runs, unless the result is cached. */
   debs?(plan: Plan): readonly ResolvedPackage[];
   /** A cached result for the key, or undefined (absent or damaged: the stage then runs). */
@@ -98,10 +104,18 @@ function cachedStage(s: Stage): boolean {
   return s.key !== undefined && s.load !== undefined && s.save !== undefined;
 }
 
-/** Each stage's key for `code`; the last stage's is the build's. */
-export function stageKeys(stages: readonly Stage[], plan: Plan, code: string): StageKeys {
+/**
+ * Each stage's key for `code`; the last stage's is the build's. With `host`, the
+ * cache keys (the build host's tools count); without, the build id's.
+ */
+export function stageKeys(stages: readonly Stage[], plan: Plan, code: string, host = true): StageKeys {
   const keys: Record<string, string> = {};
-  for (const s of stages) if (s.key) keys[s.name] = hashValue(s.key(plan, code, keys));
+  for (const s of stages) {
+    if (!s.key) continue;
+    const own = s.key(plan, code, keys);
+    const tools = host ? s.host?.(plan) : undefined;
+    keys[s.name] = hashValue(tools === undefined ? own : { own, host: tools });
+  }
   return keys;
 }
 
@@ -204,7 +218,7 @@ export async function runStages(i: RunInputs): Promise<RunOutcome> {
   const keys = stageKeys(stages, plan, i.code);
   const last = stages[stages.length - 1]!;
   const finalKey = keys[last.name]!;
-  const buildId = stageKeys(stages, plan, i.release)[last.name]!.slice(0, 12);
+  const buildId = stageKeys(stages, plan, i.release, false)[last.name]!.slice(0, 12);
 
   const recordPath = join(i.outDir, RECORD);
   const prev = readBuildRecord(recordPath);

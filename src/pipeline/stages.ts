@@ -8,11 +8,13 @@
  *   fetch   the .debs of the stages that run (one apt download for all)
  *   base    components' files, whole packages, library closure   (cached: a Tree)
  *   kernel  vmlinuz and the module closure                        (cached: record, blob, Tree)
+ *   programs  tracing.programs compiled against the kernel's BTF  (src/bpf/; cached by content there)
  *   files   `files:` and `images:` (read each time; keyed by content)
  *   write   guest system, merge, cpio, compression, outputs, manifest (the build's key)
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { programsTree } from '../bpf/stage.js';
 import { refuseBadCheckNames } from '../guest/checks.js';
 import { guestSystem } from '../guest/system.js';
 import { accountIds } from '../guest/users.js';
@@ -22,13 +24,14 @@ import { assembleBase, type DebInput } from '../plan/assemble.js';
 import { explainModuleError, writeTimeFiles } from '../plan/components.js';
 import type { OutputWriter } from '../plan/plan.js';
 import { makeReproducible, type ReproducibleTree } from '../rootfs/reproducible.js';
-import { ensureParents, mergeTrees, type Tree } from '../rootfs/tree.js';
+import { ensureParents, mergeTrees, newTree, type Tree } from '../rootfs/tree.js';
 import { getBlob, getRecord, getTree, putBlob, putRecord, putTree } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { type KernelResult, kernelFromDeb, kernelFromLocal } from '../sources/kernel.js';
 import { userFiles } from '../sources/user-files.js';
 import { initramfsFileName, KERNEL_FILE, MANIFEST_FILE } from '../spec/outputs.js';
+import { portableProgram } from '../spec/programs.js';
 import type { Spec } from '../spec/schema.js';
 import { compress } from '../util/compression.js';
 import { KjxError } from '../util/errors.js';
@@ -68,6 +71,11 @@ export function portableSpec(spec: Spec): unknown {
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: f.pathRef })) },
     images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: i.archiveRef } : i)),
+    // without programs the spec hashes as before they existed (same build id)
+    tracing:
+      spec.tracing.programs.length > 0
+        ? { ...spec.tracing, programs: spec.tracing.programs.map(portableProgram) }
+        : { libbpfTools: spec.tracing.libbpfTools },
   };
 }
 
@@ -198,6 +206,36 @@ const kernelStage: Stage<KernelResult> = {
   },
 };
 
+/**
+ * `tracing.programs`, compiled against the BTF of the kernel stage's kernel, with
+ * the libraries their loaders need from the base tree (src/bpf/). Each compile is
+ * cached by content there, so the stage keeps no result of its own: its key
+ * reaches the write stage's, and the toolchain counts in the cache keys only.
+ */
+const programsStage: Stage<Tree> = {
+  name: 'programs',
+  title: 'Compile eBPF programs (tracing.programs)',
+  key: (plan, code, keys) =>
+    plan.programs
+      ? { stage: 'programs', code, sources: plan.programs.inputKey, kernel: keys.kernel, base: keys.base }
+      : { stage: 'programs' },
+  host: (plan) => plan.programs?.toolchain.id,
+  async run(ctx) {
+    const { programs } = ctx.plan;
+    if (!programs) return { value: newTree(), cached: true, detail: 'none' };
+    const kernel = ctx.result<KernelResult>('kernel');
+    const r = await programsTree({
+      programs,
+      kernel: { vmlinuz: kernel.vmlinuz, version: kernel.version },
+      base: ctx.result<Tree>('base'),
+      cache: ctx.cache,
+      progress: ctx.progress,
+      warn: ctx.warn,
+    });
+    return { value: r.tree, cached: r.cached, detail: r.detail };
+  },
+};
+
 interface FilesLayers {
   user: Tree;
   images: Tree;
@@ -278,6 +316,7 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
     kernelKey: keys.kernel,
     filesKey: plan.filesKey,
     sshKey: plan.sshKey,
+    ...(plan.programs ? { programsKey: keys.programs } : {}),
     spec: portableSpec(plan.spec),
     epoch: plan.epoch,
   }),
@@ -289,6 +328,7 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
     const base = ctx.result<Tree>('base');
     const kernel = ctx.result<KernelResult>('kernel');
     const files = ctx.result<FilesLayers>('files');
+    const programs = ctx.result<Tree>('programs');
     const guestCtx = {
       spec,
       epoch,
@@ -311,6 +351,7 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
       guest.overrides,
       mediaLayer(spec),
       componentFiles,
+      programs,
       files.images,
       files.user,
     ]);
@@ -362,6 +403,7 @@ export const BUILD_STAGES: readonly Stage[] = [
   fetchStage,
   baseStage,
   kernelStage,
+  programsStage,
   filesStage,
   writeStage,
 ] as Stage[];

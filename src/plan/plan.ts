@@ -13,6 +13,7 @@
  * answers, and tests give it a package index fixture instead of apt.
  */
 
+import { type ProgramsPlan, planPrograms } from '../bpf/plan.js';
 import { guestKernelModules } from '../guest/power-button.js';
 import { type GuestService, guestServices } from '../guest/services.js';
 import { type SshInputs, sshInputs } from '../guest/ssh-keys.js';
@@ -79,6 +80,8 @@ export interface Plan {
   ssh: SshInputs;
   sshKey: string;
   outputs: PlannedOutput[];
+  /** `tracing.programs`, their toolchain and sources (the programs stage); absent when there are none. */
+  programs?: ProgramsPlan;
   /** Guest memory (MiB) for run, boot and test, and for trace. */
   memoryMiB: number;
   traceMemoryMiB: number;
@@ -182,6 +185,8 @@ export async function planBuild(spec: Spec, opts: PlanOptions): Promise<Plan> {
   const components = planComponents(spec);
   const planned = components.spec;
   const epoch = epochOf(planned, opts.envEpoch);
+  // before apt: a missing compiler is reported before anything is resolved or downloaded
+  const programs = planPrograms(planned);
   const packages = await resolvePlanPackages({
     spec: planned,
     componentPackages: components.packages,
@@ -216,6 +221,7 @@ export async function planBuild(spec: Spec, opts: PlanOptions): Promise<Plan> {
     ssh,
     sshKey,
     outputs: planned.outputs.map((format) => ({ format, writer: WRITERS[format] })),
+    ...(programs ? { programs } : {}),
     memoryMiB: components.memoryMiB,
     traceMemoryMiB: components.traceMemoryMiB,
   };

@@ -154,11 +154,21 @@ export function hasPvhEntry(elf: Buffer): boolean {
 export type VmlinuxResult = { ok: true; vmlinux: Buffer; format: PayloadFormat } | { ok: false; why: string };
 
 /**
- * The uncompressed vmlinux of a bzImage, when QEMU can boot it directly (PVH).
- * `why` says what stands in the way otherwise (the caller boots the bzImage).
+ * The uncompressed ELF `vmlinux` inside a bzImage (an ELF image is returned as it is),
+ * or `why` it cannot be unpacked. The eBPF build reads the kernel's BTF from it too
+ * (src/bpf/kernel-btf.ts).
  */
-export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<VmlinuxResult> {
+export async function unpackVmlinux(
+  bzImage: Buffer,
+  name = 'kernel',
+): Promise<{ ok: true; elf: Buffer; format: PayloadFormat } | { ok: false; why: string }> {
+  if (bzImage.length >= 4 && bzImage.readUInt32BE(0) === 0x7f454c46)
+    return { ok: true, elf: bzImage, format: 'unknown' };
   const { format, payload } = bzImagePayload(bzImage, name);
+  if (payload.length < 4) bad(name, `its payload is ${payload.length} bytes, too short to end with its size`);
+  // every payload ends with the uncompressed size (gzip's ISIZE; appended by the
+  // kernel's build for the others)
+  const want = payload.readUInt32LE(payload.length - 4);
   let elf: Buffer;
   switch (format) {
     case 'lz4':
@@ -172,16 +182,27 @@ export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<Vmli
         what: `${name} (${format} payload)`,
         code: 'ARTIFACT_INVALID',
         hint: 'the kernel image is truncated or damaged',
+        // the size the payload ends with: a vmlinux that unpacks to more is refused while it streams
+        limit: want,
       });
       break;
     default:
       return { ok: false, why: `its payload is ${format}-compressed, which kjx does not unpack` };
   }
-  // every payload ends with the uncompressed size (gzip's ISIZE; appended by the
-  // kernel's build for the others): a different length means the data was cut short
-  const want = payload.readUInt32LE(payload.length - 4);
+  // a different length means the data was cut short
   if (elf.length % 2 ** 32 !== want)
     bad(name, `the ${format} payload unpacks to ${elf.length} bytes, its trailer says ${want}`);
-  if (!hasPvhEntry(elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
-  return { ok: true, vmlinux: elf, format };
+  return { ok: true, elf, format };
+}
+
+/**
+ * The uncompressed vmlinux of a bzImage, when QEMU can boot it directly (PVH).
+ * `why` says what stands in the way otherwise (the caller boots the bzImage).
+ */
+export async function pvhVmlinux(bzImage: Buffer, name = 'kernel'): Promise<VmlinuxResult> {
+  bzImagePayload(bzImage, name); // throws for what is not a bzImage, an ELF image included
+  const r = await unpackVmlinux(bzImage, name);
+  if (!r.ok) return r;
+  if (!hasPvhEntry(r.elf)) return { ok: false, why: 'its vmlinux has no PVH entry point (CONFIG_PVH)' };
+  return { ok: true, vmlinux: r.elf, format: r.format };
 }

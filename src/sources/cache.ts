@@ -79,6 +79,10 @@ export function putBlob(cache: Cache, data: Buffer): string {
   return sha;
 }
 
+export function blobExists(cache: Cache, sha: string): boolean {
+  return existsSync(blobPath(cache, sha));
+}
+
 /** A blob's content, if it is there and still hashes to its name (a damaged one is removed). */
 export function getBlob(cache: Cache, sha: string): Buffer | undefined {
   const p = blobPath(cache, sha);

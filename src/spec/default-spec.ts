@@ -43,6 +43,12 @@ components: [busybox, runit, dropbear]
 # (docs/tracing.md, kjx trace). Which libbpf-tools the libbpf-tools component installs:
 tracing:
   libbpfTools: [runqlat, execsnoop, offcputime, syscount, biolatency]
+  # Your own eBPF programs, compiled on the host (clang, libbpf CO-RE; kjx doctor
+  # --install --for bpf) and run with kjx trace prog NAME. No loader: kjx's own.
+  programs: []
+  #  - {name: execs, bpf: ./execs.bpf.c}
+  #  - {name: top, bpf: ./top.bpf.c, loader: ./top.c}
+  #  - {name: gotop, bpf: ./top.bpf.c, go: ./gotop/}
 
 # Extra Debian packages: a name, name=version, a local .deb, or only some files of one.
 packages: []

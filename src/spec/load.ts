@@ -26,6 +26,7 @@ import { imageArchiveProblem } from './image-archive-check.js';
 import { imageReferenceProblem, ociOutputReference } from './image-ref.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
 import { INVALID_HINT, locate, positionsOf, withSource } from './positions.js';
+import { programFileProblems, resolveProgramPaths } from './programs.js';
 import { isComponentPath, type Spec, specSchema } from './schema.js';
 
 const NOT_FOUND_HINT = 'run `kjx init` to write a default kjx.yaml, or pass -f FILE';
@@ -132,7 +133,7 @@ const COMPONENT_KIND: InputKind<typeof componentFileSchema> = {
 export function parseSpec(text: string, file: string): Spec {
   const { value, doc, at } = parseInput(text, file, SPEC_KIND);
   const spec = resolveHostPaths(value, resolve(dirname(file)));
-  const archives = imageArchiveIssues(spec);
+  const archives = [...imageArchiveIssues(spec), ...programFileIssues(spec)];
   if (archives.length > 0) throw invalidError(archives, doc, at, SPEC_KIND);
   const withFiles = withFilePositions(spec, doc, at);
   const componentFiles = loadComponentFiles(withFiles, file, doc, at);
@@ -281,6 +282,20 @@ function imageArchiveIssues(spec: Spec): z.core.$ZodIssue[] {
   return issues;
 }
 
+/** `tracing.programs` files are checked while loading too, so a typo is reported at its line. */
+function programFileIssues(spec: Spec): z.core.$ZodIssue[] {
+  return spec.tracing.programs.flatMap((p, i) =>
+    programFileProblems(p).map(
+      (f): z.core.$ZodIssue => ({
+        code: 'custom',
+        path: ['tracing', 'programs', i, ...f.field],
+        input: f.input,
+        message: f.message,
+      }),
+    ),
+  );
+}
+
 /**
  * Point every host path of a spec at `specDir` (relative ones only; the `*Ref`
  * fields keep what was written) and record `specDir`.
@@ -303,6 +318,7 @@ export function resolveHostPaths(spec: Spec, specDir: string): Spec {
     })),
     ssh: { ...spec.ssh, hostKeyFiles: spec.ssh.hostKeyFiles.map((f) => ({ ...f, path: abs(f.pathRef) })) },
     images: spec.images.map((i) => (i.kind === 'archive' ? { ...i, archive: abs(i.archiveRef) } : i)),
+    tracing: { ...spec.tracing, programs: spec.tracing.programs.map((p) => resolveProgramPaths(p, specDir)) },
     specDir,
   };
 }

@@ -1271,7 +1271,7 @@ export const specSchema = z
       .describe('One-shot commands run in order at boot (runit stage 1), after networking, before services.'),
     tracing: tracingObject
       .prefault({})
-      .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).'),
+      .describe('Tracing: which libbpf-tools to install, and your own eBPF programs (docs/tracing.md).'),
     vm: vmObject
       .prefault({})
       .describe(

@@ -1,11 +1,12 @@
 /**
  * The `tracing:` section of kjx.yaml: which libbpf-tools the `libbpf-tools`
- * component puts into the image. The names are those of Debian 12's
+ * component puts into the image, and the user's own programs (programs.ts). The names are those of Debian 12's
  * `libbpf-tools` 0.26 (`/usr/sbin/*` of the package); the component takes each
  * one from the package, so a name the package lost fails the build loudly.
  */
 import { z } from 'zod';
 import { didYouMean, expected } from './messages.js';
+import { type ProgramSpec, programsList } from './programs.js';
 
 /** Every tool in Debian 12's libbpf-tools 0.26 (symlinked aliases like ext4dist included). */
 export const LIBBPF_TOOLS = [
@@ -85,6 +86,8 @@ export const DEFAULT_LIBBPF_TOOLS: LibbpfTool[] = [
 export interface TracingSpec {
   /** Tools the libbpf-tools component installs into /usr/sbin. */
   libbpfTools: LibbpfTool[];
+  /** The user's own eBPF programs (src/spec/programs.ts). */
+  programs: ProgramSpec[];
 }
 
 const toolName = z
@@ -123,7 +126,8 @@ export const tracingObject = z
       .describe(
         `Which libbpf-tools the libbpf-tools component installs (each ~350 KB). Default: ${DEFAULT_LIBBPF_TOOLS.join(', ')}.`,
       ),
+    programs: programsList.prefault(() => []),
   })
   .strict()
-  .transform((t): TracingSpec => ({ libbpfTools: t.libbpfTools }))
-  .describe('Tracing components: which libbpf-tools to install (docs/tracing.md).');
+  .transform((t): TracingSpec => ({ libbpfTools: t.libbpfTools, programs: t.programs }))
+  .describe('Tracing: which libbpf-tools to install, and your own eBPF programs (docs/tracing.md).');

@@ -7,12 +7,14 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
+import { findVerifierFailure, formatVerifierFailure, locate } from '../bpf/verifier-log.js';
 import { KjxError } from '../util/errors.js';
 import type { ServiceEvent } from '../vm/boot-phases.js';
 import type { Guest, GuestRunResult, Limits } from '../vm/guest.js';
 import { type FoldedStack, totalCount } from './folded.js';
 import { FRAME_PREFIX } from './guest-scripts.js';
 import { formatLog2Hist, type Log2Hist } from './histogram.js';
+import { type ProgResults, progResults } from './prog-results.js';
 import { stripServiceLog, type TraceResults, traceResults } from './results.js';
 import { flameGraphSvg } from './svg-flame.js';
 import { histogramSvg } from './svg-histogram.js';
@@ -67,7 +69,7 @@ export function parseFrames(buf: Buffer): Frames {
 
 /** The files `renderTrace` writes (any tracer), so a previous trace's can be told from anything else. */
 const TRACE_FILE = new RegExp(
-  `^(summary\\.json|(${TRACERS.join('|')})(-\\d+)?\\.(raw\\.txt|stderr\\.txt|hist\\.txt|svg|folded|table\\.txt))$`,
+  `^(summary\\.json|maps\\.json|(${TRACERS.join('|')})(-\\d+)?\\.(raw\\.txt|stderr\\.txt|hist\\.txt|svg|folded|table\\.txt|events\\.jsonl))$`,
 );
 
 /**
@@ -181,6 +183,17 @@ export interface TraceSummary {
   top?: Record<string, string | number>[];
   error?: string;
   tracerStderr?: string;
+  /** `kjx trace prog`: what the generic loader attached (and could not). */
+  program?: {
+    attached: { program: string; section: string }[];
+    skipped: { program: string; error: string }[];
+  };
+  /** `kjx trace prog`: each map's type and how many entries it had (the entries are in maps.json). */
+  maps?: Record<string, { type: string; entries?: number; truncated?: boolean }>;
+  /** `kjx trace prog`: global integer variables of the program. */
+  counters?: Record<string, unknown>;
+  /** `kjx trace prog`: ring buffer records received (each a line of prog.events.jsonl). */
+  events?: number;
   /** Service state changes while the ephemeral VM booted (guest uptime), in order. */
   services?: { name: string; state: string; uptime: number }[];
 }
@@ -222,6 +235,8 @@ export function renderTrace(
     workload?: string[];
     durationS?: number;
     services?: TraceSummary['services'];
+    /** `kjx trace prog`: the program's sources, to place a verifier error on its line. */
+    sources?: { file: string; text: string }[];
   },
 ): Rendered {
   mkdirSync(dir, { recursive: true });
@@ -274,12 +289,24 @@ export function renderTrace(
     });
   };
   if (!frames.complete && frames.files.size === 0) throw failed('the guest sent no results');
+  if (meta.error && t.format === 'bpf-prog') {
+    const rejected = verifierError(t, file('err'), ctx.sources ?? [], files.stderr);
+    if (rejected) {
+      summary.error = rejected.message;
+      writeSummary();
+      throw rejected;
+    }
+  }
   if (meta.error) throw failed(meta.error);
 
   const raw = t.kind === 'service' ? stripServiceLog(file('out')) : file('out');
   let results: TraceResults;
+  let prog: ProgResults | undefined;
   try {
-    results = traceResults(t.format, raw, `${base}.raw.txt`);
+    if (t.format === 'bpf-prog') {
+      prog = progResults(raw, file('maps'), `${base}.raw.txt`);
+      results = prog.results;
+    } else results = traceResults(t.format, raw, `${base}.raw.txt`);
   } catch (e) {
     if (!(e instanceof KjxError) || e.code !== 'TRACE_PARSE') throw e;
     // the raw output stays, and summary.json says what went wrong with it
@@ -340,14 +367,109 @@ export function renderTrace(
   if (results.table) {
     const rows = results.table.rows;
     summary.top = rows.slice(0, 50);
-    const cols = results.table.columns.map((key) => ({ key }));
-    write(`${base}.table.txt`, `${formatTable(rows, cols)}\n`, 'table');
-    text.push(
-      formatTable(rows.slice(0, 20), cols) + (rows.length > 20 ? `\n… ${rows.length - 20} more rows` : ''),
+    const all = [
+      { title: results.tableTitle, rows, columns: results.table.columns },
+      ...(results.tables ?? []),
+    ];
+    const titled = (title: string | undefined, body: string) =>
+      all.length > 1 && title ? `${title}:\n${body}` : body;
+    write(
+      `${base}.table.txt`,
+      `${all
+        .map((tb) =>
+          titled(
+            tb.title,
+            formatTable(
+              tb.rows,
+              tb.columns.map((key) => ({ key })),
+            ),
+          ),
+        )
+        .join('\n\n')}\n`,
+      'table',
     );
+    for (const tb of all)
+      text.push(
+        titled(
+          tb.title,
+          formatTable(
+            tb.rows.slice(0, 20),
+            tb.columns.map((key) => ({ key })),
+          ) + (tb.rows.length > 20 ? `\n… ${tb.rows.length - 20} more rows` : ''),
+        ),
+      );
   }
+  if (prog) addProgResults(prog, summary, text, (name, data, key) => write(name, data, key), base);
   writeSummary();
   if (!frames.complete)
     throw failed(`the results were cut short${frames.problem ? ` (${frames.problem})` : ''}`);
   return { summary, text: text.join('\n\n'), results };
+}
+
+/** A program the kernel's verifier rejected, as BPF_VERIFIER with the log trimmed to its failing line. */
+function verifierError(
+  t: GuestTracer,
+  stderr: string,
+  sources: { file: string; text: string }[],
+  stderrFile: string | undefined,
+): KjxError | undefined {
+  const found = findVerifierFailure(stderr);
+  if (!found) return undefined;
+  const f = locate(found, sources);
+  const name = t.via.replace(/^tracing\.programs (\S+).*$/, '$1');
+  return new KjxError(
+    'BPF_VERIFIER',
+    `program ${name}: the kernel's verifier rejected ${f.program ? `${f.program}()` : 'it'}:\n${formatVerifierFailure(f)}`,
+    {
+      hint: `the whole verifier log (${f.logLines} lines) is in ${stderrFile ?? "the tracer's stderr"}`,
+      ...(f.location ? { position: { file: f.location.file, line: f.location.line, column: 1 } } : {}),
+    },
+  );
+}
+
+/** maps.json, prog.events.jsonl and the program's parts of the summary and the printed text. */
+function addProgResults(
+  prog: ProgResults,
+  summary: TraceSummary,
+  text: string[],
+  write: (name: string, data: string, key: string) => void,
+  base: string,
+): void {
+  const l = prog.loader;
+  if (l.attached.length || l.skipped.length)
+    summary.program = {
+      attached: l.attached,
+      skipped: l.skipped.map((s) => ({ program: s.program, error: s.error })),
+    };
+  if (prog.maps) write('maps.json', `${JSON.stringify(prog.maps, null, 2)}\n`, 'maps');
+  if (prog.program) {
+    summary.maps = Object.fromEntries(
+      prog.program.maps.map((m) => [
+        m.name,
+        {
+          type: m.type,
+          ...(m.entries ? { entries: m.entries.length } : {}),
+          ...(m.truncated ? { truncated: true } : {}),
+        },
+      ]),
+    );
+    if (Object.keys(prog.program.counters).length) {
+      summary.counters = prog.program.counters;
+      text.push(
+        Object.entries(prog.program.counters)
+          .map(([k, v]) => `${k} = ${String(v)}`)
+          .join('\n'),
+      );
+    }
+  }
+  if (prog.events.length) {
+    summary.events = prog.events.length + l.eventsDropped;
+    write(`${base}.events.jsonl`, `${prog.events.map((e) => JSON.stringify(e)).join('\n')}\n`, 'events');
+    text.push(`${summary.events} ring buffer records (${base}.events.jsonl)`);
+  }
+  // a C or Go loader's own output (its table, its log lines)
+  if (l.text.length)
+    text.unshift(
+      l.text.slice(0, 40).join('\n') + (l.text.length > 40 ? `\n… ${l.text.length - 40} more lines` : ''),
+    );
 }

@@ -23,6 +23,7 @@
  * The shell is src/trace/sh/trace-driver.sh; it includes the attach detection
  * kjx-bpf-ready has too (src/guest/sh/attach.sh).
  */
+import { GENERIC_LOADER_LINK } from '../bpf/guest-paths.js';
 import { ATTACH_TIMEOUT, TICK } from '../guest/bpf-ready.js';
 import { readShFile, renderSh, type ShValues, shWords } from '../guest/sh-file.js';
 import type { GuestTracer } from './tracers.js';
@@ -65,6 +66,8 @@ export function traceDriverValues(t: GuestTracer, o: DriverOptions): ShValues {
     KJX_KILL_GRACE: KILL_GRACE_S,
     KJX_FRAME_PREFIX: FRAME_PREFIX,
     KJX_TICK: TICK,
+    // a tracing.programs loader's maps, dumped by kjx-bpf-run before the stop signal
+    KJX_DUMP_MAPS: t.kind !== 'helper' && t.dumpMaps ? GENERIC_LOADER_LINK : '',
   };
 }
 

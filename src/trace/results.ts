@@ -5,9 +5,11 @@
  * execsnoop's and syscount's tables), bpftrace 0.17 map prints, and tracefs hist
  * files (parsed by `histogram.ts`).
  */
+
 import { KjxError } from '../util/errors.js';
 import type { FoldedStack } from './folded.js';
 import { type Log2Hist, parseBpftraceOutput, parseFtraceHist, parseLog2Hists } from './histogram.js';
+import { progResults } from './prog-results.js';
 import type { Cell } from './table.js';
 import type { OutputFormat } from './tracers.js';
 
@@ -18,6 +20,10 @@ export interface TraceResults {
   stacks?: FoldedStack[];
   /** Top entries, biggest first, and the columns to show them with. */
   table?: { rows: Row[]; columns: string[] };
+  /** What `table` shows, when there is more than one thing to show (a program's map). */
+  tableTitle?: string;
+  /** More tables (a program's other maps), each with its title. */
+  tables?: { title: string; rows: Row[]; columns: string[] }[];
 }
 
 /** Frames the BPF program itself adds on top of every stack it takes (not the traced code's). */
@@ -247,5 +253,7 @@ export function traceResults(format: OutputFormat, text: string, source: string)
     }
     case 'text':
       return { histograms: parseLog2Hists(text, source) };
+    case 'bpf-prog':
+      return progResults(text, '', source).results;
   }
 }

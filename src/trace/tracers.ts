@@ -6,6 +6,7 @@
  * KjxError that says which component to add.
  */
 
+import { PROG_RUNNER, READY_LINE } from '../bpf/guest-paths.js';
 import { FTRACE_HELPER_LINK } from '../guest/ftrace-helper.js';
 import { didYouMean } from '../spec/messages.js';
 import { KjxError } from '../util/errors.js';
@@ -19,6 +20,7 @@ export const TRACERS = [
   'profile',
   'bpftrace',
   'service',
+  'prog',
 ] as const;
 export type TracerName = (typeof TRACERS)[number];
 
@@ -32,6 +34,7 @@ export const TRACER_HELP: Record<TracerName, string> = {
   profile: 'on-CPU stacks sampled at 99 Hz (bpftrace) -> flame graph',
   bpftrace: '-e PROGRAM or --script FILE: its maps and histograms',
   service: "stop the image's tracer service NAME with its stop signal and collect its log",
+  prog: 'your own eBPF program NAME of tracing.programs: its maps (maps.json), histograms, tables, events',
 };
 
 /** Positional arguments each tracer takes before the workload command. */
@@ -44,6 +47,7 @@ export const TRACER_ARGS: Record<TracerName, string[]> = {
   profile: [],
   bpftrace: [],
   service: ['NAME'],
+  prog: ['NAME'],
 };
 
 /** What an image offers to tracers. */
@@ -53,13 +57,15 @@ export interface ImageTools {
   libbpfTools: string[];
   /** Set when probed in a running detached VM (its name): a missing piece needs a new boot there. */
   vm?: string;
+  /** The image's own eBPF programs (tracing.programs) and their loaders. */
+  programs?: { name: string; loader: 'generic' | 'c' | 'go' }[];
 }
 
 export type Backend = 'auto' | 'bpf' | 'tracefs';
 
 export interface TraceRequest {
   tracer: TracerName;
-  /** funccount's PATTERN, service's NAME. */
+  /** funccount's PATTERN, service's NAME, prog's NAME. */
   arg?: string;
   /** bpftrace program text (`-e` or the content of `--script`). */
   program?: string;
@@ -80,6 +86,7 @@ export type OutputFormat =
   | 'ftrace-exec' // the trace buffer with sched_process_exec lines
   | 'bpftrace-stacks' // bpftrace's @[kstack, ustack, comm] map
   | 'bpftrace' // bpftrace maps and hists
+  | 'bpf-prog' // a tracing.programs loader: kjx-bpf-run's JSON lines and map dump (src/bpf/)
   | 'text'; // unknown (a service's log): kept raw, histograms found if any
 
 /**
@@ -101,9 +108,16 @@ export type GuestTracer = {
       argv: string[];
       /** A line the program prints (line-buffered) once attached; otherwise attach is read from /proc. */
       readyLine?: string;
+      /** Before the stop signal, `kjx-bpf-run --dump-maps` writes the maps it holds (C and Go loaders). */
+      dumpMaps?: boolean;
     }
   | { kind: 'helper'; start: string[]; stop: string[] }
-  | { kind: 'service'; service: string }
+  | {
+      kind: 'service';
+      service: string;
+      /** Before the stop: `kjx-bpf-run --dump-maps` of the service's processes (a kjx-prog service). */
+      dumpMaps?: boolean;
+    }
 );
 
 /** The profile tracer's bpftrace program. */
@@ -289,6 +303,33 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
         via: 'bpftrace',
         format: 'bpftrace',
       };
+    case 'prog': {
+      const name = req.arg ?? '';
+      const progs = tools.programs ?? [];
+      const p = progs.find((x) => x.name === name);
+      if (!p)
+        throw new KjxError(
+          'TRACE_UNAVAILABLE',
+          `prog: the image has no program "${name}"${didYouMean(
+            name,
+            progs.map((x) => x.name),
+          )}`,
+          {
+            hint: progs.length
+              ? `programs of this image: ${progs.map((x) => x.name).join(', ')}`
+              : `add it to tracing.programs in kjx.yaml${rebuildHint(tools)}`,
+          },
+        );
+      const via = { generic: 'kjx-bpf-run', c: 'C loader', go: 'Go loader, cilium/ebpf' }[p.loader];
+      return {
+        tracer: 'prog',
+        kind: 'process',
+        argv: [PROG_RUNNER, name],
+        ...(p.loader === 'generic' ? { readyLine: READY_LINE } : { dumpMaps: true }),
+        via: `tracing.programs ${name} (${via})`,
+        format: 'bpf-prog',
+      };
+    }
     case 'service': {
       const name = req.arg ?? '';
       if (!/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(name))
@@ -296,19 +337,22 @@ export function planTracer(req: TraceRequest, tools: ImageTools): GuestTracer {
           hint: 'kjx trace service NAME, NAME as in services: of kjx.yaml',
         });
       const run = req.serviceRun ?? '';
-      const format: OutputFormat = /\boffcputime\b/.test(run)
-        ? 'offcpu-stacks'
-        : /\b(runqlat|biolatency|cpudist|hardirqs|softirqs|funclatency|fsdist|ext4dist|xfsdist|btrfsdist|nfsdist|tcprtt|bitesize)\b/.test(
-              run,
-            )
-          ? 'libbpf-hist'
-          : /\bbpftrace\b/.test(run)
-            ? 'bpftrace'
-            : 'text';
+      const format: OutputFormat = /\bkjx-prog\b/.test(run)
+        ? 'bpf-prog'
+        : /\boffcputime\b/.test(run)
+          ? 'offcpu-stacks'
+          : /\b(runqlat|biolatency|cpudist|hardirqs|softirqs|funclatency|fsdist|ext4dist|xfsdist|btrfsdist|nfsdist|tcprtt|bitesize)\b/.test(
+                run,
+              )
+            ? 'libbpf-hist'
+            : /\bbpftrace\b/.test(run)
+              ? 'bpftrace'
+              : 'text';
       return {
         tracer: 'service',
         kind: 'service',
         service: name,
+        ...(format === 'bpf-prog' ? { dumpMaps: true } : {}),
         via: `service ${name}`,
         format,
         ...(format === 'offcpu-stacks' ? { unit: 'us' } : {}),

@@ -36,6 +36,8 @@ export type ErrorCode =
   | 'TRACE_PARSE' // trace output (folded stacks, histograms, ftrace hist) cannot be read
   | 'TRACE_UNAVAILABLE' // kjx trace: the image lacks the component a tracer needs
   | 'TRACE_FAILED' // kjx trace: the tracer failed in the guest (did not attach, exited, no output)
+  | 'BPF_COMPILE' // a tracing.programs source (BPF C, C loader, Go loader) does not compile
+  | 'BPF_VERIFIER' // the guest kernel's verifier rejected a tracing.programs program
   | 'STRICT_WARNING' // a build warning, made an error by --strict
   | 'GUEST_COPY'; // a file could not be copied into or out of a guest
 

@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 
-export type ToolUse = 'build' | 'boot' | 'test';
+/** `bpf`: compiling tracing.programs (src/bpf/toolchain.ts picks what a spec needs). */
+export type ToolUse = 'build' | 'boot' | 'test' | 'bpf';
 
 export interface HostTool {
   command: string;
@@ -17,6 +18,8 @@ export interface HostTool {
   needFor: ToolUse[];
   /** A data file rather than a command (firmware, a static library): present when one of these paths exists. */
   files?: string[];
+  /** What `kjx doctor` shows for a present data file (default "present"). */
+  fileNote?: string;
 }
 
 export const HOST_TOOLS: HostTool[] = [
@@ -176,6 +179,87 @@ export const HOST_TOOLS: HostTool[] = [
     why: 'render trace SVGs (flame graphs, histograms, boot timelines) to pixels in tests',
     needFor: ['test'],
   },
+  // tracing.programs: the eBPF toolchain (src/bpf/toolchain.ts); tests compile real programs
+  {
+    command: 'clang',
+    package: 'clang',
+    versionArgs: ['--version'],
+    why: 'compile eBPF programs (tracing.programs) with -target bpf',
+    needFor: ['bpf', 'test'],
+  },
+  {
+    command: 'llvm-strip',
+    package: 'llvm',
+    versionArgs: ['--version'],
+    why: 'strip DWARF from eBPF objects, keeping their BTF (tracing.programs)',
+    needFor: ['bpf', 'test'],
+  },
+  {
+    command: 'bpftool',
+    package: 'bpftool',
+    versionArgs: ['version'],
+    why: "vmlinux.h from the image kernel's BTF, and skeletons for C loaders (tracing.programs)",
+    needFor: ['bpf', 'test'],
+  },
+  {
+    command: 'gcc',
+    package: 'gcc',
+    versionArgs: ['--version'],
+    why: 'link C loaders and kjx-bpf-run, the generic loader (tracing.programs)',
+    needFor: ['bpf', 'test'],
+  },
+  {
+    command: 'libc6-dev',
+    package: 'libc6-dev',
+    versionArgs: [],
+    why: 'C library headers for loaders (tracing.programs)',
+    needFor: ['bpf', 'test'],
+    files: ['/usr/include/stdio.h'],
+    fileNote: 'headers',
+  },
+  {
+    command: 'libbpf.a',
+    package: 'libbpf-dev',
+    versionArgs: [],
+    why: "libbpf's headers (bpf_helpers.h) and static library (tracing.programs)",
+    needFor: ['bpf', 'test'],
+    files: ['/usr/lib/x86_64-linux-gnu/libbpf.a'],
+    fileNote: 'static library',
+  },
+  {
+    command: 'libelf.a',
+    package: 'libelf-dev',
+    versionArgs: [],
+    why: 'libelf for static libbpf loaders (tracing.programs)',
+    needFor: ['bpf', 'test'],
+    files: ['/usr/lib/x86_64-linux-gnu/libelf.a'],
+    fileNote: 'static library',
+  },
+  {
+    command: 'libz.a',
+    package: 'zlib1g-dev',
+    versionArgs: [],
+    why: 'zlib for static libbpf loaders (tracing.programs)',
+    needFor: ['bpf', 'test'],
+    files: ['/usr/lib/x86_64-linux-gnu/libz.a'],
+    fileNote: 'static library',
+  },
+  {
+    command: 'go',
+    package: 'golang-go',
+    versionArgs: ['version'],
+    why: 'build Go loaders (tracing.programs with go:), offline in GOPATH mode',
+    needFor: ['bpf', 'test'],
+  },
+  {
+    command: 'cilium/ebpf',
+    package: 'golang-github-cilium-ebpf-dev',
+    versionArgs: [],
+    why: 'the cilium/ebpf Go library for Go loaders (tracing.programs with go:)',
+    needFor: ['bpf', 'test'],
+    files: ['/usr/share/gocode/src/github.com/cilium/ebpf/collection.go'],
+    fileNote: 'Go sources',
+  },
 ];
 
 export interface ToolStatus {
@@ -200,7 +284,7 @@ function which(cmd: string): string | undefined {
 export function probeTool(tool: HostTool): ToolStatus {
   if (tool.files) {
     const found = tool.files.find((f) => existsSync(f));
-    return { tool, path: found, version: found ? 'present' : undefined };
+    return { tool, path: found, version: found ? (tool.fileNote ?? 'present') : undefined };
   }
   const path = which(tool.command);
   if (!path) return { tool, path: undefined, version: undefined };

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { progRunnerScript } from '../../src/bpf/image-layer.js';
 import { checkLib } from '../../src/components/container-common.js';
 import { bpfReadyScript } from '../../src/guest/bpf-ready.js';
 import { checkRunnerArgv } from '../../src/guest/checks.js';
@@ -202,6 +203,7 @@ const KNOWN = [
   'guest/sh/stage1.sh',
   'components/sh/check-lib.sh',
   'trace/sh/trace-driver.sh',
+  'bpf/sh/kjx-prog.sh',
 ];
 
 /** Every .sh file under src/. */
@@ -273,6 +275,7 @@ describe("kjx's shell files", () => {
       ['check lib', checkLib()],
       ['kjx-ftrace', ftraceHelperScript()],
       ['kjx-bpf-ready', bpfReadyScript()],
+      ['kjx-prog', progRunnerScript(['execs', 'top'])],
       ...(['runqlat', 'funccount', 'offcpu', 'exec', 'bpftrace', 'service'] as const).map(
         (tracer) =>
           [

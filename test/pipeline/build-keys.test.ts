@@ -90,3 +90,54 @@ describe('build keys of component files', () => {
     assert.equal(c.files, a.files);
   });
 });
+
+/** The plan of a project with libbpf-tools and, when `bpf` is given, one program of that source. */
+async function planWithProgram(bpf: string | undefined) {
+  const dir = mkdtempSync(join(tmpdir(), 'kjx-keys-prog-'));
+  dirs.push(dir);
+  if (bpf !== undefined) writeFileSync(join(dir, 'execs.bpf.c'), bpf);
+  writeFileSync(
+    join(dir, 'kjx.yaml'),
+    `kernel: {package: linux-image-cloud-amd64}\ncomponents: [busybox, runit, libbpf-tools]\nssh: {enabled: false}\n${
+      bpf === undefined ? '' : 'tracing: {programs: [{name: execs, bpf: ./execs.bpf.c}]}\n'
+    }`,
+  );
+  return planBuild(loadSpec(join(dir, 'kjx.yaml')), { lockPath: join(dir, 'kjx.lock'), index });
+}
+
+// planning finds the eBPF toolchain: the machines that run the suite have it (kjx doctor --install --for test)
+describe('build keys of tracing.programs', () => {
+  it('a program does not change the base key of libbpf-tools (tracing.programs is not a component input)', async () => {
+    const without = stageKeys(BUILD_STAGES, await planWithProgram(undefined), 'code');
+    const withProg = stageKeys(BUILD_STAGES, await planWithProgram('int x;\n'), 'code');
+    assert.equal(withProg.base, without.base);
+    assert.equal(withProg.kernel, without.kernel);
+    assert.notEqual(withProg.write, without.write);
+  });
+
+  it('the same program in another checkout keeps every key; its source changes programs and write', async () => {
+    const a = stageKeys(BUILD_STAGES, await planWithProgram('int x;\n'), 'code');
+    const b = stageKeys(BUILD_STAGES, await planWithProgram('int x;\n'), 'code');
+    assert.deepEqual(a, b);
+    const c = stageKeys(BUILD_STAGES, await planWithProgram('int y;\n'), 'code');
+    assert.notEqual(c.programs, a.programs);
+    assert.notEqual(c.write, a.write);
+    assert.equal(c.base, a.base);
+  });
+
+  it("the toolchain's identity is in the cache keys, not in the build id's", async () => {
+    const plan = await planWithProgram('int x;\n');
+    const other = {
+      ...plan,
+      programs: { ...plan.programs!, toolchain: { ...plan.programs!.toolchain, id: 'x' } },
+    };
+    assert.notEqual(
+      stageKeys(BUILD_STAGES, other, 'code').write,
+      stageKeys(BUILD_STAGES, plan, 'code').write,
+    );
+    assert.equal(
+      stageKeys(BUILD_STAGES, other, 'kjx 1', false).write,
+      stageKeys(BUILD_STAGES, plan, 'kjx 1', false).write,
+    );
+  });
+});

@@ -47,7 +47,7 @@ test('defaults', () => {
     ssh: { enabled: true, port: 22, hostKeys: ['ed25519'], hostKeyFiles: [], rootLogin: true },
     services: {},
     tasks: [],
-    tracing: { libbpfTools: ['runqlat', 'execsnoop', 'offcputime', 'syscount', 'biolatency'] },
+    tracing: { libbpfTools: ['runqlat', 'execsnoop', 'offcputime', 'syscount', 'biolatency'], programs: [] },
     vm: { restrict: false },
     console: 'shell',
     specDir: '.',

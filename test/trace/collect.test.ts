@@ -20,6 +20,7 @@ import {
   runOutcomeError,
 } from '../../src/trace/collect.js';
 import { planTracer } from '../../src/trace/tracers.js';
+import { programBtf } from '../fixtures/btf-fixtures.js';
 import { assertKjxError, kjxError } from '../helpers/kjx-error.js';
 
 const tools = { components: ['ftrace', 'libbpf-tools'], libbpfTools: ['runqlat', 'offcputime'] };
@@ -90,6 +91,110 @@ describe('renderTrace', () => {
       readFileSync(join(out, 'summary.json'), 'utf8'),
       /"error": "offcputime exited before it attached"/,
     );
+  });
+
+  test("a program: maps.json through BTF, the table, counters, events, and a C loader's own output first", () => {
+    const out = dir();
+    const { btf, ids } = programBtf();
+    const key = Buffer.alloc(20);
+    key.writeUInt32LE(42);
+    key.write('cat', 4);
+    const bss = Buffer.alloc(24);
+    bss.writeBigUInt64LE(7n);
+    const entry = (k: Buffer, v: Buffer) => [k.toString('hex'), v.toString('hex')];
+    const maps = JSON.stringify({
+      type: 'maps',
+      maps: [
+        {
+          name: 'counts',
+          id: 1,
+          type: 'hash',
+          key_size: 20,
+          value_size: 8,
+          max_entries: 64,
+          btf_id: 3,
+          btf_key_type_id: ids.key,
+          btf_value_type_id: ids.u64,
+          entries: [entry(key, Buffer.from('0500000000000000', 'hex'))],
+          truncated: false,
+        },
+        {
+          name: 'top.bss',
+          id: 2,
+          type: 'array',
+          key_size: 4,
+          value_size: 24,
+          max_entries: 1,
+          btf_id: 3,
+          btf_key_type_id: 0,
+          btf_value_type_id: ids.bss,
+          entries: [entry(Buffer.alloc(4), bss)],
+          truncated: false,
+        },
+      ],
+      btf: { 3: btf.toString('hex') },
+    });
+    const plan = planTracer(
+      { tracer: 'prog', arg: 'top' },
+      { components: [], libbpfTools: [], programs: [{ name: 'top', loader: 'c' }] },
+    );
+    const r = renderTrace(
+      out,
+      plan,
+      frames({
+        out: 'PID COMM COUNT\n42 cat 5\n',
+        err: '',
+        maps: `${maps}\n`,
+        meta: 'tracer=prog\nt_start=1\nt_attached=2\nt_workload_end=3\n',
+      }),
+      { target: {} },
+    );
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'maps.json'), 'utf8')), {
+      counts: [{ key: { pid: 42, comm: 'cat' }, value: 5 }],
+      '.bss': { total: 7, lat_hist: [0, 0, 0, 0] },
+    });
+    assert.deepEqual(r.summary.counters, { total: 7 });
+    assert.deepEqual(r.summary.maps, { counts: { type: 'hash', entries: 1 }, '.bss': { type: 'array' } });
+    assert.deepEqual(r.summary.top, [{ pid: 42, comm: 'cat', value: 5 }]);
+    assert.ok(r.text.startsWith('PID COMM COUNT\n42 cat 5'), r.text);
+    assert.match(r.text, /^total = 7$/m);
+    // a re-run into the same -o DIR is allowed: maps.json is one of kjx's files
+    prepareOutputDir(out);
+  });
+
+  test('a program the verifier rejects: BPF_VERIFIER at its source line, the whole log kept', () => {
+    const out = dir();
+    const plan = planTracer(
+      { tracer: 'prog', arg: 'bad' },
+      { components: [], libbpfTools: [], programs: [{ name: 'bad', loader: 'generic' }] },
+    );
+    const err = [
+      "libbpf: prog 'on_enter': -- BEGIN PROG LOAD LOG --",
+      '; *v += 1;',
+      '8: (79) r1 = *(u64 *)(r0 +0)',
+      "R0 invalid mem access 'map_value_or_null'",
+      'processed 8 insns (limit 1000000)',
+      '-- END PROG LOAD LOG --',
+      '',
+    ].join('\n');
+    assert.throws(
+      () =>
+        renderTrace(
+          out,
+          plan,
+          frames({ out: '', err, meta: 'error=/usr/sbin/kjx-prog exited before it attached\n' }),
+          {
+            target: {},
+            sources: [{ file: './bad.bpf.c', text: 'int x;\n  *v += 1;\n' }],
+          },
+        ),
+      kjxError('BPF_VERIFIER', {
+        message:
+          "program bad: the kernel's verifier rejected on_enter():\n./bad.bpf.c:2: *v += 1;\n8: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'",
+        hint: /the whole verifier log \(4 lines\) is in .*prog\.stderr\.txt/,
+      }),
+    );
+    assert.equal(readFileSync(join(out, 'prog.stderr.txt'), 'utf8'), err);
   });
 
   test('the tracefs runqlat histogram is in usecs (the plan\'s unit), not "lat" (the key field)', () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -73,8 +73,17 @@ describe('generated scripts', { skip }, () => {
       { tracer: 'profile' },
       { tracer: 'bpftrace', program: "kprobe:vfs_read { @[comm] = count(); } // it's" },
       { tracer: 'service', arg: 'tracer' },
+      { tracer: 'service', arg: 'hs', serviceRun: 'kjx-prog hs' },
+      { tracer: 'prog', arg: 'execs' },
+      { tracer: 'prog', arg: 'top' },
     ] as const) {
-      const plan = planTracer(req, tools);
+      const plan = planTracer(req, {
+        ...tools,
+        programs: [
+          { name: 'execs', loader: 'generic' },
+          { name: 'top', loader: 'c' },
+        ],
+      });
       shOk(traceDriverScript(plan, { workload: ['sh', '-c', "echo 'quoted; $x'"], durationS: 3 }));
       shOk(traceDriverScript(plan, {}));
     }
@@ -136,6 +145,46 @@ describe('the driver, run on the host', { skip }, () => {
       for (const ephemeral of [true, false])
         assert.ok(drive(helper, { ephemeral, durationS: 0 }).frames.complete);
       assert.equal(readFileSync(log, 'utf8'), 'stop --keep\nstop\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test('a program with its own loader: kjx-bpf-run dumps the maps while the loader holds them, before SIGINT, and they are shipped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kjx-trace-maps-'));
+    try {
+      // the stand-in kjx-bpf-run says whether the loader it was given is still running
+      const dumper = join(dir, 'kjx-bpf-run');
+      writeFileSync(dumper, '#!/bin/sh\nkill -0 "$2" && echo "{\\"maps of\\": \\"$1 $2\\"}"\n', {
+        mode: 0o755,
+      });
+      const loader = planTracer(
+        { tracer: 'prog', arg: 'top' },
+        { components: [], libbpfTools: [], programs: [{ name: 'top', loader: 'c' }] },
+      );
+      assert.ok(loader.kind === 'process' && loader.dumpMaps === true);
+      const script = traceDriverScript(
+        {
+          ...loader,
+          argv: [
+            'python3',
+            '-c',
+            "import signal,sys,time\ndef stop(*a):\n  print('table at stop', flush=True); sys.exit(0)\nsignal.signal(signal.SIGINT, stop)\nprint('attached', flush=True)\ntime.sleep(60)",
+          ],
+          readyLine: 'attached',
+        },
+        { durationS: 0 },
+      );
+      // the one value a host run changes: where kjx-bpf-run is
+      const line = 'KJX_DUMP_MAPS=/usr/sbin/kjx-bpf-run';
+      assert.ok(script.includes(`${line}\n`), script);
+      const r = busyboxSh(['-c', script.replace(line, `KJX_DUMP_MAPS=${dumper}`)], { timeout: 2 * BOUND_MS });
+      const frames = parseFrames(r.stdout);
+      assert.ok(frames.complete, r.stderr.toString());
+      assert.match(frames.files.get('maps')?.toString() ?? '', /^\{"maps of": "--dump-maps \d+"\}\n$/);
+      assert.equal(frames.files.get('out')?.toString(), 'attached\ntable at stop\n');
+      // a tracer without a loader of its own ships no maps file
+      const plain = drive(fake(['echo', 'results']), { durationS: 0 });
+      assert.equal(plain.frames.files.has('maps'), false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -108,6 +108,42 @@ describe('planTracer', () => {
     );
     fails(() => planTracer({ tracer: 'service', arg: '../x' }, BARE), 'USAGE', /not a service name/);
   });
+  test('prog: the generic loader is ready by its line; C and Go loaders by /proc, their maps dumped before the stop', () => {
+    const tools: ImageTools = {
+      ...BARE,
+      programs: [
+        { name: 'execs', loader: 'generic' },
+        { name: 'top', loader: 'c' },
+        { name: 'gotop', loader: 'go' },
+      ],
+    };
+    const g = planTracer({ tracer: 'prog', arg: 'execs' }, tools);
+    assert.ok(g.kind === 'process' && g.readyLine === '{"type":"ready"}' && !g.dumpMaps);
+    assert.deepEqual(g.kind === 'process' && g.argv, ['/usr/sbin/kjx-prog', 'execs']);
+    assert.equal(g.format, 'bpf-prog');
+    assert.equal(g.via, 'tracing.programs execs (kjx-bpf-run)');
+    const c = planTracer({ tracer: 'prog', arg: 'top' }, tools);
+    assert.ok(c.kind === 'process' && c.readyLine === undefined && c.dumpMaps === true);
+    assert.equal(
+      planTracer({ tracer: 'prog', arg: 'gotop' }, tools).via,
+      'tracing.programs gotop (Go loader, cilium/ebpf)',
+    );
+    fails(
+      () => planTracer({ tracer: 'prog', arg: 'exec' }, tools),
+      'TRACE_UNAVAILABLE',
+      /no program "exec" \(did you mean "execs"\?\).*\n.*programs of this image: execs, top, gotop/,
+    );
+    fails(
+      () => planTracer({ tracer: 'prog', arg: 'x' }, BARE),
+      'TRACE_UNAVAILABLE',
+      /add it to tracing\.programs in kjx\.yaml/,
+    );
+  });
+  test('service: a kjx-prog service is read as a program, its maps dumped before the stop', () => {
+    const p = planTracer({ tracer: 'service', arg: 'hs', serviceRun: 'kjx-prog handshake' }, BARE);
+    assert.equal(p.format, 'bpf-prog');
+    assert.ok(p.kind === 'service' && p.dumpMaps === true);
+  });
   test('syscalls: syscount when the image has it but not ftrace; the error names --backend bpf', () => {
     const bpfOnly: ImageTools = { components: ['libbpf-tools'], libbpfTools: ['syscount'] };
     const p = planTracer({ tracer: 'syscalls' }, bpfOnly);
@@ -149,6 +185,19 @@ describe('what a detached VM has, and where results go', () => {
       { components: ['ftrace', 'libbpf-tools', 'bpftrace'], libbpfTools: ['ext4dist', 'runqlat'] },
     );
     assert.deepEqual(toolsFromListing(['/usr/sbin/dropbear']), { components: [], libbpfTools: [] });
+    // tracing.programs: an object, and a loader binary named after the program when it has one
+    assert.deepEqual(
+      toolsFromListing([
+        '/usr/lib/kjx/bpf/execs/execs.bpf.o',
+        '/usr/lib/kjx/bpf/gotop/top.bpf.o',
+        '/usr/lib/kjx/bpf/gotop/gotop',
+        '/usr/lib/kjx/bpf/kjx-bpf-run',
+      ]).programs,
+      [
+        { name: 'execs', loader: 'generic' },
+        { name: 'gotop', loader: 'c' },
+      ],
+    );
   });
   test('the default output directory: .kjx/traces/TRACER-STAMP (UTC)', () => {
     assert.equal(

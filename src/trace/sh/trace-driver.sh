@@ -23,6 +23,7 @@
 # @value KJX_STOP_TIMEOUT      seconds it may take to print its results after SIGINT (then SIGKILL)
 # @value KJX_KILL_GRACE        seconds between SIGTERM and SIGKILL of a workload past its duration
 # @value KJX_FRAME_PREFIX      what the frames on fd 3 start with
+# @value KJX_DUMP_MAPS         a tracing.programs loader: kjx-bpf-run, which dumps the maps a process holds; empty: none
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # fd 3 carries the framed results; everything else goes to stderr
 exec 3>&1 1>&2
@@ -51,7 +52,7 @@ emit() {
   cat "$D/$1" >&3
   echo >&3
 }
-finish() { stamp t_end; emit out; emit err; emit meta; echo "${KJX_FRAME_PREFIX}end" >&3; exit 0; }
+finish() { stamp t_end; emit out; emit err; [ -f "$D/maps" ] && emit maps; emit meta; echo "${KJX_FRAME_PREFIX}end" >&3; exit 0; }
 fail() { meta error "$1"; finish; }
 # kjx:include ../../guest/sh/attach.sh
 # interrupted (the SSH session of --vm gone, a signal): stop the tracer and the workload and
@@ -145,6 +146,8 @@ stamp t_workload_end
 
 case $KJX_KIND in
 process)
+  # a C or Go loader's maps while it still holds them (it prints its own output on stop)
+  [ -z "$KJX_DUMP_MAPS" ] || "$KJX_DUMP_MAPS" --dump-maps "$tp" >"$D/maps" 2>>"$D/err" 3>&-
   # SIGINT: libbpf-tools and bpftrace print their results then; SIGKILL after a while
   kill -INT "$tp"
   (
@@ -164,6 +167,10 @@ helper)
   armed=''
   ;;
 service)
+  # a program's maps while its loader holds them (a long log line would be split by svlogd)
+  if [ -n "$KJX_DUMP_MAPS" ] && read -r kjx_sp <"/etc/service/$KJX_SERVICE/supervise/pid"; then
+    "$KJX_DUMP_MAPS" --dump-maps "$kjx_sp" >"$D/maps" 2>>"$D/err" 3>&-
+  fi
   # the stop signal (control/t: INT for libbpf-tools) makes the tracer print its results
   sv down "/etc/service/$KJX_SERVICE"
   read -r kjx_up _ </proc/uptime; kjx_deadline=$((${kjx_up%.*} + 60))
