@@ -20,7 +20,7 @@
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { type Cache, cacheTempDir, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
-import { bpfStem, type ProgramSpec } from '../spec/programs.js';
+import { bpfStem, type ProgramSpec, portableProgram } from '../spec/programs.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { parseDiagnostics } from './diagnostics.js';
@@ -264,15 +264,8 @@ async function compileProgram(
   const stem = bpfStem(p.bpf);
   const sources = programSources(p).map((s) => [relative(o.specDir, s.path), s.sha]);
   const key = `bpf-prog-${hashValue({
-    name: p.name,
+    ...(portableProgram(p) as object),
     stem,
-    loader:
-      p.loader.kind === 'c'
-        ? { kind: 'c', sources: p.loader.sourceRefs }
-        : p.loader.kind === 'go'
-          ? { kind: 'go', dir: p.loader.dirRef }
-          : p.loader,
-    bpf: p.bpfRef,
     sources,
     btf: o.btf.sha,
     tool: o.toolchain.id,
