@@ -36,9 +36,14 @@ function build(ws: string): number {
   return statSync(join(ws, 'dist', 'initramfs.cpio.gz')).size;
 }
 
-function trace(ws: string, args: string[], n: number): { wall: number[]; attach: number } {
+/** `kjx trace ARGS --json` (trace.bench.ts's too): wall times (median of `n`) and the last summary. */
+export function traceTimes(
+  ws: string,
+  args: string[],
+  n: number,
+): { wall: number[]; summary: Record<string, unknown> } {
   const wall: number[] = [];
-  let attach = Number.NaN;
+  let summary: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     const r = spawnSync(process.execPath, [KJX, 'trace', '--json', '--accel', 'tcg', ...args], {
@@ -49,9 +54,15 @@ function trace(ws: string, args: string[], n: number): { wall: number[]; attach:
     });
     wall.push((performance.now() - t) / 1000);
     if (r.status !== 0) throw new Error(`kjx trace ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-    attach = (JSON.parse(r.stdout) as { attachS: number }).attachS;
+    summary = JSON.parse(r.stdout);
   }
-  return { wall, attach };
+  return { wall, summary };
+}
+
+/** `kjx trace prog …`: wall times and the attach time the last run's summary gives. */
+function trace(ws: string, args: string[], n: number): { wall: number[]; attach: number } {
+  const { wall, summary } = traceTimes(ws, args, n);
+  return { wall, attach: Number(summary.attachS) };
 }
 
 /** Everything about tracing.programs: images, compile, traces. */

@@ -5,11 +5,11 @@
  * initramfs size with each tracing component on top of the default image. The
  * bpftrace image (LLVM) is built and, when it boots, profiled once.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchBpf } from './bpf.bench.js';
+import { benchBpf, traceTimes } from './bpf.bench.js';
 import { type BenchLine, median } from './build.bench.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -31,29 +31,6 @@ function build(ws: string): { seconds: number; bytes: number } {
     seconds: (performance.now() - t) / 1000,
     bytes: statSync(join(ws, 'dist', 'initramfs.cpio.gz')).size,
   };
-}
-
-/** `kjx trace ARGS --json` wall times (median of `n`) and the last summary. */
-function traceTimes(
-  ws: string,
-  args: string[],
-  n: number,
-): { wall: number[]; summary: Record<string, unknown> } {
-  const wall: number[] = [];
-  let summary: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    const r = spawnSync(process.execPath, [KJX, 'trace', '--json', '--accel', 'tcg', ...args], {
-      cwd: ws,
-      env,
-      encoding: 'utf8',
-      maxBuffer: 1 << 26,
-    });
-    wall.push((performance.now() - t) / 1000);
-    if (r.status !== 0) throw new Error(`kjx trace ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-    summary = JSON.parse(r.stdout);
-  }
-  return { wall, summary };
 }
 
 const MiB = 1024 * 1024;

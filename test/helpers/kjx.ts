@@ -7,12 +7,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -162,4 +165,16 @@ export function kjxForOtherUsers(): string {
   process.on('exit', () => rmSync(copy, { recursive: true, force: true }));
   otherUsersKjx = join(copy, 'bin', 'kjx.js');
   return otherUsersKjx;
+}
+
+/** The first `n` bytes of a file, as latin1 text (magic numbers, headers). */
+export function firstBytes(path: string, n: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    readSync(fd, b, 0, n, 0);
+    return b.toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,21 +5,14 @@
  * console shell, power button or SSH server unless a service needs one.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { firstBytes, removeAll, runKjx, workspace } from '../helpers/kjx.js';
 
 const made: string[] = [];
 after(() => removeAll(...made));
-
-function firstBytes(path: string, n: number): string {
-  const fd = openSync(path, 'r');
-  const b = Buffer.alloc(n);
-  readSync(fd, b, 0, n, 0);
-  return b.toString('latin1');
-}
 
 describe('kjx run: what QEMU boots and what the guest starts', () => {
   let ws: string;

@@ -6,24 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Warning } from '../../src/util/errors.js';
 import { isKjxError } from '../../src/util/errors.js';
 import { prepareBoot } from '../../src/vm/prepare.js';
-import { removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
+import { firstBytes, removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
 
 const made: string[] = [];
 after(() => removeAll(...made));
-
-function firstBytes(path: string, n: number): string {
-  const fd = openSync(path, 'r');
-  const b = Buffer.alloc(n);
-  readSync(fd, b, 0, n, 0);
-  return b.toString('latin1');
-}
 
 describe('prepareBoot', () => {
   let ws: string;
