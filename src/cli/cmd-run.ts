@@ -11,7 +11,14 @@ import type { Guest, GuestRunResult } from '../vm/guest.js';
 import { buildWarn } from './build-warnings.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import type { GlobalOptions } from './main.js';
-import { addLimitOptions, addVmOptions, limitFlags, prepareFromFlags } from './vm-options.js';
+import {
+  addLimitOptions,
+  addSnapshotOptions,
+  addVmOptions,
+  limitFlags,
+  prepareFromFlags,
+  snapshotFlags,
+} from './vm-options.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -70,11 +77,13 @@ export function consoleExcerpt(stateDir: string, excerpt: string): string {
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
   addLimitOptions(
-    addVmOptions(
-      program
-        .command('run')
-        .description('boot an ephemeral VM, run one command in it and exit with its status')
-        .argument('<command...>', 'the command and its arguments (put them after --)'),
+    addSnapshotOptions(
+      addVmOptions(
+        program
+          .command('run')
+          .description('boot an ephemeral VM, run one command in it and exit with its status')
+          .argument('<command...>', 'the command and its arguments (put them after --)'),
+      ),
     ),
     { timeout: '600', silence: '120' },
     'the command has finished',
@@ -95,9 +104,10 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       const mounts = (o.mount as string[]).map(parseMount);
       const limits = limitFlags(o);
 
-      const p = await prepareFromFlags(o, buildWarn(globals().strict));
+      const warn = buildWarn(globals().strict);
+      const p = await prepareFromFlags(o, warn);
       const { launch } = await import('../vm/launch.js');
-      const guest = await launch(p);
+      const guest = await launch(p, { snapshots: snapshotFlags(o, warn) });
       for (const m of mounts) await guest.copyIn(m.host, m.guest);
       const json = !!o.json;
       const outBuf: Buffer[] = [];

@@ -19,7 +19,14 @@ import { buildWarn } from './build-warnings.js';
 import { consoleExcerpt, runReport, timingReport } from './cmd-run.js';
 import { EXIT, exitForVmOutcome } from './exit-codes.js';
 import type { GlobalOptions } from './main.js';
-import { addLimitOptions, addVmOptions, limitFlags, prepareFromFlags } from './vm-options.js';
+import {
+  addLimitOptions,
+  addSnapshotOptions,
+  addVmOptions,
+  limitFlags,
+  prepareFromFlags,
+  snapshotFlags,
+} from './vm-options.js';
 
 /** Why a check failed, in parentheses after its time. */
 function failure(r: CheckResult): string {
@@ -50,11 +57,15 @@ export function formatChecks(results: CheckResult[]): string {
 
 export function registerTest(program: Command, globals: () => GlobalOptions): void {
   addLimitOptions(
-    addVmOptions(
-      program
-        .command('test')
-        .description('boot the image and run its smoke checks (/usr/lib/kjx/checks): all, or the ones named')
-        .argument('[checks...]', 'checks to run (default: every check the image has)'),
+    addSnapshotOptions(
+      addVmOptions(
+        program
+          .command('test')
+          .description(
+            'boot the image and run its smoke checks (/usr/lib/kjx/checks): all, or the ones named',
+          )
+          .argument('[checks...]', 'checks to run (default: every check the image has)'),
+      ),
     ),
     { timeout: '900', silence: '300' },
     'the checks have finished',
@@ -63,10 +74,11 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
     .option('--json', 'print one JSON result on stdout')
     .action(async (asked: string[], o: Record<string, string | boolean | undefined>) => {
       const limits = limitFlags(o);
-      const p = await prepareFromFlags(o, buildWarn(globals().strict));
+      const warn = buildWarn(globals().strict);
+      const p = await prepareFromFlags(o, warn);
       const checks = chooseChecks(checksOf(p.image.manifest.files), asked, String(o.file));
       const { launch } = await import('../vm/launch.js');
-      const guest = await launch(p);
+      const guest = await launch(p, { snapshots: snapshotFlags(o, warn) });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const t0 = performance.now();

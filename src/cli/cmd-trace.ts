@@ -16,9 +16,11 @@ import type { GlobalOptions } from './main.js';
 import {
   addLimitOptions,
   addMachineOptions,
+  addSnapshotOptions,
   limitFlags,
   numberOption,
   prepareFromFlags,
+  snapshotFlags,
 } from './vm-options.js';
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -43,32 +45,37 @@ export function defaultTraceDir(base: string, tracer: string, now = new Date()):
 
 export function registerTrace(program: Command, globals: () => GlobalOptions): void {
   addLimitOptions(
-    addMachineOptions(
-      program
-        .command('trace')
-        .description(
-          'trace an ephemeral VM (or a detached one) while a command runs, and draw the result (docs/tracing.md)',
-        )
-        .argument(
-          '<tracer>',
-          'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
-        )
-        .argument(
-          '[args...]',
-          "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
-        )
-        .option('-f, --file <path>', 'spec file', 'kjx.yaml')
-        .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
-        .option(
-          '-o, --output <dir>',
-          'where to write the results (default .kjx/traces/TRACER-STAMP next to the spec)',
-        )
-        .option('--duration <seconds>', 'trace this long (with a command: stop the command after this long)')
-        .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
-        .option('-e, --program <text>', 'bpftrace: the program')
-        .option('--script <file>', 'bpftrace: a program file on the host')
-        .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto'),
-      'default: 512, 2048 when the image has bpftrace, more for container runtimes',
+    addSnapshotOptions(
+      addMachineOptions(
+        program
+          .command('trace')
+          .description(
+            'trace an ephemeral VM (or a detached one) while a command runs, and draw the result (docs/tracing.md)',
+          )
+          .argument(
+            '<tracer>',
+            'runqlat, syscalls, funccount PATTERN, exec, offcpu, profile, bpftrace, service NAME, prog NAME',
+          )
+          .argument(
+            '[args...]',
+            "the tracer's argument (funccount, service, prog), then the command to trace (after --)",
+          )
+          .option('-f, --file <path>', 'spec file', 'kjx.yaml')
+          .option('--dist <dir>', 'artifact directory (built first if out of date)', 'dist')
+          .option(
+            '-o, --output <dir>',
+            'where to write the results (default .kjx/traces/TRACER-STAMP next to the spec)',
+          )
+          .option(
+            '--duration <seconds>',
+            'trace this long (with a command: stop the command after this long)',
+          )
+          .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
+          .option('-e, --program <text>', 'bpftrace: the program')
+          .option('--script <file>', 'bpftrace: a program file on the host')
+          .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto'),
+        'default: 512, 2048 when the image has bpftrace, more for container runtimes',
+      ),
     ),
     { timeout: '900', silence: '0' },
     'the trace has finished',
@@ -180,14 +187,15 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
         };
         guest = attached;
       } else {
-        const p = await prepareFromFlags(o, buildWarn(globals().strict), {
+        const warn = buildWarn(globals().strict);
+        const p = await prepareFromFlags(o, warn, {
           spec: spec!,
           specPath,
           outDir: String(o.dist),
           memory: (wanted, image) => Math.max(wanted, image.traceMemoryMiB),
         });
         target = { spec: p.image.specPath, buildId: p.image.buildId };
-        guest = await (await import('../vm/launch.js')).launch(p);
+        guest = await (await import('../vm/launch.js')).launch(p, { snapshots: snapshotFlags(o, warn) });
       }
       const driven = await runDriver(guest, script, process.stderr, limits);
       // the outcome first: a panic or timeout while results were sent leaves them cut short

@@ -92,6 +92,18 @@ export function addVmOptions(cmd: Command): Command {
   return addMachineOptions(addImageOptions(cmd));
 }
 
+/** `--cold` and `--no-save`: how `run`, `test` and `trace` use snapshots at ready (docs/boot-time.md). */
+export function addSnapshotOptions(cmd: Command): Command {
+  return cmd
+    .option('--cold', 'boot, even when a snapshot of this VM at ready is saved')
+    .option('--no-save', 'after a boot, save no snapshot at ready for the next run');
+}
+
+/** The launch's snapshot use from `--cold` and `--no-save`; snapshot warnings go to `warn`. */
+export function snapshotFlags(o: Flags, warn: WarnFn): { restore: boolean; save: boolean; warn: WarnFn } {
+  return { restore: !o.cold, save: o.save !== false, warn };
+}
+
 /** `--accel` checked. */
 export function accelFlag(value: unknown): AccelRequest {
   const v = String(value);

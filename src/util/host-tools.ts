@@ -48,8 +48,8 @@ export const HOST_TOOLS: HostTool[] = [
     command: 'zstd',
     package: 'zstd',
     versionArgs: ['--version'],
-    why: 'zstd initramfs compression',
-    needFor: ['build', 'test'],
+    why: 'zstd initramfs compression; snapshots of VMs at ready (compressed migration streams)',
+    needFor: ['build', 'boot', 'test'],
   },
   {
     command: 'qemu-system-x86_64',

@@ -190,6 +190,26 @@ function kernelHash(kernel: string): string {
   }
 }
 
+/**
+ * QEMU's `--version` line, remembered per binary (path, inode, size, mtime) under
+ * `<cacheDir>/accel/`, so a run that needs it (a snapshot's key) spawns no QEMU.
+ */
+export async function qemuVersionCached(cacheDir: string, qemu = DEFAULT_QEMU): Promise<string> {
+  const path = findExecutable(qemu);
+  const st = statSync(path);
+  const id = { path, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  const file = join(cacheDir, 'accel', `version-${hashValue(id)}.txt`);
+  try {
+    const v = readFileSync(file, 'utf8').trim();
+    if (v) return v;
+  } catch {
+    // not asked yet
+  }
+  const v = await qemuVersion(path);
+  writeFileAtomic(file, `${v}\n`);
+  return v;
+}
+
 /** QEMU's first `--version` line: a QEMU upgrade can change whether KVM guests run. */
 async function qemuVersion(qemu: string): Promise<string> {
   const r = await run('asking QEMU for its version', qemu, ['--version'], { timeoutMs: 10_000 });

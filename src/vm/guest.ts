@@ -52,6 +52,11 @@ export interface GuestRunResult {
   message?: string;
   /** Console excerpt for failures. */
   excerpt?: string;
+  /**
+   * How an ephemeral VM started: booted, or restored from a snapshot at ready; and
+   * the snapshot a boot saved for the next run (docs/boot-time.md).
+   */
+  start?: { how: 'booted' | 'restored'; saved?: { bytes: number; seconds: number } };
 }
 
 export interface StopResult {

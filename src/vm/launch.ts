@@ -14,8 +14,9 @@
  * (docs/ARCHITECTURE.md, "Running VMs").
  */
 import { basename, join } from 'node:path';
+import type { WarnFn } from '../util/errors.js';
 import type { DetachedGuest } from './detached.js';
-import type { EphemeralGuest } from './ephemeral.js';
+import type { EphemeralGuest, EphemeralSnapshots } from './ephemeral.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Limits } from './guest.js';
 import type { Prepared } from './prepare.js';
@@ -42,6 +43,12 @@ export function baseConfig(p: Prepared): BaseConfig {
 export interface LaunchOptions {
   /** This VM's directory (ephemeral: a fresh one under `<state>/runs` by default). */
   stateDir?: string;
+  /**
+   * Ephemeral: restore a snapshot at ready when there is one, save one after a boot
+   * (both by default; `--cold` and `--no-save` turn them off); `warn` hears of
+   * snapshots refused or not saved. Without it, no snapshot is used.
+   */
+  snapshots?: { restore: boolean; save: boolean; warn: WarnFn };
 }
 
 export interface DetachedLaunch {
@@ -71,12 +78,52 @@ export async function launch(
   }
   const { ephemeralGuest } = await import('./ephemeral.js');
   const stateDir = o.stateDir ?? (await import('./state.js')).newRunDir();
+  const config = baseConfig(p);
+  const snapshot =
+    o.snapshots && (o.snapshots.restore || o.snapshots.save) && p.boot.kind === 'direct'
+      ? await ephemeralSnapshots(p, config, o.snapshots)
+      : undefined;
   return ephemeralGuest({
-    config: baseConfig(p),
+    config,
     imagePaths: new Set(p.image.manifest.files.map((f) => f.path)),
     stateDir,
     name: basename(stateDir),
+    ...(snapshot ? { snapshot } : {}),
   });
+}
+
+/** What an ephemeral launch needs to find and save snapshots (snapshots.ts). */
+async function ephemeralSnapshots(
+  p: Prepared,
+  config: BaseConfig,
+  o: NonNullable<LaunchOptions['snapshots']>,
+): Promise<EphemeralSnapshots | undefined> {
+  const { findExecutable, qemuVersionCached } = await import('./accel.js');
+  try {
+    findExecutable('zstd');
+  } catch {
+    o.warn({ code: 'SNAPSHOT_UNAVAILABLE', message: 'zstd is not installed: no snapshot is used or saved' });
+    return undefined;
+  }
+  const { openCache } = await import('../sources/cache.js');
+  const { openSnapshots } = await import('./snapshots.js');
+  const { sha256File } = await import('../util/hash-file.js');
+  const cacheDir = openCache().root;
+  const b = p.boot;
+  return {
+    store: openSnapshots(cacheDir),
+    restore: o.restore,
+    save: o.save,
+    qemuVersion: await qemuVersionCached(cacheDir, config.qemu),
+    // what QEMU loads, by content: the build record has the artifacts' sums
+    artifacts: {
+      // the PVH vmlinux QEMU loads is unpacked from this bzImage (direct-boot.ts); argv says which
+      kernel: p.image.kernelSha256 ?? sha256File(config.kernel),
+      pvh: String(b.kind === 'direct' && b.pvh),
+      initrd: p.image.initrdSha256 ?? sha256File(config.initrd!),
+    },
+    warn: o.warn,
+  };
 }
 
 /** A VM whose serial console is the caller's to show and type into, with SSH forwarded. */

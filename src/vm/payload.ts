@@ -1,10 +1,15 @@
 /**
- * The run payload: a small cpio archive appended to the image's initramfs at boot
- * time, holding the run hook, the command script and `--mount`ed host files. The
- * kernel unpacks concatenated archives in order, so nothing is rebuilt.
+ * What an ephemeral run adds to the image, in two cpio archives. The hook payload is
+ * appended to the image's initramfs at boot time (the kernel unpacks concatenated
+ * archives in order, so nothing is rebuilt): the run hook and the reseed helper, the
+ * same bytes for every run, so a snapshot taken while the hook waits serves them all.
+ * The run archive travels in the run request (run-hook.ts) after ready: the command
+ * script and `--mount`ed host files.
  */
 import { statSync } from 'node:fs';
+import { reseedElf } from '../guest/reseed-elf.js';
 import {
+  RESEED_PATH,
   RUN_CMD_PATH,
   RUN_HOOK_PATH,
   type RunCommand,
@@ -79,12 +84,33 @@ export interface PayloadFile {
   mode: number;
 }
 
+/** A tree as newc bytes, leaving out the directories the image has (see hookPayload). */
+function archive(tree: Tree, imagePaths: Set<string>, src: EntrySource, mtime: number): Buffer {
+  ensureParents(tree, src);
+  for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
+  return writeCpio(makeReproducible(tree, mtime));
+}
+
 /**
- * Build the payload archive (uncompressed newc; it is small). `imagePaths` are the
- * paths the image already has: the payload leaves those directories out, because
- * the kernel applies an archive's mode and owner to a directory that exists.
+ * The hook payload (uncompressed newc; it is small): the run hook and the reseed
+ * helper. `imagePaths` are the paths the image already has: the payload leaves those
+ * directories out, because the kernel applies an archive's mode and owner to a
+ * directory that exists. Dated 0, so it is the same bytes for every run of a kjx.
  */
-export function runPayload(
+export function hookPayload(imagePaths: Set<string>): Buffer {
+  const src: EntrySource = { kind: 'generated', by: 'kjx run' };
+  const tree = newTree();
+  addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
+  addEntry(tree, mk.file(RESEED_PATH, reseedElf(), src, 0o755));
+  return archive(tree, imagePaths, src, 0);
+}
+
+/**
+ * One run's archive, unpacked at / by the hook: the command script, the `extra`
+ * files and the mounts (as with the hook payload, directories the image has are left
+ * out: busybox cpio too sets an existing directory's mode).
+ */
+export function runArchive(
   cmd: RunCommand,
   mounts: Mount[],
   imagePaths: Set<string>,
@@ -92,14 +118,11 @@ export function runPayload(
 ): Buffer {
   const src: EntrySource = { kind: 'generated', by: 'kjx run' };
   const tree = newTree();
-  addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
   addEntry(tree, mk.file(RUN_CMD_PATH, runCommandScript(cmd), src, 0o755));
   for (const f of extra) addEntry(tree, mk.file(f.path, Buffer.from(f.data), src, f.mode));
   for (const e of mountTree(mounts).values()) addEntry(tree, e);
-  ensureParents(tree, src);
-  for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
-  // the payload is made per run and never kept: now is as good a date as any
-  return writeCpio(makeReproducible(tree, Math.floor(Date.now() / 1000)));
+  // the archive is made per run and never kept: now is as good a date as any
+  return archive(tree, imagePaths, src, Math.floor(Date.now() / 1000));
 }
 
 /** The initrd QEMU gets: the image's, zero-padded to 4 bytes, then the payload. */

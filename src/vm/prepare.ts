@@ -44,6 +44,8 @@ export interface BuiltImage {
   kernelSha256?: string;
   /** '' when the spec's outputs have no initramfs (media only). */
   initrd: string;
+  /** The initramfs's sha256 from the build record (a snapshot's key). */
+  initrdSha256?: string;
   manifest: Manifest;
   cmdline: string;
   buildId: string;
@@ -152,7 +154,9 @@ async function buildImage(spec: Spec, o: PrepareOptions): Promise<BuiltImage> {
   const built = await build({ specPath: o.specPath, spec, outDir: o.outDir, warn: o.warn });
   const path = (pred: (n: string) => boolean) => built.artifacts.find((a) => pred(a.name))?.path ?? '';
   const kernelSha256 = built.artifacts.find((a) => a.name === KERNEL_FILE)?.sha256;
+  const initrdSha256 = built.artifacts.find((a) => isInitramfsFileName(a.name))?.sha256;
   return {
+    ...(initrdSha256 ? { initrdSha256 } : {}),
     kernel: path((n) => n === KERNEL_FILE),
     ...(kernelSha256 ? { kernelSha256 } : {}),
     initrd: path(isInitramfsFileName),

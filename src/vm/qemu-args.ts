@@ -77,6 +77,12 @@ export interface VmConfig {
    * fw_cfg: root-only in the guest, and no part of any image.
    */
   nonce?: string;
+  /**
+   * Start paused and load a saved VM from this migration URI (`-incoming`), e.g.
+   * `exec:zstd -dc FILE` (src/vm/snapshots.ts); the rest of the config must be the
+   * saving VM's.
+   */
+  incoming?: string;
 }
 
 /**
@@ -206,7 +212,8 @@ export function qemuArgv(c: VmConfig): string[] {
     argv.push('-device', `${virtio(machine, 'serial')},id=vser0`);
     c.ports.forEach((p, i) => {
       argv.push('-chardev', `socket,id=port${i},path=${optValue(p.socket)}`);
-      argv.push('-device', `virtserialport,bus=vser0.0,chardev=port${i},name=${p.name}`);
+      // an id, so QMP's VSERPORT_CHANGE says which port the guest opened
+      argv.push('-device', `virtserialport,bus=vser0.0,chardev=port${i},name=${p.name},id=vport${i}`);
     });
   }
   if (c.net) {
@@ -227,5 +234,6 @@ export function qemuArgv(c: VmConfig): string[] {
     argv.push('-fw_cfg', `name=${NONCE_FW_CFG_NAME},string=${c.nonce}`);
   }
   argv.push('-device', virtio(machine, 'rng'));
+  if (c.incoming !== undefined) argv.push('-incoming', c.incoming);
   return argv;
 }

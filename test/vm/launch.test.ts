@@ -94,8 +94,8 @@ describe('launch (real QEMU)', () => {
       ),
       b.run({ argv: ['sh', '-c', 'ls /mnt; exit 4'] }, ib),
     ]);
-    assert.deepEqual(ra, { outcome: 'exited', status: 3 }, ia.err());
-    assert.deepEqual(rb, { outcome: 'exited', status: 4 }, ib.err());
+    assert.deepEqual(ra, { outcome: 'exited', status: 3, start: { how: 'booted' } }, ia.err());
+    assert.deepEqual(rb, { outcome: 'exited', status: 4, start: { how: 'booted' } }, ib.err());
     assert.equal(ia.out(), 'from the host\nran x\n');
     assert.equal(ia.err(), 'to-err\n');
     assert.doesNotMatch(ib.out(), /\bin\b/, "b got a's files");

@@ -3,10 +3,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { RUN_CMD_PATH, RUN_HOOK_PATH, runCommandScript, shQuote } from '../../src/guest/run-hook.js';
+import {
+  RESEED_PATH,
+  RUN_CMD_PATH,
+  RUN_HOOK_PATH,
+  runCommandScript,
+  runRequest,
+  shQuote,
+} from '../../src/guest/run-hook.js';
 import { cpioToTree, readCpio } from '../../src/image/cpio.js';
 import { KjxError } from '../../src/util/errors.js';
-import { appendPayload, parseMount, runPayload } from '../../src/vm/payload.js';
+import { appendPayload, hookPayload, parseMount, runArchive } from '../../src/vm/payload.js';
 
 test('shQuote survives quotes, spaces and $', () => {
   assert.equal(shQuote(`it's $HOME`), `'it'\\''s $HOME'`);
@@ -24,27 +31,52 @@ test('the command script exports env, changes directory and execs the argv exact
   );
 });
 
-test('the payload holds hook, command and mounts, and leaves existing directories alone', () => {
+test('the run archive holds command and mounts, and leaves existing directories alone', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kjx-payload-'));
   try {
     writeFileSync(join(dir, 'a.txt'), 'A');
-    const cpio = runPayload(
+    const cpio = runArchive(
       { argv: ['true'], env: {} },
       [{ host: dir, guest: '/tmp/in' }],
       new Set(['/', '/tmp', '/usr', '/usr/lib']),
     );
     const tree = cpioToTree(readCpio(cpio, 'payload'));
-    assert.equal(tree.get(RUN_HOOK_PATH)?.mode, 0o755);
     assert.equal(tree.get(RUN_CMD_PATH)?.type, 'file');
+    assert.equal(tree.has(RUN_HOOK_PATH), false, 'the hook is in the boot payload, not in each run');
     const a = tree.get('/tmp/in/a.txt');
     assert.ok(a?.type === 'file' && a.data.toString() === 'A');
-    // /tmp (1777 in the image) must not be in the payload, or the kernel would chmod it
+    // /tmp (1777 in the image) must not be in the archive, or cpio would chmod it
     assert.equal(tree.has('/tmp'), false);
-    assert.equal(tree.has('/usr/lib'), false);
-    assert.equal(tree.get('/usr/lib/kjx')?.type, 'dir');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the hook payload holds hook and reseed helper, the same bytes for every run', () => {
+  const paths = new Set(['/', '/usr', '/usr/lib']);
+  const cpio = hookPayload(paths);
+  const tree = cpioToTree(readCpio(cpio, 'payload'));
+  assert.equal(tree.get(RUN_HOOK_PATH)?.mode, 0o755);
+  assert.equal(tree.get(RESEED_PATH)?.mode, 0o755);
+  assert.equal(tree.has(RUN_CMD_PATH), false, 'no command: a snapshot taken at ready must serve every run');
+  assert.equal(tree.has('/usr/lib'), false);
+  assert.equal(tree.get('/usr/lib/kjx')?.type, 'dir');
+  assert.ok(
+    hookPayload(paths).equals(cpio),
+    'a snapshot key over the payload must not change from run to run',
+  );
+});
+
+test('the run request is one header line, then the archive', () => {
+  const nonce = 'ab'.repeat(16);
+  const r = runRequest({
+    nonce,
+    epoch: 1700000000.7,
+    seed: Buffer.from([1, 255]),
+    archive: Buffer.from('CPIO'),
+  });
+  assert.equal(r.toString('latin1'), `kjx-run 1 ${nonce} 1700000000 01ff 4\nCPIO`);
+  assert.throws(() => runRequest({ nonce: 'x', epoch: 0, seed: Buffer.alloc(1), archive: Buffer.alloc(0) }));
 });
 
 test('the payload goes after the image at a 4-byte boundary', () => {

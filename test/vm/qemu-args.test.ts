@@ -52,7 +52,9 @@ test('virtio-serial ports connect to host sockets by name; QMP is a server socke
   });
   assert.deepEqual(after(argv, '-qmp'), ['unix:/s/qmp.sock,server=on,wait=off']);
   assert.ok(after(argv, '-chardev').includes('socket,id=port0,path=/s/out.sock'));
-  assert.ok(after(argv, '-device').includes('virtserialport,bus=vser0.0,chardev=port0,name=kjx.stdout'));
+  assert.ok(
+    after(argv, '-device').includes('virtserialport,bus=vser0.0,chardev=port0,name=kjx.stdout,id=vport0'),
+  );
 });
 
 test('interactive console multiplexes the monitor; file console for detached VMs', () => {

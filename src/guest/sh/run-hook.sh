@@ -1,27 +1,53 @@
 #!/bin/sh
-# /usr/lib/kjx/run-hook: `kjx run` adds it at boot time, with the command script; it is
-# not part of the image (docs/guest-protocol.md). Boot-ready runs it once every service
-# is ready: the command's stdout and stderr go to the virtio-serial ports, then the exit
-# marker, then the guest powers off. Written by kjx run from src/guest/sh/run-hook.sh.
-# Shell builtins only until the command runs: each exec costs ~40 ms under emulation.
+# /usr/lib/kjx/run-hook: `kjx run` adds it at boot time; it is not part of the image
+# (docs/guest-protocol.md). Boot-ready runs it once every service is ready. It waits for
+# the run's request on the virtio-serial port kjx.cmd: one line "kjx-run 1 NONCE EPOCH
+# SEED LENGTH", then LENGTH bytes of a cpio archive (the command script, the files
+# copied in). A VM saved as a snapshot is saved while it waits here, so a cold run and
+# a restored one get their command the same way, after ready (docs/boot-time.md). Then
+# the command's stdout and stderr go to the ports, the exit marker follows, and the
+# guest powers off. Written by kjx run from src/guest/sh/run-hook.sh.
+# Shell builtins only where it can: each exec costs ~40 ms under emulation.
 #
 # @value KJX_STDOUT_PORT  name of the virtio-serial port for the command's stdout
 # @value KJX_STDERR_PORT  name of the port for its stderr
+# @value KJX_CMD_PORT     name of the port the request arrives on
 # @value KJX_RUN_CMD      the command script (environment, working directory, exec)
 # @value KJX_NONCE_FILE   stage 1's root-only copy of the boot's marker nonce
+# @value KJX_RESEED       the helper that reseeds the kernel's random generator
 out=/dev/console
 err=/dev/console
-found=
+cmd=
 for p in /sys/class/virtio-ports/*; do
   # read's status is no guide: it sets name even when the file lacks a final newline
   name=
   read -r name <"$p/name" 2>/dev/null
   case "$name" in
-  "$KJX_STDOUT_PORT") out="/dev/${p##*/}"; found=1 ;;
+  "$KJX_STDOUT_PORT") out="/dev/${p##*/}" ;;
   "$KJX_STDERR_PORT") err="/dev/${p##*/}" ;;
+  "$KJX_CMD_PORT") cmd="/dev/${p##*/}" ;;
   esac
 done
-[ -n "$found" ] || echo "kjx: no virtio-serial port $KJX_STDOUT_PORT; is virtio_console loaded?" >&2
+if [ -z "$cmd" ]; then
+  echo "kjx: no virtio-serial port $KJX_CMD_PORT; is virtio_console loaded?" >&2
+  poweroff -f
+fi
+# what a snapshot should not hold: clean caches (freed pages are zero with init_on_free)
+echo 3 >/proc/sys/vm/drop_caches
+exec 3<"$cmd"
+read -r magic version kjx_nonce epoch seed length <&3
+if [ "$magic $version" != "kjx-run 1" ]; then
+  echo "kjx: the request on $KJX_CMD_PORT is not a kjx run request" >&2
+  poweroff -f
+fi
+[ "$length" -gt 0 ] && head -c "$length" <&3 | (cd / && cpio -idmu 2>/dev/null)
+exec 3<&-
+# per run, not per boot: a restored guest holds the saving boot's generator state and clock
+echo "$seed" >/dev/urandom
+"$KJX_RESEED" || echo "kjx: warning: the random generator was not reseeded" >&2
+date -s "@$epoch" >/dev/null
+(umask 077 && echo "$kjx_nonce" >"$KJX_NONCE_FILE")
+kjx_nonce=
 # sourced in a subshell rather than run by a new sh: one exec fewer
 # shellcheck disable=SC1090 # kjx run writes it (run-hook.ts)
 ( . "$KJX_RUN_CMD" ) >"$out" 2>"$err" </dev/null
