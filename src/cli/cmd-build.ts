@@ -1,6 +1,8 @@
-/** `kjx build [-f kjx.yaml] [-o dist] [--json] [--update-lock]` */
+/** `kjx build [-f kjx.yaml] [-o dist] [--json] [--update-lock] [--snapshot [--accel A]]` */
+import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import type { BuildResult } from '../pipeline/build.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
 import { buildWarn } from './build-warnings.js';
 import type { GlobalOptions } from './main.js';
 import { createProgress, progressMode } from './progress.js';
@@ -37,7 +39,12 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
     .option('-o, --out <dir>', 'output directory', 'dist')
     .option('--json', 'print the result as JSON on stdout (no progress display)')
     .option('--update-lock', 'resolve packages again and rewrite kjx.lock')
-    .action(async (o: { file: string; out: string; json?: boolean; updateLock?: boolean }) => {
+    .option(
+      '--snapshot',
+      'also save a snapshot of the VM at ready, for kjx run, test and trace to start from',
+    )
+    .option('--accel <accel>', 'with --snapshot: the accelerator it is for (auto, kvm or tcg)', 'auto')
+    .action(async (o: BuildFlags) => {
       const { build, STAGES } = await import('../pipeline/build.js');
       const progress = await createProgress(progressMode(!!o.json), STAGES);
       let result: BuildResult;
@@ -56,7 +63,56 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
       await progress.finish();
       // the plan is for callers in the library; the JSON result stays what it was
       const { plan: _plan, ...printed } = result;
-      if (o.json) process.stdout.write(`${JSON.stringify(printed, null, 2)}\n`);
-      else process.stdout.write(`${artifactTable(result)}\n`);
+      const snapshot = o.snapshot ? await snapshotAhead(o, buildWarn(globals().strict)) : undefined;
+      if (o.json)
+        process.stdout.write(
+          `${JSON.stringify({ ...printed, ...(snapshot ? { snapshot } : {}) }, null, 2)}\n`,
+        );
+      else {
+        process.stdout.write(`${artifactTable(result)}\n`);
+        if (snapshot)
+          process.stdout.write(
+            snapshot.saved
+              ? `snapshot: saved ${snapshot.key.slice(0, 12)} (${human(snapshot.saved.bytes)}) in ${snapshot.saved.seconds.toFixed(2)} s\n`
+              : `snapshot: ${snapshot.key.slice(0, 12)} up to date\n`,
+          );
+      }
     });
+}
+
+interface BuildFlags {
+  file: string;
+  out: string;
+  json?: boolean;
+  updateLock?: boolean;
+  snapshot?: boolean;
+  accel: string;
+}
+
+/**
+ * The snapshot `kjx run` would save at its first boot, saved now: an ephemeral run
+ * of `true` that restores one when it is there (and so checks it) or boots and saves.
+ */
+async function snapshotAhead(
+  o: BuildFlags,
+  warn: WarnFn,
+): Promise<{ key: string; saved?: { bytes: number; seconds: number } }> {
+  const { accelFlag } = await import('./vm-options.js');
+  const { prepareBoot } = await import('../vm/prepare.js');
+  const { launch } = await import('../vm/launch.js');
+  const p = await prepareBoot({ specPath: o.file, outDir: o.out, warn, accel: accelFlag(o.accel) });
+  const guest = await launch(p, { snapshots: { restore: true, save: true, warn } });
+  const sink = new PassThrough().resume();
+  const r = await guest.run({ argv: ['true'] }, { stdout: sink, stderr: sink, timeoutS: 600, silenceS: 120 });
+  if (r.outcome !== 'exited' || r.status !== 0 || !r.start?.key)
+    throw new KjxError(
+      'VM_START',
+      `--snapshot: the VM did not reach ready and run \`true\` (${r.message ?? r.outcome})`,
+      {
+        hint: `see ${guest.stateDir}/console.log`,
+      },
+    );
+  if (r.start.how === 'booted' && !r.start.saved)
+    throw new KjxError('VM_START', '--snapshot: the VM booted but was not saved (see the warning above)');
+  return { key: r.start.key, ...(r.start.saved ? { saved: r.start.saved } : {}) };
 }

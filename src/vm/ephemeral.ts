@@ -252,7 +252,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
     const stream = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
     if (stream) {
-      const r = await startOnce(config, archive, io, { restore: stream });
+      const r = await startOnce(config, archive, io, { restore: stream, key: key! });
       // a stream QEMU cannot load (another build of the same QEMU version, a bug) is dropped, and the run boots
       if (!r.restoreFailed) return r.result;
       snap!.warn({
@@ -262,12 +262,10 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       removeSnapshot(snap!.store, key!);
     }
     return (
-      await startOnce(
-        config,
-        archive,
-        io,
-        snap?.save && key && want ? { save: { snap: snap!, key, ...want } } : {},
-      )
+      await startOnce(config, archive, io, {
+        ...(key ? { key } : {}),
+        ...(snap?.save && key && want ? { save: { snap: snap!, key, ...want } } : {}),
+      })
     ).result;
   }
 
@@ -282,6 +280,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     io: RunIo,
     how: {
       restore?: string;
+      key?: string;
       save?: { snap: EphemeralSnapshots; key: string; qemuVersion: string; accel: Accel };
     },
   ): Promise<{ result: GuestRunResult; restoreFailed?: string }> {
@@ -416,6 +415,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       await vm.stop(2000);
       const start: GuestRunResult['start'] = {
         how: how.restore ? 'restored' : 'booted',
+        ...(how.key ? { key: how.key } : {}),
         ...(saved ? { saved } : {}),
       };
       // QEMU that ended without a byte from the guest, having loaded nothing: the stream is at fault

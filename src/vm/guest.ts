@@ -56,7 +56,12 @@ export interface GuestRunResult {
    * How an ephemeral VM started: booted, or restored from a snapshot at ready; and
    * the snapshot a boot saved for the next run (docs/boot-time.md).
    */
-  start?: { how: 'booted' | 'restored'; saved?: { bytes: number; seconds: number } };
+  start?: {
+    how: 'booted' | 'restored';
+    /** The snapshot key of this VM (absent when it uses none). */
+    key?: string;
+    saved?: { bytes: number; seconds: number };
+  };
 }
 
 export interface StopResult {
