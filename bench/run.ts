@@ -13,6 +13,7 @@ import { benchHostile } from './hostile.bench.js';
 import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
 import { benchRuntimes } from './runtimes.bench.js';
+import { benchSnapshot } from './snapshot.bench.js';
 import { benchTrace } from './trace.bench.js';
 
 const groups: Record<string, () => Promise<BenchLine[]>> = {
@@ -24,6 +25,7 @@ const groups: Record<string, () => Promise<BenchLine[]>> = {
   trace: benchTrace,
   hostile: benchHostile,
   guest: benchGuest,
+  snapshot: benchSnapshot,
   // tracing.programs alone (also part of trace)
   bpf: benchBpf,
 };
