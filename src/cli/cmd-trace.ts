@@ -203,8 +203,9 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
       if (failed) throw failed;
       // a program the verifier rejects is shown at its source line
       const sources = tracer === 'prog' ? programSources(spec, arg) : [];
+      const start = driven.result.start?.how;
       const rendered = renderTrace(outDir(), plan, driven.frames, {
-        target,
+        target: { ...target, ...(start ? { start } : {}) },
         ...(workload.length ? { workload } : {}),
         ...(durationS !== undefined ? { durationS } : {}),
         services: driven.services,

@@ -163,7 +163,8 @@ export interface TraceSummary {
   tracer: string;
   via: string;
   kernel?: string;
-  target: { vm?: string; spec?: string; buildId?: string };
+  /** `start`: how the ephemeral VM started, booted or restored from a snapshot at ready. */
+  target: { vm?: string; spec?: string; buildId?: string; start?: 'booted' | 'restored' };
   workload?: { argv: string[]; status?: number; killedAfterDuration: boolean };
   durationS?: number;
   /** Guest seconds: from starting the tracer to attached, and the traced window. */
