@@ -91,7 +91,10 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .option('--mount <host:guest>', 'copy a host file or directory into the guest (repeatable)', collect, [])
     .option('-e, --env <key=value>', 'environment variable for the command (repeatable)', collect, [])
     .option('-C, --cwd <dir>', 'working directory of the command in the guest', '/')
-    .option('--timing', 'print the boot phases on stderr and draw them into boot-timeline.svg')
+    .option(
+      '--timing',
+      'print the boot phases on stderr and draw them into boot-timeline.svg (boots: restores no snapshot)',
+    )
     .option('--json', 'print one JSON result on stdout (the command output is inside it)')
     .action(async (argv: string[], o: Record<string, string | string[] | boolean | undefined>) => {
       const env: Record<string, string> = {};
@@ -107,7 +110,9 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       const warn = buildWarn(globals().strict);
       const p = await prepareFromFlags(o, warn);
       const { launch } = await import('../vm/launch.js');
-      const guest = await launch(p, { snapshots: snapshotFlags(o, warn) });
+      // --timing times a boot: it boots, and may still save a snapshot
+      const snapshots = { ...snapshotFlags(o, warn), ...(o.timing ? { restore: false } : {}) };
+      const guest = await launch(p, { snapshots });
       for (const m of mounts) await guest.copyIn(m.host, m.guest);
       const json = !!o.json;
       const outBuf: Buffer[] = [];

@@ -32,7 +32,7 @@ import { tempNameFor } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { sha256 } from '../util/hash.js';
-import { type BootTiming, bootTiming } from './boot-phases.js';
+import { type BootTiming, bootTiming, type ServiceEvent, serviceEvents } from './boot-phases.js';
 import { directInitrd } from './direct-boot.js';
 import type { Accel, Guest, GuestCommand, GuestRunResult, Outcome, RunIo, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
@@ -131,6 +131,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
   let state: 'new' | 'running' | 'done' = 'new';
   let session: Session | undefined;
   let exitedAt: number | undefined;
+  let restoredFrom: { services: ServiceEvent[] } | undefined;
 
   const before = (what: string): void => {
     if (state !== 'new')
@@ -167,14 +168,24 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       });
     },
     markers: () => session?.markers() ?? [],
-    timing: (): BootTiming =>
-      session
-        ? bootTiming({
-            startedAt: session.startedAt,
-            markers: session.markers(),
-            exitedAt: exitedAt ?? performance.now(),
-          })
-        : { phases: {}, services: [] },
+    timing: (): BootTiming => {
+      if (!session) return { phases: {}, services: [] };
+      const t = bootTiming({
+        startedAt: session.startedAt,
+        markers: session.markers(),
+        exitedAt: exitedAt ?? performance.now(),
+      });
+      if (!restoredFrom) return t;
+      // a restored VM did not boot: no boot phases; its services are those of the boot it was saved from
+      const { commandDone, qemuExit } = t.phases;
+      return {
+        phases: {
+          ...(commandDone !== undefined ? { commandDone } : {}),
+          ...(qemuExit !== undefined ? { qemuExit } : {}),
+        },
+        services: [...restoredFrom.services, ...t.services],
+      };
+    },
     async run(cmd, io) {
       if (state !== 'new')
         throw new KjxError('USAGE', 'an ephemeral VM runs one command', {
@@ -250,9 +261,10 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         })
       : undefined;
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
-    const stream = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
-    if (stream) {
-      const r = await startOnce(config, archive, io, { restore: stream, key: key! });
+    const found = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
+    if (found) {
+      restoredFrom = { services: found.record.services };
+      const r = await startOnce(config, archive, io, { restore: found.stream, key: key! });
       // a stream QEMU cannot load (another build of the same QEMU version, a bug) is dropped, and the run boots
       if (!r.restoreFailed) return r.result;
       snap!.warn({
@@ -260,6 +272,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         message: `QEMU could not load snapshot ${key!.slice(0, 12)} (${r.restoreFailed}); booting instead`,
       });
       removeSnapshot(snap!.store, key!);
+      restoredFrom = undefined;
     }
     return (
       await startOnce(config, archive, io, {
@@ -534,7 +547,11 @@ async function saveAtReady(
         throw new Error(`migration ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
       await delay(10);
     }
-    const rec = adoptSnapshot(s.snap.store, s.key, temp, { qemuVersion: s.qemuVersion, accel: s.accel });
+    const rec = adoptSnapshot(s.snap.store, s.key, temp, {
+      qemuVersion: s.qemuVersion,
+      accel: s.accel,
+      services: serviceEvents(vm.markers()),
+    });
     return { bytes: rec.size, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     rmSync(temp, { force: true });

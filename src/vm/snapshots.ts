@@ -28,6 +28,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import type { Warning } from '../util/errors.js';
 import { hashValue } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
+import type { ServiceEvent } from './boot-phases.js';
 
 /** Bump when the meaning of a stream or record changes. */
 export const SNAPSHOT_FORMAT = 1;
@@ -59,6 +60,8 @@ export interface SnapshotRecord {
   size: number;
   sha256: string;
   createdAt: string;
+  /** The service state changes of the boot it was saved from (a restored run reports them). */
+  services: ServiceEvent[];
 }
 
 export interface SnapshotStore {
@@ -101,7 +104,7 @@ export function findSnapshot(
   key: string,
   want: { qemuVersion: string; accel: 'kvm' | 'tcg' },
   warn: (w: Warning) => void,
-): string | undefined {
+): { stream: string; record: SnapshotRecord } | undefined {
   const rec = recordPath(s, key);
   const stream = streamPath(s, key);
   if (!existsSync(rec)) return undefined;
@@ -132,7 +135,7 @@ export function findSnapshot(
     return refuse('its stream does not match its sha256');
   const now = new Date();
   utimesSync(stream, now, now);
-  return stream;
+  return { stream, record: { ...r, services: Array.isArray(r.services) ? r.services : [] } };
 }
 
 /**
@@ -143,12 +146,13 @@ export function adoptSnapshot(
   s: SnapshotStore,
   key: string,
   temp: string,
-  meta: { qemuVersion: string; accel: 'kvm' | 'tcg' },
+  meta: { qemuVersion: string; accel: 'kvm' | 'tcg'; services?: ServiceEvent[] },
 ): SnapshotRecord {
   const record: SnapshotRecord = {
     format: SNAPSHOT_FORMAT,
     key,
     ...meta,
+    services: meta.services ?? [],
     size: statSync(temp).size,
     sha256: sha256File(temp),
     createdAt: new Date().toISOString(),

@@ -76,9 +76,10 @@ for (const mode of ['cold', 'restored'] as const)
       made.push(host);
       writeFileSync(join(host, 'data.txt'), 'from the host\n');
       const before = readFileSync(join(ws, 'dist', 'initramfs.cpio.gz'));
+      // --timing times a boot, so it boots in both modes (its own test below)
       const r = run([
         '--json',
-        '--timing',
+        ...(mode === 'cold' ? ['--timing'] : []),
         '--mount',
         `${host}:/mnt/host`,
         '-e',
@@ -101,6 +102,14 @@ for (const mode of ['cold', 'restored'] as const)
         assert.ok(res.phases.commandDone >= res.phases.ready);
       } else assert.ok(res.phases.commandDone > 0, 'a restored run has no boot phases but its end');
       assert.ok(readFileSync(join(ws, 'dist', 'initramfs.cpio.gz')).equals(before), 'the image was rebuilt');
+    });
+
+    test('--timing boots even with a snapshot saved, and reports its phases', () => {
+      const r = run(['--json', '--timing', '--', 'true']);
+      assert.equal(r.code, 0, r.stderr);
+      const res = JSON.parse(r.stdout);
+      assert.equal(res.start.how, 'booted');
+      assert.ok(res.phases.ready > res.phases.initExec, 'phases in order');
     });
 
     test('4 parallel runs all succeed with their own output', async () => {

@@ -64,12 +64,22 @@ test('the key changes with the QEMU version, the accelerator, the argv and the a
 
 test('a saved snapshot is found, and its use is recorded', () => {
   const s = store();
-  save(s, 'k1', 1000);
+  const t = tempStreamPath(s, 'k1');
+  writeFileSync(t, Buffer.alloc(1000, 7));
+  const services = [{ name: 'sshd', state: 'ready', uptime: 3.2 }];
+  adoptSnapshot(s, 'k1', t, { ...want, services });
   const old = new Date(Date.now() - 3600_000);
   utimesSync(streamPath(s, 'k1'), old, old);
   const w = warnings();
-  assert.equal(findSnapshot(s, 'k1', want, w.warn), streamPath(s, 'k1'));
+  assert.equal(findSnapshot(s, 'k1', want, w.warn)?.stream, streamPath(s, 'k1'));
   assert.deepEqual(w.seen, []);
+  assert.deepEqual(
+    findSnapshot(s, 'k1', want, w.warn)?.record.services,
+    services,
+    "the saving boot's services",
+  );
+  utimesSync(streamPath(s, 'k1'), old, old);
+  findSnapshot(s, 'k1', want, w.warn);
   assert.ok(statSync(streamPath(s, 'k1')).mtimeMs > old.getTime() + 1000, 'its use counts for eviction');
   assert.equal(findSnapshot(s, 'absent', want, w.warn), undefined);
   assert.deepEqual(w.seen, [], 'nothing saved is no warning');
