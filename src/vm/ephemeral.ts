@@ -261,6 +261,24 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         })
       : undefined;
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
+    try {
+      return await startEither(config, archive, io, snap, key, want);
+    } finally {
+      // the console log and argv stay for a look afterwards; the initramfs copy (up to
+      // hundreds of MB with container runtimes) is of no use once QEMU is gone
+      rmSync(initrd, { force: true });
+    }
+  }
+
+  /** Restore when there is a snapshot and QEMU loads it, else boot (and save when asked). */
+  async function startEither(
+    config: VmConfig,
+    archive: Buffer,
+    io: RunIo,
+    snap: EphemeralSnapshots | undefined,
+    key: string | undefined,
+    want: { qemuVersion: string; accel: Accel } | undefined,
+  ): Promise<GuestRunResult> {
     const found = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
     if (found) {
       restoredFrom = { services: found.record.services };
@@ -451,9 +469,6 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       for (const p of servers) p.server.close();
       cmdSock?.destroy();
       copies?.discard();
-      // the console log and argv stay for a look afterwards; the initramfs copy (up to
-      // hundreds of MB with container runtimes) is of no use once QEMU is gone
-      rmSync(join(e.stateDir, 'initrd'), { force: true });
     }
   }
 

@@ -6,10 +6,12 @@
  * hostname of its own, so its snapshot key is this file's alone.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sha256 } from '../../src/util/hash.js';
 import { removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
 
 const made: string[] = [];
@@ -96,6 +98,22 @@ describe('snapshots at ready', () => {
     assert.equal(r.start.how, 'booted');
     assert.match(r.stderr, /snapshot [0-9a-f]{12} refused \(its stream does not match its sha256\)/);
     assert.ok(r.start.saved, 'a good snapshot was saved in its place');
+    assert.equal(run(['--', 'true']).start.how, 'restored');
+  });
+
+  test('regression: a stream QEMU cannot load (sum and record fine) is dropped, and the run boots with its initramfs', () => {
+    const key = run(['--', 'true']).start.key!;
+    const stream = join(snapDir, `${key}.snap`);
+    const rec = join(snapDir, `${key}.json`);
+    // a whole zstd frame of bytes that are no migration stream, its record made to match
+    const bogus = execFileSync('zstd', ['-q', '-c'], { input: Buffer.alloc(4096, 0x5a) });
+    writeFileSync(stream, bogus);
+    const j = JSON.parse(readFileSync(rec, 'utf8'));
+    writeFileSync(rec, JSON.stringify({ ...j, size: bogus.length, sha256: sha256(bogus) }));
+    const r = run(['--', 'echo', 'booted']);
+    assert.equal(r.stdout, 'booted\n');
+    assert.equal(r.start.how, 'booted');
+    assert.match(r.stderr, /QEMU could not load snapshot/);
     assert.equal(run(['--', 'true']).start.how, 'restored');
   });
 
