@@ -111,6 +111,7 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
               accel: r.accel,
               accelReason: p.accel.reason,
               stateDir: r.stateDir,
+              ...(r.start ? { start: r.start } : {}),
               ...(r.message ? { message: r.message } : {}),
               ...(r.excerpt ? { excerpt: r.excerpt } : {}),
             },
@@ -121,7 +122,7 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
       } else {
         console.log(formatChecks(results));
         console.log(
-          `${results.length - failed} passed, ${failed} failed, in ${wallS.toFixed(1)} s (boot to ready ${r.phases.ready?.toFixed(1) ?? '-'} s)`,
+          `${results.length - failed} passed, ${failed} failed, in ${wallS.toFixed(1)} s (${r.start?.how === 'restored' ? 'restored from a snapshot at ready' : `boot to ready ${r.phases.ready?.toFixed(1) ?? '-'} s`})`,
         );
         if (r.outcome !== 'exited') {
           console.error(`kjx: the VM did not finish the checks (${r.outcome}): ${r.message ?? ''}`);
