@@ -18,14 +18,28 @@ export function registerBoot(program: Command, globals: () => GlobalOptions): vo
         .description('boot the image: interactive console (Ctrl-A X quits), or --detach into the background'),
     )
       .option('-d, --detach', 'run in the background; use kjx ps, exec, ssh and stop')
-      .option('-n, --name <name>', 'name of the detached VM', 'kjx'),
+      .option('-n, --name <name>', 'name of the detached VM', 'kjx')
+      .option(
+        '--restore <file>',
+        'start the detached VM from a file `kjx snapshot` wrote (implies --detach)',
+      ),
     { timeout: '300', silence: '0' },
     'the guest is ready (with --detach)',
   )
     .option('--timing', 'print the boot phases once the guest is ready and draw them into boot-timeline.svg')
     .option('--json', 'with --detach: print the VM record as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
-      if (o.detach) (await import('../vm/registry.js')).vmDir(String(o.name)); // a bad name fails before any work
+      if (o.restore) o.detach = true;
+      if (o.detach) {
+        // a bad name, a name in use or a bad snapshot fail before any build work
+        const { vmDir, readRecord, isQemuPid } = await import('../vm/registry.js');
+        vmDir(String(o.name));
+        const old = readRecord(String(o.name));
+        if (old && isQemuPid(old.pid))
+          throw new KjxError('USAGE', `a VM named "${o.name}" is already running (pid ${old.pid})`, {
+            hint: `stop it with \`kjx stop ${o.name}\`, or choose another --name`,
+          });
+      }
       const limits = limitFlags(o);
       const p = await prepareFromFlags(o, buildWarn(globals().strict));
       const { launch, launchConsole } = await import('../vm/launch.js');
@@ -33,7 +47,10 @@ export function registerBoot(program: Command, globals: () => GlobalOptions): vo
       const { writeBootTimeline } = await import('./timeline-file.js');
       if (o.detach) {
         const t0 = performance.now();
-        const guest = await launch(p, { detached: { name: String(o.name), ...limits } });
+        const guest = await launch(p, {
+          detached: { name: String(o.name), ...limits },
+          ...(o.restore ? { restore: String(o.restore) } : {}),
+        });
         const rec = guest.record;
         let timeline: string | undefined;
         if (o.timing) {
@@ -47,7 +64,7 @@ export function registerBoot(program: Command, globals: () => GlobalOptions): vo
         if (o.json) console.log(JSON.stringify(timeline ? { ...rec, bootTimeline: timeline } : rec, null, 2));
         else {
           console.log(
-            `${rec.name}: running (pid ${rec.pid}, ${p.accel.accel}), ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+            `${rec.name}: running (pid ${rec.pid}, ${p.accel.accel}), ${o.restore ? 'restored' : 'ready'} in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
           );
           console.log(`  ssh port 127.0.0.1:${rec.ports.ssh}; console log ${rec.consoleLog}`);
           console.log(

@@ -33,7 +33,7 @@ export const EXIT_MEANING: Record<ExitName, string> = {
   usage: 'usage error (unknown option, missing argument, a value out of range)',
   spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too)',
   packages: 'Debian packages could not be resolved or fetched, or a host tool is missing',
-  content: 'content problem: a `.deb`, ELF file, library, kernel module, archive or image',
+  content: 'content problem: a `.deb`, ELF file, library, kernel module, archive, image or VM snapshot',
   subprocess: 'a host subprocess failed',
   strict: '`--strict`: the build warned (the warning is printed as the error)',
   internal: 'internal error (a bug: please report it with `--debug` output)',
@@ -90,6 +90,8 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
   // the guest kernel rejected it: a check failed, as a tracer that failed
   BPF_VERIFIER: 'failed',
   GUEST_COPY: 'failed',
+  SNAPSHOT_INVALID: 'content',
+  SNAPSHOT_MISMATCH: 'content',
 };
 
 /** The status of a VM run that did not end with the guest command's own exit. */

@@ -13,6 +13,7 @@ import { registerInit } from './cmd-init.js';
 import { registerInspect } from './cmd-inspect.js';
 import { registerPs } from './cmd-ps.js';
 import { registerRun } from './cmd-run.js';
+import { registerSnapshot } from './cmd-snapshot.js';
 import { registerStop } from './cmd-stop.js';
 import { registerTest } from './cmd-test.js';
 import { registerTrace } from './cmd-trace.js';
@@ -50,6 +51,7 @@ export function makeProgram(): Command {
   registerRun(program, globals);
   registerBoot(program, globals);
   registerPs(program);
+  registerSnapshot(program);
   registerStop(program);
   registerExec(program);
   registerTrace(program, globals);

@@ -76,3 +76,11 @@ export function runRequest(r: RunRequest): Buffer {
   const head = `kjx-run 1 ${r.nonce} ${epoch} ${r.seed.toString('hex')} ${r.archive.length}\n`;
   return Buffer.concat([Buffer.from(head), r.archive]);
 }
+
+/** What a restored detached VM runs over SSH to leave the saving boot's randomness and clock behind (src/guest/sh/restore-fresh.sh). */
+export function restoreFreshScript(r: { seed: Buffer; epoch: number }): string {
+  return renderSh(readShFile(new URL('./sh/restore-fresh.sh', import.meta.url)), {
+    KJX_SEED: r.seed.toString('hex'),
+    KJX_EPOCH: String(Math.floor(r.epoch)),
+  });
+}

@@ -39,7 +39,9 @@ export type ErrorCode =
   | 'BPF_COMPILE' // a tracing.programs source (BPF C, C loader, Go loader) does not compile
   | 'BPF_VERIFIER' // the guest kernel's verifier rejected a tracing.programs program
   | 'STRICT_WARNING' // a build warning, made an error by --strict
-  | 'GUEST_COPY'; // a file could not be copied into or out of a guest
+  | 'GUEST_COPY' // a file could not be copied into or out of a guest
+  | 'SNAPSHOT_INVALID' // kjx boot --restore: the file is not a kjx snapshot, or is damaged
+  | 'SNAPSHOT_MISMATCH'; // kjx boot --restore: the snapshot is of another QEMU, accelerator, image or VM configuration
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

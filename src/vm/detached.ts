@@ -12,13 +12,18 @@
  * in the VM's record.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { newNonce } from '../guest/markers.js';
+import { reseedElf } from '../guest/reseed-elf.js';
+import { restoreFreshScript } from '../guest/run-hook.js';
 import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { type BootTiming, bootTiming } from './boot-phases.js';
 import { followConsole, type TimedMarker, tailConsole } from './console.js';
+import { checkSnapshotFits, shWord } from './detached-snapshot.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Accel, Guest, Limits, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
@@ -34,6 +39,8 @@ import {
   vmDir,
   writeRecord,
 } from './registry.js';
+import type { SnapshotFileHeader } from './snapshot-file.js';
+import { snapshotKey } from './snapshots.js';
 import { sshCopyIn, sshCopyOut, sshRun, sshShell } from './ssh-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +58,10 @@ export interface DetachOptions {
   limits: Limits;
   buildId?: string;
   identity?: string;
+  /** What QEMU loads (sha256 of kernel, initrd) and which QEMU: with the argv, the machine a snapshot is of. */
+  machine?: { qemuVersion: string; artifacts: Record<string, string> };
+  /** Start from this snapshot file (opened and checked whole by detached-snapshot.ts) instead of booting. */
+  restore?: { path: string; header: SnapshotFileHeader };
 }
 
 export interface DetachedGuest extends Guest {
@@ -107,13 +118,41 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
   writeFileSync(join(dir, 'starting'), '');
   writeFileSync(rec.consoleLog, '');
   const nonce = newNonce();
-  const argv = qemuArgv({
+  const vmConfig = (n: string): VmConfig => ({
     ...o.config,
     console: { kind: 'file', path: rec.consoleLog },
     qmpSocket: rec.qmp,
     // port 0: QEMU binds a free port itself, so no other process can take it first
     net: { forwards: [{ host: 0, guest: o.sshPort }], ...(o.restrict ? { restrict: true } : {}) },
-    nonce,
+    nonce: n,
+  });
+  if (o.machine) {
+    rec.machine = {
+      key: snapshotKey({
+        argv: qemuArgv(vmConfig(KEY_NONCE)).map((a) => a.split(dir).join('<vm>')),
+        artifacts: o.machine.artifacts,
+        qemuVersion: o.machine.qemuVersion,
+        accel: o.config.accel,
+      }),
+      qemuVersion: o.machine.qemuVersion,
+      accel: o.config.accel,
+      artifacts: o.machine.artifacts,
+      sshPort: o.sshPort,
+    };
+  }
+  if (o.restore) {
+    if (!rec.machine) throw new KjxError('INTERNAL', 'a restore needs the machine identity');
+    try {
+      checkSnapshotFits(o.restore.path, o.restore.header, rec.machine);
+    } catch (e) {
+      removeVm(rec);
+      throw e;
+    }
+    rec.restoredFrom = o.restore.path;
+  }
+  const argv = qemuArgv({
+    ...vmConfig(nonce),
+    ...(o.restore ? { incoming: `exec:zstd -q -d -c ${shWord(o.restore.path)}` } : {}),
   });
   writeFileSync(join(dir, 'argv.json'), `${JSON.stringify(argv, null, 2)}\n`);
   const errFd = openSync(join(dir, 'qemu.log'), 'w');
@@ -143,16 +182,20 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
       qmp.close();
     }
     writeRecord(rec);
-    const ready = await Promise.race([
-      reader.waitForMarker('ready', 2 ** 31 - 1),
-      limits.hit.then((h) => {
-        throw new KjxError('VM_TIMEOUT', h.message, { details: [tail(reader.text(), 30)] });
-      }),
-    ]);
-    if (ready.fields.build) rec.buildId = ready.fields.build;
-    // the keys the boot printed before it was ready
-    const seen = reader.markers();
-    rec.hostKeys = hostKeysOf(seen.slice(0, seen.findIndex((m) => m.event === 'ready') + 1));
+    if (o.restore) {
+      await restoreReady(rec, o.restore.header, limits.hit);
+    } else {
+      const ready = await Promise.race([
+        reader.waitForMarker('ready', 2 ** 31 - 1),
+        limits.hit.then((h) => {
+          throw new KjxError('VM_TIMEOUT', h.message, { details: [tail(reader.text(), 30)] });
+        }),
+      ]);
+      if (ready.fields.build) rec.buildId = ready.fields.build;
+      // the keys the boot printed before it was ready
+      const seen = reader.markers();
+      rec.hostKeys = hostKeysOf(seen.slice(0, seen.findIndex((m) => m.event === 'ready') + 1));
+    }
   } catch (e) {
     try {
       process.kill(rec.pid, 'SIGKILL');
@@ -170,6 +213,61 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
   rmSync(join(dir, 'starting'), { force: true });
   writeRecord(rec);
   return detachedGuest(rec, { markers: reader.markers(), startedAt });
+}
+
+/** A nonce that stands for any in a machine's key. */
+const KEY_NONCE = '0'.repeat(32);
+
+/**
+ * A VM restored from a snapshot is ready on arrival: once QEMU has loaded the stream,
+ * let it run (it was saved paused), pin the host keys its boot pinned, and give it
+ * fresh randomness and the host's clock over SSH before anyone else logs in.
+ */
+async function restoreReady(
+  rec: VmRecord,
+  h: SnapshotFileHeader,
+  limitHit: Promise<{ message: string }>,
+): Promise<void> {
+  rec.hostKeys = h.hostKeys;
+  if (h.buildId) rec.buildId = h.buildId;
+  const work = (async () => {
+    const qmp = await connectQmp(rec.qmp, 5000);
+    try {
+      for (;;) {
+        const st = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
+        if (st.running) break;
+        if (st.status !== 'inmigrate') {
+          await qmp.execute('cont');
+          break;
+        }
+        if (!isQemuPid(rec.pid)) throw new KjxError('VM_START', 'QEMU exited while loading the snapshot');
+        await sleep(5);
+      }
+    } finally {
+      qmp.close();
+    }
+    const err: Buffer[] = [];
+    const r = await sshRun(
+      rec,
+      { argv: ['/bin/sh', '-c', restoreFreshScript({ seed: randomBytes(32), epoch: Date.now() / 1000 })] },
+      {
+        stdin: Readable.from([reseedElf()]),
+        stdout: new PassThrough().resume(),
+        stderr: new PassThrough().on('data', (b: Buffer) => err.push(b)),
+      },
+    );
+    const why = Buffer.concat(err).toString('utf8').trim();
+    if (r.outcome !== 'exited' || r.status !== 0)
+      throw new KjxError('VM_START', 'the restored guest could not take a fresh clock and random seed', {
+        details: [why, r.message ?? ''].filter(Boolean),
+      });
+  })();
+  await Promise.race([
+    work,
+    limitHit.then((hit) => {
+      throw new KjxError('VM_TIMEOUT', hit.message);
+    }),
+  ]);
 }
 
 function readText(path: string): string {

@@ -14,7 +14,7 @@
  * (docs/ARCHITECTURE.md, "Running VMs").
  */
 import { basename, join } from 'node:path';
-import type { WarnFn } from '../util/errors.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
 import type { DetachedGuest } from './detached.js';
 import type { EphemeralGuest, EphemeralSnapshots } from './ephemeral.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
@@ -54,6 +54,8 @@ export interface LaunchOptions {
 export interface DetachedLaunch {
   /** Run in the background under this name (`<state>/vms/<name>`), until ready within the limits. */
   detached: { name: string } & Limits;
+  /** Start from this snapshot file (`kjx boot --restore`) instead of booting. */
+  restore?: string;
 }
 
 export async function launch(p: Prepared, o: DetachedLaunch): Promise<DetachedGuest>;
@@ -65,7 +67,21 @@ export async function launch(
   if ('detached' in o) {
     const { bootDetached } = await import('./detached.js');
     const { name, ...limits } = o.detached;
+    const restore = o.restore
+      ? await (await import('./detached-snapshot.js')).openSnapshotFile(o.restore)
+      : undefined;
+    const machine = await detachedMachine(p);
+    if (restore && !machine)
+      throw new KjxError(
+        'USAGE',
+        `snapshot ${o.restore}: only a direct boot (kernel and initramfs) can be restored`,
+        {
+          hint: 'restore without --artifact/--firmware choosing a boot medium',
+        },
+      );
     return bootDetached({
+      ...(machine ? { machine } : {}),
+      ...(restore ? { restore } : {}),
       name,
       config: baseConfig(p),
       sshPort: p.sshPort,
@@ -90,6 +106,28 @@ export async function launch(
     name: basename(stateDir),
     ...(snapshot ? { snapshot } : {}),
   });
+}
+
+/**
+ * Which QEMU and artifacts a detached VM runs, so `kjx snapshot` can say what it saved
+ * (direct boots only: a medium's overlay is not part of a snapshot).
+ */
+async function detachedMachine(
+  p: Prepared,
+): Promise<{ qemuVersion: string; artifacts: Record<string, string> } | undefined> {
+  const b = p.boot;
+  if (b.kind !== 'direct') return undefined;
+  const { qemuVersionCached } = await import('./accel.js');
+  const { openCache } = await import('../sources/cache.js');
+  const { sha256File } = await import('../util/hash-file.js');
+  return {
+    qemuVersion: await qemuVersionCached(openCache().root, baseConfig(p).qemu),
+    artifacts: {
+      kernel: p.image.kernelSha256 ?? sha256File(b.kernel),
+      pvh: String(b.pvh),
+      initrd: p.image.initrdSha256 ?? sha256File(b.initrd),
+    },
+  };
 }
 
 /** What an ephemeral launch needs to find and save snapshots (snapshots.ts). */

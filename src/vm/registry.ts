@@ -16,6 +16,18 @@ export interface HostKey {
   key?: string;
 }
 
+/** What machine a detached VM is, so a snapshot of it says what it can be restored as. */
+export interface MachineIdentity {
+  /** snapshots.ts snapshotKey over the VM's argv (per-VM parts as placeholders), artifacts, QEMU, accel. */
+  key: string;
+  qemuVersion: string;
+  accel: 'kvm' | 'tcg';
+  /** sha256 of what QEMU loads (kernel, initrd). */
+  artifacts: Record<string, string>;
+  /** The guest port dropbear listens on. */
+  sshPort: number;
+}
+
 export interface VmRecord {
   name: string;
   pid: number;
@@ -33,6 +45,10 @@ export interface VmRecord {
   hostKeys: HostKey[];
   /** Private key for `kjx ssh`/`exec` (on the host, never in an artifact). */
   identity?: string;
+  /** The machine it is (absent for VMs of a kjx before snapshots of detached VMs). */
+  machine?: MachineIdentity;
+  /** The snapshot file it was restored from. */
+  restoredFrom?: string;
 }
 
 export const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,39}$/;
