@@ -158,6 +158,8 @@ export interface BuildRecord {
   kernelVersion: string;
   /** What the build warned about: a no-op build says it again, so --strict holds. */
   warnings?: Warning[];
+  /** Each artifact's file status when its sha256 was last checked, by path (artifactStamp). */
+  stamps?: Record<string, string>;
 }
 
 export const RECORD = '.kjx-build.json';
@@ -173,15 +175,40 @@ export function readBuildRecord(path: string): BuildRecord | undefined {
   }
 }
 
-function artifactsIntact(rec: BuildRecord): boolean {
-  return rec.artifacts.every((a) => {
+/**
+ * What changes whenever a file's bytes do: device, inode, size, and the modification
+ * and status-change times in nanoseconds. Writing a file, replacing it or setting its
+ * mtime back all move its ctime, which only the kernel sets (git's index relies on
+ * the same), so an unchanged stamp means unchanged bytes without reading them.
+ */
+export function artifactStamp(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+function stampsOf(artifacts: Artifact[]): Record<string, string> {
+  return Object.fromEntries(artifacts.map((a) => [a.path, artifactStamp(a.path)]));
+}
+
+/**
+ * Are the record's artifacts there with the bytes it names? A file whose stamp is the
+ * one recorded when it was last hashed is; any other is hashed again (every `kjx run`
+ * asks this, and hashing a 14 MiB kernel and its initramfs took 0.5 s of each run).
+ * `restamp` says the stamps are stale but the bytes good (a copy, a touch).
+ */
+export function artifactsIntact(rec: BuildRecord): { intact: boolean; restamp: boolean } {
+  let restamp = false;
+  const intact = rec.artifacts.every((a) => {
     try {
+      if (rec.stamps?.[a.path] !== undefined && rec.stamps[a.path] === artifactStamp(a.path)) return true;
+      restamp = true;
       // streamed: disk images can be gigabytes
       return statSync(a.path).size === a.size && sha256File(a.path) === a.sha256;
     } catch {
       return false;
     }
   });
+  return { intact, restamp: intact && restamp };
 }
 
 export interface RunInputs {
@@ -222,7 +249,18 @@ export async function runStages(i: RunInputs): Promise<RunOutcome> {
 
   const recordPath = join(i.outDir, RECORD);
   const prev = readBuildRecord(recordPath);
-  if (prev && prev.key === finalKey && artifactsIntact(prev)) {
+  const check = prev && prev.key === finalKey ? artifactsIntact(prev) : undefined;
+  if (prev && check?.intact) {
+    if (check.restamp) {
+      try {
+        writeFileAtomic(
+          recordPath,
+          `${JSON.stringify({ ...prev, stamps: stampsOf(prev.artifacts) }, null, 2)}\n`,
+        );
+      } catch {
+        // a read-only output directory: the next check hashes again
+      }
+    }
     for (const w of prev.warnings ?? []) i.warn(w);
     for (const s of stages) {
       events.stageStart?.(s.name);
@@ -304,7 +342,14 @@ export async function runStages(i: RunInputs): Promise<RunOutcome> {
   }
 
   const { kernelVersion } = results.get(last.name) as { kernelVersion: string };
-  const rec: BuildRecord = { key: finalKey, buildId, artifacts, kernelVersion, warnings: i.warnings() };
+  const rec: BuildRecord = {
+    key: finalKey,
+    buildId,
+    artifacts,
+    kernelVersion,
+    warnings: i.warnings(),
+    stamps: stampsOf(artifacts),
+  };
   writeFileAtomic(recordPath, `${JSON.stringify(rec, null, 2)}\n`);
   return { buildId, artifacts, noop: false, kernelVersion, results };
 }

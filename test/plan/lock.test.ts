@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Lock, lockFromResolved, parseLock } from '../../src/plan/lock.js';
+import { type Lock, lockFromResolved, parseLock, readLock, writeLock } from '../../src/plan/lock.js';
 import { resolvePlanPackages } from '../../src/plan/resolve.js';
 import type { AptIndex, ResolvedPackage } from '../../src/sources/apt.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -63,6 +63,27 @@ function where(t: string, needle: string): string {
 test('a lock kjx wrote reads back unchanged', () => {
   const lock = goodLock();
   assert.deepEqual(parseLock(text(lock), 'kjx.lock'), lock);
+});
+
+test('a lock as writeLock wrote it (read without the YAML parser) and the same lock written by hand read alike', () => {
+  const d = mkdtempSync(join(tmpdir(), 'kjx-lock-'));
+  try {
+    const path = join(d, 'kjx.lock');
+    writeLock(path, goodLock());
+    const fast = readLock(path);
+    // unsorted keys and a missing final newline take the parser with positions
+    const byHand = JSON.stringify(goodLock(), null, 1);
+    assert.deepEqual(fast, parseLock(byHand, 'kjx.lock'));
+    assert.deepEqual(fast, goodLock());
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a lock laid out as writeLock writes it, with a key given twice, is still refused', () => {
+  const lines = text(goodLock()).split('\n');
+  lines.splice(1, 0, '  "lockVersion": 1,');
+  assert.match(lockError(lines.join('\n')).message, /^kjx\.lock:\d+:3: /);
 });
 
 test('a package name that is an apt option is refused at its key', () => {
