@@ -179,6 +179,8 @@ export async function writeDisk(d: DiskInputs): Promise<DiskLayout> {
  * writes a random content id (CID) and names the extent after the file it
  * wrote (our temporary name). Both are rewritten in place; the descriptor
  * area has a fixed size and no checksum (VMware "Virtual Disk Format 5.0").
+ * The whole area is written, zero after the text, so what qemu-img left
+ * behind the text's end does not reach the artifact.
  */
 export function fixVmdkDescriptor(path: string, fileName: string, cid: number): void {
   const fd = openSync(path, 'r+');
@@ -190,7 +192,11 @@ export function fixVmdkDescriptor(path: string, fileName: string, cid: number): 
     const size = Number(h.readBigUInt64LE(36)) * SECTOR;
     const d = Buffer.alloc(size);
     readSync(fd, d, 0, size, offset);
-    const text = d.toString('latin1').replace(/\0+$/, '');
+    // The text ends at the first NUL, as QEMU reads it: when qemu-img rewrites
+    // the CID with a shorter number, the old text's last bytes stay after it.
+    const raw = d.toString('latin1');
+    const nul = raw.indexOf('\0');
+    const text = nul < 0 ? raw : raw.slice(0, nul);
     const fixed = text
       .replace(/^CID=[0-9a-f]{1,8}$/m, `CID=${cid.toString(16).padStart(8, '0')}`)
       .replace(/^(RW \d+ SPARSE )"[^"]*"$/m, `$1"${fileName.replace(/"/g, '')}"`);
