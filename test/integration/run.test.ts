@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { alive, KJX, kjxEnv, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { testIn } from '../helpers/modes.js';
 
 const made: string[] = [];
 after(() => removeAll(...made));
@@ -38,9 +39,8 @@ for (const mode of ['cold', 'restored'] as const)
         env: { KJX_STATE_DIR: state },
         timeoutMs: opts.timeoutMs ?? 180_000,
       });
-    const bootOnly = {
-      skip: mode === 'restored' ? 'a boot that never reaches ready has no snapshot' : false,
-    };
+    // a boot that never reaches ready has no snapshot to restore
+    const bootOnly = testIn(mode, 'cold');
 
     before(() => {
       ws = workspace('run');
@@ -142,7 +142,7 @@ for (const mode of ['cold', 'restored'] as const)
       });
     });
 
-    test('a guest whose init panics ends at once with the panic status and line', bootOnly, () => {
+    bootOnly('a guest whose init panics ends at once with the panic status and line', () => {
       const bad = workspace(
         'panic',
         'files:\n  - path: /init\n    content: "#!/bin/sh\\necho dying\\nexit 3\\n"\n    mode: "0755"\n    override: true\n',
@@ -162,7 +162,7 @@ for (const mode of ['cold', 'restored'] as const)
       for (const pid of qemuPids(state)) assert.equal(alive(pid), false, `QEMU ${pid} still running`);
     });
 
-    test('a guest that hangs is killed at --timeout with a clear message', bootOnly, () => {
+    bootOnly('a guest that hangs is killed at --timeout with a clear message', () => {
       const hang = workspace(
         'hang',
         'files:\n  - path: /init\n    content: "#!/bin/sh\\necho hanging\\nwhile :; do sleep 1; done\\n"\n    mode: "0755"\n    override: true\n',

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TraceSummary } from '../../src/trace/collect.js';
 import { REPO, removeAll, runKjx, workspace } from '../helpers/kjx.js';
+import { testIn } from '../helpers/modes.js';
 
 const SPEC = `name: tracelab
 components: [busybox, runit, dropbear, ftrace, libbpf-tools]
@@ -24,7 +25,8 @@ for (const mode of ['cold', 'restored'] as const)
     let ws: string;
     const modeFlags = mode === 'cold' ? ['--cold', '--no-save'] : [];
     let restoredOnce = false;
-    const once = { skip: mode === 'restored' && 'runs in the cold suite only' };
+    // a detached VM, build keys, errors and the big images: once, in the cold suite
+    const once = testIn(mode, 'cold');
     // options first: what follows `--` is the workload
     const trace = (args: string[], cwd = ws) =>
       runKjx(['trace', '--accel', 'tcg', ...modeFlags, ...args], { cwd, timeoutMs: 240_000 });
@@ -115,7 +117,7 @@ for (const mode of ['cold', 'restored'] as const)
       assert.match(svg, /\b(__schedule|schedule|finish_task_switch)\b/);
     });
 
-    test('--vm: a detached VM is traced over SSH (funccount), stays up, and is left as it was', once, () => {
+    once('--vm: a detached VM is traced over SSH (funccount), stays up, and is left as it was', () => {
       const state = mkdtempSync(join(tmpdir(), 'kjx-trace-state-'));
       const env = { KJX_STATE_DIR: state };
       try {
@@ -151,9 +153,8 @@ for (const mode of ['cold', 'restored'] as const)
       }
     });
 
-    test(
+    once(
       'regression: a changed tracing.libbpfTools rebuilds the image (it was not in the base stage key)',
-      once,
       () => {
         const other = workspace('trace-tools', `${SPEC}tracing:\n  libbpfTools: [runqlat]\n`);
         try {
@@ -179,22 +180,21 @@ for (const mode of ['cold', 'restored'] as const)
       },
     );
 
-    test('a tracer whose component is missing: a clear error before anything boots', once, () => {
+    once('a tracer whose component is missing: a clear error before anything boots', () => {
       const r = trace(['profile', '--duration', '1']);
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /profile needs bpftrace/);
       assert.match(r.stderr, /add bpftrace to components in kjx\.yaml/);
     });
 
-    test('an unknown tracer is a usage error', once, () => {
+    once('an unknown tracer is a usage error', () => {
       const r = trace(['runqlatt']);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /unknown tracer "runqlatt" \(did you mean "runqlat"\?\)/);
     });
 
-    test(
+    once(
       'profile on a bpftrace image (LLVM in the initramfs, 2 GiB guest): on-CPU stacks of the busy loop',
-      once,
       () => {
         const bt = workspace(
           'trace-bpftrace',
@@ -213,9 +213,8 @@ for (const mode of ['cold', 'restored'] as const)
       },
     );
 
-    test(
+    once(
       'examples/trace-workload.yaml: runqlat is ready before the workload starts, and its histogram comes home on stop',
-      once,
       () => {
         const ex = workspace('trace-workload', '');
         try {
