@@ -24,6 +24,7 @@ import { dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { tempNameFor } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
+import { migrateToFile } from './migrate.js';
 import { connectQmp } from './qmp.js';
 import { isQemuPid, type MachineIdentity, removeVm, type VmRecord } from './registry.js';
 import {
@@ -34,11 +35,6 @@ import {
 } from './snapshot-file.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Quote a word for the `sh -c` that QEMU's `exec:` migration runs. */
-export function shWord(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 export interface SaveResult {
   file: string;
@@ -77,19 +73,9 @@ export async function saveDetached(
   let saved = false;
   try {
     await qmp.execute('stop');
-    // the default cap (128 MiB/s) is for live migration; a paused VM goes as fast as it can
-    await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
-    await qmp.execute('migrate', { uri: `exec:zstd -q -1 -o ${shWord(stream)}` });
-    for (;;) {
-      const st = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
-      if (st.status === 'completed') break;
-      if (st.status === 'failed' || st.status === 'cancelled')
-        throw new KjxError('VM_START', `saving ${rec.name} failed: migration ${st.status}`, {
-          details: st['error-desc'] ? [st['error-desc']] : [],
-        });
-      if (!isQemuPid(rec.pid)) throw new KjxError('VM_START', `QEMU of ${rec.name} exited while saving`);
-      await sleep(10);
-    }
+    await migrateToFile(qmp, stream, () => isQemuPid(rec.pid)).catch((err: unknown) => {
+      throw new KjxError('VM_START', `saving ${rec.name} failed: ${(err as Error).message}`);
+    });
     const { size, sha256 } = await hashFile(stream);
     const header: SnapshotFileHeader = {
       format: 1,

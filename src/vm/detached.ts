@@ -23,10 +23,11 @@ import { KjxError } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { type BootTiming, bootTiming } from './boot-phases.js';
 import { followConsole, type TimedMarker, tailConsole } from './console.js';
-import { checkSnapshotFits, shWord } from './detached-snapshot.js';
+import { checkSnapshotFits } from './detached-snapshot.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Accel, Guest, Limits, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
+import { incomingFrom, resumeIncoming } from './migrate.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 import { connectQmp } from './qmp.js';
 import {
@@ -152,7 +153,7 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
   }
   const argv = qemuArgv({
     ...vmConfig(nonce),
-    ...(o.restore ? { incoming: `exec:zstd -q -d -c ${shWord(o.restore.path)}` } : {}),
+    ...(o.restore ? { incoming: incomingFrom(o.restore.path) } : {}),
   });
   writeFileSync(join(dir, 'argv.json'), `${JSON.stringify(argv, null, 2)}\n`);
   const errFd = openSync(join(dir, 'qemu.log'), 'w');
@@ -233,16 +234,7 @@ async function restoreReady(
   const work = (async () => {
     const qmp = await connectQmp(rec.qmp, 5000);
     try {
-      for (;;) {
-        const st = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
-        if (st.running) break;
-        if (st.status !== 'inmigrate') {
-          await qmp.execute('cont');
-          break;
-        }
-        if (!isQemuPid(rec.pid)) throw new KjxError('VM_START', 'QEMU exited while loading the snapshot');
-        await sleep(5);
-      }
+      await resumeIncoming(qmp, () => isQemuPid(rec.pid));
     } finally {
       qmp.close();
     }

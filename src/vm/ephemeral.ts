@@ -36,6 +36,7 @@ import { type BootTiming, bootTiming, type ServiceEvent, serviceEvents } from '.
 import { directInitrd } from './direct-boot.js';
 import type { Accel, Guest, GuestCommand, GuestRunResult, Outcome, RunIo, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
+import { incomingFrom, migrateToFile, resumeIncoming } from './migrate.js';
 import { appendPayload, hookPayload, type Mount, type PayloadFile, runArchive } from './payload.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 import { connectQmp, type QmpClient } from './qmp.js';
@@ -86,11 +87,6 @@ export const SNAPSHOT_CMDLINE = 'init_on_free=1';
 
 /** A nonce that stands for any in a snapshot's key. */
 const KEY_NONCE = '0'.repeat(32);
-
-/** Quote a word for the `sh -c` that QEMU's `exec:` migration runs. */
-function shWord(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 export interface EphemeralGuest extends Guest {
   readonly kind: 'ephemeral';
@@ -345,7 +341,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
 
     const config: VmConfig = {
       ...base,
-      ...(how.restore ? { incoming: `exec:zstd -q -d -c ${shWord(how.restore)}` } : {}),
+      ...(how.restore ? { incoming: incomingFrom(how.restore) } : {}),
     };
     let limits: ReturnType<typeof watchLimits> | undefined;
     let qmp: QmpClient | undefined;
@@ -369,7 +365,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       const deliver = async (): Promise<void> => {
         if (how.restore) {
           qmp = await connectQmpWhileUp(base.qmpSocket!, vm);
-          await resumeRestored(qmp, vm);
+          await resumeIncoming(qmp, () => exitedAt === undefined);
         }
         if (how.save) {
           qmp = await connectQmpWhileUp(base.qmpSocket!, vm);
@@ -491,27 +487,6 @@ async function connectQmpWhileUp(path: string, vm: Session): Promise<QmpClient> 
   }
 }
 
-/**
- * A VM saved while stopped arrives stopped (QEMU keeps the source's run state): wait
- * until the stream is loaded, then let it run.
- */
-async function resumeRestored(qmp: QmpClient, vm: Session): Promise<void> {
-  let gone = false;
-  void vm.exited.then(() => {
-    gone = true;
-  });
-  for (;;) {
-    const st = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
-    if (st.running) return;
-    if (st.status !== 'inmigrate') {
-      await qmp.execute('cont');
-      return;
-    }
-    if (gone) throw new Error('QEMU exited while loading the snapshot');
-    await delay(5);
-  }
-}
-
 /** Resolves when QMP reported `event` matching `pred`; rejects when QEMU exits first. */
 async function qmpEvent(
   qmp: QmpClient,
@@ -548,20 +523,15 @@ async function saveAtReady(
       (ev.data as { id?: string; open?: boolean } | undefined)?.id === CMD_PORT_ID &&
       (ev.data as { open?: boolean }).open === true,
   );
+  let gone = false;
+  void vm.exited.then(() => {
+    gone = true;
+  });
   const t0 = performance.now();
   const temp = tempStreamPath(s.snap.store, s.key);
   await qmp.execute('stop');
   try {
-    // the default bandwidth cap (128 MiB/s) is for live migration; a stopped VM goes as fast as it can
-    await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
-    await qmp.execute('migrate', { uri: `exec:zstd -q -1 -o ${shWord(temp)}` });
-    for (;;) {
-      const m = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
-      if (m.status === 'completed') break;
-      if (m.status === 'failed' || m.status === 'cancelled')
-        throw new Error(`migration ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
-      await delay(10);
-    }
+    await migrateToFile(qmp, temp, () => !gone);
     const rec = adoptSnapshot(s.snap.store, s.key, temp, {
       qemuVersion: s.qemuVersion,
       accel: s.accel,
