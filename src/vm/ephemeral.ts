@@ -233,10 +233,14 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       : { initrd };
     // 0600: the image may hold host keys (ssh.hostKeyFiles), the payload copied-in files
     if (c.media) writeFileSync(fwCfgFile, hook, { mode: 0o600 });
-    else {
+    const writeInitrd = async (restoring: boolean): Promise<void> => {
+      if (c.media) return;
+      // a restored guest unpacked its initramfs before the save: QEMU needs the file
+      // its argv names, not the bytes (they reach no guest memory the stream does not overwrite)
+      if (restoring) return writeFileSync(initrd, '', { mode: 0o600 });
       const image = await directInitrd(readFileSync(c.initrd!), c.initrd!);
       writeFileSync(initrd, appendPayload(image, hook), { mode: 0o600 });
-    }
+    };
     const config: VmConfig = {
       ...c,
       ...boot,
@@ -258,7 +262,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       : undefined;
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
     try {
-      return await startEither(config, archive, io, snap, key, want);
+      return await startEither(config, archive, io, writeInitrd, snap, key, want);
     } finally {
       // the console log and argv stay for a look afterwards; the initramfs copy (up to
       // hundreds of MB with container runtimes) is of no use once QEMU is gone
@@ -271,6 +275,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     config: VmConfig,
     archive: Buffer,
     io: RunIo,
+    writeInitrd: (restoring: boolean) => Promise<void>,
     snap: EphemeralSnapshots | undefined,
     key: string | undefined,
     want: { qemuVersion: string; accel: Accel } | undefined,
@@ -278,6 +283,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     const found = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
     if (found) {
       restoredFrom = { services: found.record.services };
+      await writeInitrd(true);
       const r = await startOnce(config, archive, io, { restore: found.stream, key: key! });
       // a stream QEMU cannot load (another build of the same QEMU version, a bug) is dropped, and the run boots
       if (!r.restoreFailed) return r.result;
@@ -288,6 +294,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       removeSnapshot(snap!.store, key!);
       restoredFrom = undefined;
     }
+    await writeInitrd(false);
     return (
       await startOnce(config, archive, io, {
         ...(key ? { key } : {}),
