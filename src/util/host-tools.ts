@@ -59,6 +59,20 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['boot', 'test'],
   },
   {
+    command: 'vde_switch',
+    package: 'vde2',
+    versionArgs: ['--version'],
+    why: 'the virtual LAN of `kjx cluster` (a switch as the user: no root, no host interface)',
+    needFor: ['boot', 'test'],
+  },
+  {
+    command: 'setpriv',
+    package: 'util-linux',
+    versionArgs: ['--version'],
+    why: "end a cluster's QEMUs and switch with its supervisor (--pdeathsig)",
+    needFor: ['boot', 'test'],
+  },
+  {
     command: 'cpio',
     package: 'cpio',
     versionArgs: ['--version'],

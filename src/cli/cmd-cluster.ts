@@ -1,0 +1,126 @@
+/**
+ * `kjx cluster init|up|status|exec|ssh|down` (docs/cluster.md): flags in, the
+ * lifecycle of src/cluster/lifecycle.ts, a table or JSON out. `-f FILE` names the
+ * cluster file (default kjx-cluster.yaml); the cluster it names is the one acted on.
+ * `kjx cluster supervise DIR` is the hidden entry of a cluster's supervisor.
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../util/atomic.js';
+import { KjxError } from '../util/errors.js';
+import { EXIT, exitForVmOutcome } from './exit-codes.js';
+import type { GlobalOptions } from './main.js';
+import { accelFlag, addLimitOptions, limitFlags } from './vm-options.js';
+
+type Flags = Record<string, unknown>;
+
+async function clusterOf(o: Flags) {
+  const { loadCluster } = await import('../cluster/file.js');
+  return loadCluster(String(o.file));
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function printStatus(name: string, json: boolean): Promise<void> {
+  const { clusterStatus } = await import('../cluster/lifecycle.js');
+  const s = clusterStatus(name);
+  if (json) {
+    console.log(JSON.stringify(s, null, 2));
+    return;
+  }
+  console.log(
+    `cluster ${s.name}: ${s.up ? 'up' : 'not running'} (switch ${s.switch.running ? 'running' : 'down'})`,
+  );
+  console.log(
+    table([
+      ['NODE', 'PID', 'ADDRESS', 'STATE', 'ROLE', 'SERVICES'],
+      ...s.nodes.map((n) => [n.name, String(n.pid), n.address, n.state, n.role, n.engines.join(',') || '-']),
+    ]),
+  );
+}
+
+export function registerCluster(program: Command, globals: () => GlobalOptions): void {
+  const cluster = program
+    .command('cluster')
+    .description('several VMs on one private virtual LAN, from kjx-cluster.yaml (docs/cluster.md)');
+  const withFile = (c: Command) => c.option('-f, --file <path>', 'cluster file', 'kjx-cluster.yaml');
+
+  withFile(cluster.command('init').description('write a commented 3-node kjx-cluster.yaml'))
+    .option('--force', 'overwrite an existing file')
+    .action(async (o: { file: string; force?: boolean }) => {
+      const { CLUSTER_EXAMPLE_YAML } = await import('../cluster/example.js');
+      if (existsSync(o.file) && !o.force)
+        throw new KjxError('USAGE', `${o.file} already exists`, { hint: 'pass --force to overwrite it' });
+      writeFileAtomic(o.file, CLUSTER_EXAMPLE_YAML);
+      console.log(`wrote ${o.file}; next: kjx cluster up (the nodes boot the kjx.yaml beside it)`);
+    });
+
+  const up = withFile(cluster.command('up').description('boot every node in parallel; ends with a table'))
+    .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .action(async (o: Flags) => {
+      const c = await clusterOf(o);
+      const { clusterUp } = await import('../cluster/lifecycle.js');
+      const { strict } = globals();
+      await clusterUp(c, {
+        ...limitFlags(o),
+        accel: accelFlag(o.accel),
+        warn: (w) => {
+          if (strict) throw new KjxError('STRICT_WARNING', `${w.code}: ${w.message}`);
+          console.error(`warning: ${w.message}`);
+        },
+        progress: (line) => console.error(line),
+      });
+      await printStatus(c.name, false);
+    });
+  addLimitOptions(up, { timeout: '600', silence: '300' }, 'every node is ready');
+
+  withFile(cluster.command('status').description("the cluster's nodes, pids, addresses and states"))
+    .option('--json', 'as JSON')
+    .action(async (o: Flags) => printStatus((await clusterOf(o)).name, !!o.json));
+
+  withFile(
+    cluster
+      .command('exec')
+      .description("run a command on a node over SSH and exit with the command's status")
+      .argument('<node>', 'node name')
+      .argument('<command...>', 'the command and its arguments (after --)'),
+  ).action(async (node: string, argv: string[], o: Flags) => {
+    const { nodeGuest } = await import('../cluster/lifecycle.js');
+    const g = nodeGuest((await clusterOf(o)).name, node);
+    const r = await g.run({ argv }, { stdout: process.stdout, stderr: process.stderr });
+    process.exitCode = r.outcome === 'exited' ? (r.status ?? EXIT.vmFailed) : exitForVmOutcome(r.outcome);
+  });
+
+  withFile(cluster.command('ssh').description('log in to a node').argument('<node>', 'node name')).action(
+    async (node: string, o: Flags) => {
+      const { nodeGuest } = await import('../cluster/lifecycle.js');
+      process.exitCode = await nodeGuest((await clusterOf(o)).name, node).shell();
+    },
+  );
+
+  withFile(cluster.command('down').description('power every node off and stop the switch')).action(
+    async (o: Flags) => {
+      const { clusterDown } = await import('../cluster/lifecycle.js');
+      const r = await clusterDown((await clusterOf(o)).name);
+      for (const n of r.nodes) console.error(`${n.name}: ${n.how} (${n.seconds.toFixed(1)} s)`);
+    },
+  );
+
+  cluster
+    .command('supervise', { hidden: true })
+    .argument('<dir>')
+    .action(async (dir: string) => {
+      const { runSupervisor } = await import('../cluster/supervisor.js');
+      await runSupervisor(dir);
+    });
+}

@@ -1,0 +1,301 @@
+/**
+ * A cluster's life: `up` prepares each spec once (prepare.ts), starts the cluster's
+ * supervisor (supervisor.ts) and through it the switch (switch.ts) and every node,
+ * in parallel, each a detached VM (launch.ts) with a LAN NIC on the switch and its
+ * per-boot payload (node-payload.ts); `down` powers the nodes off and ends the
+ * supervisor, which ends whatever is left. While `up` runs it guards the cluster
+ * through its connection to the supervisor: if kjx dies, the cluster dies with it.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RUN_FW_CFG_NAME } from '../guest/layout.js';
+import { KjxError, type WarnFn } from '../util/errors.js';
+import { attach, type DetachedGuest, stopVm } from '../vm/detached.js';
+import type { Limits } from '../vm/guest.js';
+import { launch } from '../vm/launch.js';
+import { type AccelRequest, type Prepared, prepareBoot } from '../vm/prepare.js';
+import { isQemuPid, readRecord, removeVm } from '../vm/registry.js';
+import type { Cluster } from './file.js';
+import { nodeFiles, nodePayload } from './node-payload.js';
+import {
+  type ClusterRecord,
+  clusterDir,
+  logEvent,
+  type NodeRecord,
+  readCluster,
+  requireCluster,
+  vmNameOf,
+  writeCluster,
+} from './state.js';
+import { connectSupervisor, startSupervisor } from './supervisor.js';
+import { startSwitch } from './switch.js';
+
+export interface UpOptions extends Limits {
+  accel: AccelRequest;
+  warn: WarnFn;
+  /** One line per step (a node ready, a node failed). */
+  progress?: (line: string) => void;
+}
+
+/** Is this pid alive (any program, not a zombie)? */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Is the cluster's supervisor running? */
+function supervisorUp(r: ClusterRecord): boolean {
+  return r.supervisorPid > 0 && pidAlive(r.supervisorPid);
+}
+
+/** Bring up every node of `c`; returns the record once all are ready. */
+export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord> {
+  const withEngine = c.nodes.find((n) => n.engines.length > 0);
+  if (withEngine) {
+    throw new KjxError(
+      'USAGE',
+      `node ${withEngine.name}: engines (${withEngine.engines.join(', ')}) are not supported by this kjx yet`,
+      {
+        hint: `set \`engines: []\` in ${c.file}; the nodes then boot on their LAN only`,
+      },
+    );
+  }
+  const old = readCluster(c.name);
+  if (old && supervisorUp(old)) {
+    throw new KjxError('USAGE', `cluster "${c.name}" is already up (supervisor pid ${old.supervisorPid})`, {
+      hint: 'see it with `kjx cluster status`, or end it with `kjx cluster down`',
+    });
+  }
+  if (old) await clearLeftovers(old);
+  const t0 = performance.now();
+  // one build and boot preparation per spec, shared by its nodes
+  const prepared = new Map<string, Prepared>();
+  for (const n of c.nodes) {
+    if (prepared.has(n.spec)) continue;
+    prepared.set(
+      n.spec,
+      await prepareBoot({
+        specPath: n.spec,
+        outDir: join(n.spec, '..', 'dist'),
+        warn: o.warn,
+        accel: o.accel,
+      }),
+    );
+  }
+  const dir = clusterDir(c.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const f of ['cluster.json', 'supervisor.log']) rmSync(join(dir, f), { force: true });
+  const { pid: supervisorPid, client } = await startSupervisor(dir);
+  try {
+    await client.hold();
+    const sw = await startSwitch(dir, client, c.nodes.length);
+    const rec: ClusterRecord = {
+      name: c.name,
+      file: c.file,
+      subnet: c.subnet,
+      supervisorPid,
+      switch: sw,
+      startedAt: new Date().toISOString(),
+      nodes: c.nodes.map((n) => ({ ...n, vm: vmNameOf(c.name, n.name), pid: -1, state: 'starting' })),
+    };
+    writeCluster(rec);
+    const results = await Promise.allSettled(
+      rec.nodes.map(async (n) => {
+        const p = prepared.get(n.spec)!;
+        const t = performance.now();
+        const g = await bootNode(rec, c, n, p, o, (argv, stderr) => client.spawn(argv, { stderr }));
+        n.pid = g.record.pid;
+        n.state = 'running';
+        const seconds = (performance.now() - t) / 1000;
+        logEvent(c.name, { event: 'node-up', node: n.name, pid: n.pid, seconds });
+        o.progress?.(`${n.name}: ready in ${seconds.toFixed(1)} s (pid ${n.pid}, ${n.address})`);
+      }),
+    );
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ n: rec.nodes[i]!, e: r.reason }] : [],
+    );
+    if (failed.length > 0) {
+      for (const f of failed) {
+        f.n.state = 'failed';
+        logEvent(c.name, { event: 'node-failed', node: f.n.name, message: String((f.e as Error).message) });
+      }
+      throw failed[0]!.e;
+    }
+    writeCluster(rec);
+    await client.keep();
+    logEvent(c.name, {
+      event: 'up',
+      nodes: rec.nodes.map((n) => n.name),
+      seconds: (performance.now() - t0) / 1000,
+    });
+    return rec;
+  } catch (e) {
+    await client.down();
+    await waitGone(supervisorPid, 10_000);
+    const r = readCluster(c.name);
+    if (r) await clearLeftovers(r);
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+/** Boot one node as a detached VM with its LAN NIC and per-boot payload. */
+async function bootNode(
+  rec: ClusterRecord,
+  c: Cluster,
+  n: NodeRecord,
+  p: Prepared,
+  o: Limits,
+  spawn: (argv: string[], stderr: string) => Promise<number>,
+): Promise<DetachedGuest> {
+  const nodeDir = join(clusterDir(c.name), 'nodes', n.name);
+  mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+  const payload = join(nodeDir, 'boot.cpio');
+  const imagePaths = new Set(p.image.manifest.files.map((f) => f.path));
+  writeFileSync(payload, nodePayload(nodeFiles(c, n), imagePaths), { mode: 0o600 });
+  const mem = n.memoryMiB ? { ...p, memoryMiB: n.memoryMiB } : p;
+  return launch(mem, {
+    detached: {
+      name: n.vm,
+      timeoutS: o.timeoutS,
+      silenceS: o.silenceS,
+      lan: { socket: rec.switch.sock, port: n.port, mac: n.mac },
+      fwCfg: [{ name: RUN_FW_CFG_NAME, file: payload }],
+      spawn,
+    },
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    if (!pidAlive(pid)) return true;
+    await sleep(50);
+  }
+  return !pidAlive(pid);
+}
+
+/**
+ * What a cluster left after a crash or a failed `up`: kill any node QEMU still
+ * running, remove the node VMs' directories, the sockets and per-node files (they
+ * may hold keys). events.jsonl stays.
+ */
+async function clearLeftovers(r: ClusterRecord): Promise<void> {
+  for (const n of r.nodes) {
+    const vm = readRecord(n.vm);
+    if (vm && isQemuPid(vm.pid)) {
+      try {
+        process.kill(vm.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (isQemuPid(n.pid)) {
+      try {
+        process.kill(n.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (vm) removeVm(vm);
+  }
+  if (r.supervisorPid > 0 && pidAlive(r.supervisorPid)) {
+    try {
+      process.kill(r.supervisorPid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const dir = clusterDir(r.name);
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir))
+    if (f !== 'events.jsonl') rmSync(join(dir, f), { recursive: true, force: true });
+}
+
+export interface DownResult {
+  name: string;
+  nodes: { name: string; how: string; seconds: number }[];
+}
+
+/** Power every node off (ACPI, then quit, then kill), end the supervisor and the switch. */
+export async function clusterDown(name: string, deadlineS = 10): Promise<DownResult> {
+  const r = requireCluster(name);
+  const nodes = await Promise.all(
+    r.nodes.map(async (n) => {
+      const vm = readRecord(n.vm);
+      if (!vm || !isQemuPid(vm.pid)) return { name: n.name, how: 'gone', seconds: 0 };
+      const s = await stopVm(vm, deadlineS);
+      return { name: n.name, how: s.how, seconds: s.seconds };
+    }),
+  );
+  if (supervisorUp(r)) {
+    try {
+      const client = await connectSupervisor(clusterDir(name), 3000);
+      await client.down();
+      client.close();
+    } catch {
+      // not answering: the kill below ends it
+    }
+    await waitGone(r.supervisorPid, 5000);
+  }
+  await clearLeftovers(r);
+  logEvent(name, { event: 'down' });
+  return { name, nodes };
+}
+
+export interface NodeStatus {
+  name: string;
+  vm: string;
+  pid: number;
+  address: string;
+  role: string;
+  engines: string[];
+  state: 'running' | 'down';
+}
+
+export interface ClusterStatus {
+  name: string;
+  up: boolean;
+  supervisorPid: number;
+  switch: { pid: number; running: boolean };
+  nodes: NodeStatus[];
+}
+
+/** What runs of a cluster, from its record and the live pids. */
+export function clusterStatus(name: string): ClusterStatus {
+  const r = requireCluster(name);
+  return {
+    name,
+    up: supervisorUp(r),
+    supervisorPid: r.supervisorPid,
+    switch: { pid: r.switch.pid, running: pidAlive(r.switch.pid) },
+    nodes: r.nodes.map((n) => ({
+      name: n.name,
+      vm: n.vm,
+      pid: n.pid,
+      address: n.address,
+      role: n.role,
+      engines: n.engines,
+      state: isQemuPid(n.pid) ? 'running' : 'down',
+    })),
+  };
+}
+
+/** The Guest of a running node, for exec and ssh. */
+export function nodeGuest(cluster: string, node: string): DetachedGuest {
+  const r = requireCluster(cluster);
+  const n = r.nodes.find((x) => x.name === node);
+  if (!n) {
+    throw new KjxError('USAGE', `cluster "${cluster}" has no node "${node}"`, {
+      hint: `its nodes: ${r.nodes.map((x) => x.name).join(', ')}`,
+    });
+  }
+  return attach(n.vm);
+}

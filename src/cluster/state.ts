@@ -1,0 +1,92 @@
+/**
+ * A running cluster's state: `<state>/clusters/<name>/` holds `cluster.json` (its
+ * nodes with their pids, addresses and VM names, the switch, the supervisor),
+ * `events.jsonl` (one line per up, down, kill, start, partition, heal or netem,
+ * with its time), the switch's sockets, the supervisor's socket and log, and each
+ * node's per-boot files under `nodes/<node>/` (mode 0600: they may hold keys).
+ * The node VMs themselves are detached VMs named `<cluster>.<node>` in
+ * `<state>/vms/` (src/vm/registry.ts), so `kjx ps` shows them too.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { KjxError } from '../util/errors.js';
+import { stateRoot } from '../vm/state.js';
+import type { ClusterNode } from './file.js';
+
+export interface NodeRecord extends ClusterNode {
+  /** The detached VM's name (`<cluster>.<node>`). */
+  vm: string;
+  pid: number;
+  state: 'starting' | 'running' | 'killed' | 'failed';
+}
+
+export interface ClusterRecord {
+  name: string;
+  file: string;
+  subnet: string;
+  supervisorPid: number;
+  switch: { pid: number; sock: string; mgmt: string };
+  startedAt: string;
+  nodes: NodeRecord[];
+}
+
+export type ClusterEvent =
+  | { event: 'up'; nodes: string[]; seconds: number }
+  | { event: 'down' }
+  | { event: 'node-up'; node: string; pid: number; seconds: number }
+  | { event: 'node-failed'; node: string; message: string }
+  | { event: 'kill' | 'start'; node: string };
+
+export function clustersRoot(): string {
+  return join(stateRoot(), 'clusters');
+}
+
+export function clusterDir(name: string): string {
+  return join(clustersRoot(), name);
+}
+
+export function vmNameOf(cluster: string, node: string): string {
+  return `${cluster}.${node}`;
+}
+
+export function writeCluster(r: ClusterRecord): void {
+  const dir = clusterDir(r.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileAtomic(join(dir, 'cluster.json'), `${JSON.stringify(r, null, 2)}\n`, 0o600);
+}
+
+export function readCluster(name: string): ClusterRecord | undefined {
+  const p = join(clusterDir(name), 'cluster.json');
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as ClusterRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cluster's record, or a USAGE error saying how to start it. */
+export function requireCluster(name: string): ClusterRecord {
+  const r = readCluster(name);
+  if (r) return r;
+  throw new KjxError('USAGE', `cluster "${name}" is not up`, { hint: 'start it with `kjx cluster up`' });
+}
+
+/** Append one event with its time to events.jsonl. */
+export function logEvent(name: string, e: ClusterEvent): void {
+  const dir = clusterDir(name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  appendFileSync(join(dir, 'events.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`, {
+    mode: 0o600,
+  });
+}
+
+export function readEvents(name: string): ({ time: string } & ClusterEvent)[] {
+  const p = join(clusterDir(name), 'events.jsonl');
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { time: string } & ClusterEvent);
+}
