@@ -5,6 +5,7 @@
  * `kjx cluster supervise DIR` is the hidden entry of a cluster's supervisor.
  */
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
@@ -41,6 +42,7 @@ async function printStatus(name: string, json: boolean): Promise<void> {
   console.log(
     `cluster ${s.name}: ${s.up ? 'up' : 'not running'} (switch ${s.switch.running ? 'running' : 'down'})`,
   );
+  if (s.partition.length > 0) console.log(`partition: ${s.partition.join(' ')} | the rest`);
   console.log(
     table([
       ['NODE', 'PID', 'ADDRESS', 'STATE', 'ROLE', 'SERVICES'],
@@ -55,14 +57,21 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     .description('several VMs on one private virtual LAN, from kjx-cluster.yaml (docs/cluster.md)');
   const withFile = (c: Command) => c.option('-f, --file <path>', 'cluster file', 'kjx-cluster.yaml');
 
-  withFile(cluster.command('init').description('write a commented 3-node kjx-cluster.yaml'))
+  withFile(
+    cluster.command('init').description('write a commented 3-node etcd kjx-cluster.yaml and its node spec'),
+  )
     .option('--force', 'overwrite an existing file')
     .action(async (o: { file: string; force?: boolean }) => {
-      const { CLUSTER_EXAMPLE_YAML } = await import('../cluster/example.js');
-      if (existsSync(o.file) && !o.force)
-        throw new KjxError('USAGE', `${o.file} already exists`, { hint: 'pass --force to overwrite it' });
+      const { CLUSTER_EXAMPLE_YAML, EXAMPLE_NODE_SPEC, EXAMPLE_NODE_SPEC_YAML } = await import(
+        '../cluster/example.js'
+      );
+      const spec = join(dirname(o.file), EXAMPLE_NODE_SPEC);
+      for (const f of [o.file, spec])
+        if (existsSync(f) && !o.force)
+          throw new KjxError('USAGE', `${f} already exists`, { hint: 'pass --force to overwrite it' });
+      writeFileAtomic(spec, EXAMPLE_NODE_SPEC_YAML);
       writeFileAtomic(o.file, CLUSTER_EXAMPLE_YAML);
-      console.log(`wrote ${o.file}; next: kjx cluster up (the nodes boot the kjx.yaml beside it)`);
+      console.log(`wrote ${o.file} and ${spec}; next: kjx cluster up`);
     });
 
   const up = withFile(cluster.command('up').description('boot every node in parallel; ends with a table'))
@@ -107,6 +116,49 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
       process.exitCode = await nodeGuest((await clusterOf(o)).name, node).shell();
     },
   );
+
+  withFile(
+    cluster
+      .command('kill')
+      .description("a power cut: SIGKILL of the node's QEMU")
+      .argument('<node>', 'node name'),
+  ).action(async (node: string, o: Flags) => {
+    const { killNode } = await import('../cluster/lifecycle.js');
+    await killNode((await clusterOf(o)).name, node);
+    console.error(`${node}: killed`);
+  });
+
+  const start = withFile(
+    cluster
+      .command('start')
+      .description('boot a killed node again (an etcd member rejoins)')
+      .argument('<node>', 'node name'),
+  ).action(async (node: string, o: Flags) => {
+    const { startNode } = await import('../cluster/lifecycle.js');
+    const n = await startNode(await clusterOf(o), node, {
+      ...limitFlags(o),
+      warn: (w) => console.error(`warning: ${w.message}`),
+    });
+    console.error(`${node}: running (pid ${n.pid}, ${n.address})`);
+  });
+  addLimitOptions(start, { timeout: '600', silence: '300' }, 'the node is ready');
+
+  withFile(
+    cluster
+      .command('partition')
+      .description('cut these nodes off from the rest (they still reach each other)')
+      .argument('<nodes...>', 'node names'),
+  ).action(async (nodes: string[], o: Flags) => {
+    const { partition } = await import('../cluster/lifecycle.js');
+    await partition((await clusterOf(o)).name, nodes);
+    console.error(`partitioned: ${nodes.join(' ')} | the rest`);
+  });
+
+  withFile(cluster.command('heal').description('end a partition')).action(async (o: Flags) => {
+    const { heal } = await import('../cluster/lifecycle.js');
+    await heal((await clusterOf(o)).name);
+    console.error('healed');
+  });
 
   withFile(cluster.command('down').description('power every node off and stop the switch')).action(
     async (o: Flags) => {

@@ -1,4 +1,19 @@
-/** The kjx-cluster.yaml that `kjx cluster init` writes: three nodes from one spec, every field commented. */
+/**
+ * What `kjx cluster init` writes: a commented 3-node kjx-cluster.yaml whose nodes
+ * form one etcd cluster, and the kjx spec they boot. `kjx cluster up` brings it to
+ * a healthy etcd cluster as it is (test/cluster/etcd.test.ts).
+ */
+
+/** The node spec's file name, beside the cluster file. */
+export const EXAMPLE_NODE_SPEC = 'etcd-node.yaml';
+
+export const EXAMPLE_NODE_SPEC_YAML = `# etcd-node.yaml: the kjx spec every node of kjx-cluster.yaml boots (see kjx init
+# for every field). One image serves all nodes: hostname, address, /etc/hosts and
+# etcd's member settings and certificates come per boot from kjx cluster up.
+name: etcd-node
+components: [busybox, runit, dropbear, etcd]
+`;
+
 export const CLUSTER_EXAMPLE_YAML = `# kjx-cluster.yaml: nodes booted from kjx specs on one private virtual LAN
 # (docs/cluster.md). \`kjx cluster up\` boots them in parallel; \`kjx cluster down\` ends them.
 
@@ -11,15 +26,16 @@ subnet: 10.77.0.0/24
 nodes:
   # A group of nodes from one spec. With a count above 1 they are named n1, n2, ...
   - name: n
-    # The kjx.yaml they boot (relative to this file); one image serves every node:
-    # hostname, /etc/hosts and address come per boot.
-    spec: kjx.yaml
+    # The kjx.yaml they boot (relative to this file); it needs the components of
+    # the engines below.
+    spec: ${EXAMPLE_NODE_SPEC}
     count: 3
     # Guest memory in MiB (default: what the spec's components want).
-    memory: 256
+    # memory: 512
     # manager or member (which nodes lead, for engines that have leaders).
     role: member
-    # Engines to run on these nodes: etcd, docker (not yet: an empty list boots the
-    # nodes on their LAN only).
-    engines: []
+    # Engines to run: etcd (the nodes form one etcd cluster with TLS from a CA kjx
+    # makes per cluster; \`kjx cluster exec n2 -- etcdctl get k\` works as is).
+    # An empty list boots the nodes on their LAN only.
+    engines: [etcd]
 `;

@@ -9,14 +9,16 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUN_FW_CFG_NAME } from '../guest/layout.js';
+import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { attach, type DetachedGuest, stopVm } from '../vm/detached.js';
 import type { Limits } from '../vm/guest.js';
 import { launch } from '../vm/launch.js';
 import { type AccelRequest, type Prepared, prepareBoot } from '../vm/prepare.js';
 import { isQemuPid, readRecord, removeVm } from '../vm/registry.js';
+import { checkEngines, engineFiles, etcdMembers, waitEtcdHealthy } from './engines.js';
 import type { Cluster } from './file.js';
-import { nodeFiles, nodePayload } from './node-payload.js';
+import { type NodeFile, nodeFiles, nodePayload } from './node-payload.js';
 import {
   type ClusterRecord,
   clusterDir,
@@ -28,7 +30,7 @@ import {
   writeCluster,
 } from './state.js';
 import { connectSupervisor, startSupervisor } from './supervisor.js';
-import { startSwitch } from './switch.js';
+import { PARTITION_VLAN, startSwitch, switchCommands } from './switch.js';
 
 export interface UpOptions extends Limits {
   accel: AccelRequest;
@@ -54,16 +56,6 @@ function supervisorUp(r: ClusterRecord): boolean {
 
 /** Bring up every node of `c`; returns the record once all are ready. */
 export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord> {
-  const withEngine = c.nodes.find((n) => n.engines.length > 0);
-  if (withEngine) {
-    throw new KjxError(
-      'USAGE',
-      `node ${withEngine.name}: engines (${withEngine.engines.join(', ')}) are not supported by this kjx yet`,
-      {
-        hint: `set \`engines: []\` in ${c.file}; the nodes then boot on their LAN only`,
-      },
-    );
-  }
   const old = readCluster(c.name);
   if (old && supervisorUp(old)) {
     throw new KjxError('USAGE', `cluster "${c.name}" is already up (supervisor pid ${old.supervisorPid})`, {
@@ -72,15 +64,19 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
   }
   if (old) await clearLeftovers(old);
   const t0 = performance.now();
-  // one build and boot preparation per spec, shared by its nodes
+  // every spec read and checked before any build; then one build and boot preparation per spec
+  const { loadSpec } = await import('../spec/load.js');
+  const specs = new Map(c.nodes.map((n) => [n.spec, undefined as Spec | undefined]));
+  for (const path of specs.keys()) specs.set(path, loadSpec(path));
+  checkEngines(c, (spec) => specs.get(spec)!.components);
   const prepared = new Map<string, Prepared>();
-  for (const n of c.nodes) {
-    if (prepared.has(n.spec)) continue;
+  for (const [path, spec] of specs) {
     prepared.set(
-      n.spec,
+      path,
       await prepareBoot({
-        specPath: n.spec,
-        outDir: join(n.spec, '..', 'dist'),
+        specPath: path,
+        spec: spec!,
+        outDir: join(path, '..', 'dist'),
         warn: o.warn,
         accel: o.accel,
       }),
@@ -89,6 +85,9 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
   const dir = clusterDir(c.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const f of ['cluster.json', 'supervisor.log']) rmSync(join(dir, f), { force: true });
+  // keys one at a time: the CA's serial file is shared
+  const extra = new Map<string, NodeFile[]>();
+  for (const n of c.nodes) extra.set(n.name, await engineFiles(c, n, dir, 'new'));
   const { pid: supervisorPid, client } = await startSupervisor(dir);
   try {
     await client.hold();
@@ -98,6 +97,7 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
       file: c.file,
       subnet: c.subnet,
       supervisorPid,
+      accel: o.accel,
       switch: sw,
       startedAt: new Date().toISOString(),
       nodes: c.nodes.map((n) => ({ ...n, vm: vmNameOf(c.name, n.name), pid: -1, state: 'starting' })),
@@ -107,7 +107,9 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
       rec.nodes.map(async (n) => {
         const p = prepared.get(n.spec)!;
         const t = performance.now();
-        const g = await bootNode(rec, c, n, p, o, (argv, stderr) => client.spawn(argv, { stderr }));
+        const g = await bootNode(rec, c, n, p, o, extra.get(n.name)!, (argv, stderr) =>
+          client.spawn(argv, { stderr }),
+        );
         n.pid = g.record.pid;
         n.state = 'running';
         const seconds = (performance.now() - t) / 1000;
@@ -126,6 +128,16 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
       throw failed[0]!.e;
     }
     writeCluster(rec);
+    const members = etcdMembers(c);
+    if (members.length > 0) {
+      const seconds = await waitEtcdHealthy(
+        attach(vmNameOf(c.name, members[0]!.name)),
+        members.length,
+        o.timeoutS ?? 600,
+      );
+      logEvent(c.name, { event: 'healthy', engine: 'etcd', seconds });
+      o.progress?.(`etcd: ${members.length} members healthy after ${seconds.toFixed(1)} s more`);
+    }
     await client.keep();
     logEvent(c.name, {
       event: 'up',
@@ -151,13 +163,14 @@ async function bootNode(
   n: NodeRecord,
   p: Prepared,
   o: Limits,
+  extra: NodeFile[],
   spawn: (argv: string[], stderr: string) => Promise<number>,
 ): Promise<DetachedGuest> {
   const nodeDir = join(clusterDir(c.name), 'nodes', n.name);
   mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const payload = join(nodeDir, 'boot.cpio');
   const imagePaths = new Set(p.image.manifest.files.map((f) => f.path));
-  writeFileSync(payload, nodePayload(nodeFiles(c, n), imagePaths), { mode: 0o600 });
+  writeFileSync(payload, nodePayload([...nodeFiles(c, n), ...extra], imagePaths), { mode: 0o600 });
   const mem = n.memoryMiB ? { ...p, memoryMiB: n.memoryMiB } : p;
   return launch(mem, {
     detached: {
@@ -257,7 +270,7 @@ export interface NodeStatus {
   address: string;
   role: string;
   engines: string[];
-  state: 'running' | 'down';
+  state: 'running' | 'killed' | 'down';
 }
 
 export interface ClusterStatus {
@@ -266,6 +279,8 @@ export interface ClusterStatus {
   supervisorPid: number;
   switch: { pid: number; running: boolean };
   nodes: NodeStatus[];
+  /** Nodes cut off from the rest. */
+  partition: string[];
 }
 
 /** What runs of a cluster, from its record and the live pids. */
@@ -276,6 +291,7 @@ export function clusterStatus(name: string): ClusterStatus {
     up: supervisorUp(r),
     supervisorPid: r.supervisorPid,
     switch: { pid: r.switch.pid, running: pidAlive(r.switch.pid) },
+    partition: r.partition ?? [],
     nodes: r.nodes.map((n) => ({
       name: n.name,
       vm: n.vm,
@@ -283,19 +299,130 @@ export function clusterStatus(name: string): ClusterStatus {
       address: n.address,
       role: n.role,
       engines: n.engines,
-      state: isQemuPid(n.pid) ? 'running' : 'down',
+      state: isQemuPid(n.pid) ? 'running' : n.state === 'killed' ? 'killed' : 'down',
     })),
   };
 }
 
-/** The Guest of a running node, for exec and ssh. */
-export function nodeGuest(cluster: string, node: string): DetachedGuest {
-  const r = requireCluster(cluster);
+function nodeOf(r: ClusterRecord, node: string): NodeRecord {
   const n = r.nodes.find((x) => x.name === node);
-  if (!n) {
-    throw new KjxError('USAGE', `cluster "${cluster}" has no node "${node}"`, {
-      hint: `its nodes: ${r.nodes.map((x) => x.name).join(', ')}`,
+  if (n) return n;
+  throw new KjxError('USAGE', `cluster "${r.name}" has no node "${node}"`, {
+    hint: `its nodes: ${r.nodes.map((x) => x.name).join(', ')}`,
+  });
+}
+
+/** A power cut: SIGKILL of the node's QEMU (its supervisor reaps it). */
+export async function killNode(cluster: string, node: string): Promise<void> {
+  const r = requireCluster(cluster);
+  const n = nodeOf(r, node);
+  if (!isQemuPid(n.pid)) {
+    throw new KjxError('USAGE', `node ${node} of cluster "${cluster}" is not running`, {
+      hint: `start it with \`kjx cluster start ${node}\``,
     });
   }
-  return attach(n.vm);
+  process.kill(n.pid, 'SIGKILL');
+  await waitGone(n.pid, 10_000);
+  const vm = readRecord(n.vm);
+  if (vm) removeVm(vm);
+  n.state = 'killed';
+  writeCluster(r);
+  logEvent(cluster, { event: 'kill', node });
+}
+
+/**
+ * Boot a node that was killed again, under the cluster's supervisor, with the same
+ * address and a payload that makes an etcd member rejoin (`existing`).
+ */
+export async function startNode(c: Cluster, node: string, o: Omit<UpOptions, 'accel'>): Promise<NodeRecord> {
+  const r = requireCluster(c.name);
+  const n = nodeOf(r, node);
+  if (isQemuPid(n.pid)) {
+    throw new KjxError('USAGE', `node ${node} of cluster "${c.name}" is already running (pid ${n.pid})`);
+  }
+  if (!supervisorUp(r)) {
+    throw new KjxError('USAGE', `cluster "${c.name}" is not running (its supervisor is gone)`, {
+      hint: '`kjx cluster down`, then `kjx cluster up`',
+    });
+  }
+  const t = performance.now();
+  const p = await prepareBoot({
+    specPath: n.spec,
+    outDir: join(n.spec, '..', 'dist'),
+    warn: o.warn,
+    accel: r.accel,
+  });
+  const extra = await engineFiles(c, n, clusterDir(c.name), 'existing');
+  const client = await connectSupervisor(clusterDir(c.name), 3000);
+  try {
+    n.state = 'starting';
+    const g = await bootNode(r, c, n, p, o, extra, (argv, stderr) => client.spawn(argv, { stderr }));
+    n.pid = g.record.pid;
+    n.state = 'running';
+    // its switch port is new: a partition that holds it applies again
+    if (r.partition?.includes(n.name))
+      await switchCommands(r.switch.mgmt, [`port/setvlan ${n.port} ${PARTITION_VLAN}`]);
+  } catch (e) {
+    n.state = 'failed';
+    throw e;
+  } finally {
+    client.close();
+    writeCluster(r);
+  }
+  logEvent(c.name, { event: 'start', node, seconds: (performance.now() - t) / 1000 });
+  return n;
+}
+
+/** The switch ports of running nodes, each moved to `vlan`. */
+function moveCommands(r: ClusterRecord, names: string[], vlan: number): string[] {
+  return r.nodes
+    .filter((n) => names.includes(n.name) && isQemuPid(n.pid))
+    .map((n) => `port/setvlan ${n.port} ${vlan}`);
+}
+
+/**
+ * Cut `nodes` off from the rest: their switch ports go to another VLAN, so they
+ * reach each other and nobody else (an earlier partition is healed first).
+ */
+export async function partition(cluster: string, nodes: string[]): Promise<void> {
+  const r = requireCluster(cluster);
+  for (const n of nodes) nodeOf(r, n);
+  if (nodes.length === 0 || r.nodes.every((n) => nodes.includes(n.name))) {
+    throw new KjxError(
+      'USAGE',
+      'a partition cuts some nodes off from the rest: name at least one node, not all',
+      {
+        hint: `its nodes: ${r.nodes.map((x) => x.name).join(', ')}`,
+      },
+    );
+  }
+  const all = r.nodes.map((n) => n.name);
+  await switchCommands(r.switch.mgmt, [
+    ...moveCommands(r, all, 0),
+    ...moveCommands(r, nodes, PARTITION_VLAN),
+  ]);
+  r.partition = [...new Set(nodes)];
+  writeCluster(r);
+  logEvent(cluster, { event: 'partition', nodes: r.partition });
+}
+
+/** Every running node's port back on one VLAN. */
+export async function heal(cluster: string): Promise<void> {
+  const r = requireCluster(cluster);
+  await switchCommands(
+    r.switch.mgmt,
+    moveCommands(
+      r,
+      r.nodes.map((n) => n.name),
+      0,
+    ),
+  );
+  r.partition = [];
+  writeCluster(r);
+  logEvent(cluster, { event: 'heal' });
+}
+
+/** The Guest of a running node, for exec and ssh. */
+export function nodeGuest(cluster: string, node: string): DetachedGuest {
+  return attach(nodeOf(requireCluster(cluster), node).vm);
 }

@@ -11,6 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
+import type { AccelRequest } from '../vm/prepare.js';
 import { stateRoot } from '../vm/state.js';
 import type { ClusterNode } from './file.js';
 
@@ -26,9 +27,13 @@ export interface ClusterRecord {
   file: string;
   subnet: string;
   supervisorPid: number;
+  /** The accelerator asked for at `up` (a node started again gets the same). */
+  accel: AccelRequest;
   switch: { pid: number; sock: string; mgmt: string };
   startedAt: string;
   nodes: NodeRecord[];
+  /** The nodes cut off from the rest (`kjx cluster partition`), none when healed. */
+  partition?: string[];
 }
 
 export type ClusterEvent =
@@ -36,7 +41,11 @@ export type ClusterEvent =
   | { event: 'down' }
   | { event: 'node-up'; node: string; pid: number; seconds: number }
   | { event: 'node-failed'; node: string; message: string }
-  | { event: 'kill' | 'start'; node: string };
+  | { event: 'healthy'; engine: string; seconds: number }
+  | { event: 'kill'; node: string }
+  | { event: 'partition'; nodes: string[] }
+  | { event: 'heal' }
+  | { event: 'start'; node: string; seconds: number };
 
 export function clustersRoot(): string {
   return join(stateRoot(), 'clusters');

@@ -53,5 +53,69 @@ export async function startSwitch(dir: string, s: SupervisorClient, nodes: numbe
     }
     await sleep(50);
   }
+  await switchCommands(mgmt, [`vlan/create ${PARTITION_VLAN}`]);
   return { pid, sock, mgmt };
+}
+
+/** The VLAN a partition moves its nodes' ports to; every port starts on VLAN 0. */
+export const PARTITION_VLAN = 77;
+
+/**
+ * Run commands on the switch's management socket, in order. Its protocol: a banner
+ * and the prompt `vde$ `, then per command any output lines, a line `NNNN message`
+ * (1000 is success) and the prompt again.
+ * @throws KjxError VM_START naming the command that failed
+ */
+export async function switchCommands(
+  mgmt: string,
+  commands: string[],
+  timeoutMs = 10_000,
+): Promise<string[]> {
+  const { createConnection } = await import('node:net');
+  const sock = createConnection(mgmt);
+  let buf = '';
+  let wake: (() => void) | undefined;
+  sock.on('data', (d) => {
+    buf += d.toString('utf8');
+    wake?.();
+  });
+  const failed = new Promise<never>((_, rej) => {
+    sock.once('error', (e) =>
+      rej(new KjxError('VM_START', `the cluster's switch does not answer at ${mgmt}`, { cause: e })),
+    );
+    setTimeout(
+      () => rej(new KjxError('VM_START', `the cluster's switch did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    ).unref();
+  });
+  const prompt = async (): Promise<string> => {
+    for (;;) {
+      const at = buf.indexOf('vde$ ');
+      if (at >= 0) {
+        const before = buf.slice(0, at);
+        buf = buf.slice(at + 5);
+        return before;
+      }
+      await Promise.race([new Promise<void>((r) => (wake = r)), failed]);
+    }
+  };
+  try {
+    await prompt();
+    const out: string[] = [];
+    for (const c of commands) {
+      sock.write(`${c}\n`);
+      const text = await prompt();
+      const code = /^(\d{4}) (.*)$/m.exec(text);
+      if (code?.[1] !== '1000') {
+        throw new KjxError(
+          'VM_START',
+          `the cluster's switch refused \`${c}\`: ${code ? code[2] : text.trim()}`,
+        );
+      }
+      out.push(text.slice(0, code.index).trim());
+    }
+    return out;
+  } finally {
+    sock.destroy();
+  }
 }

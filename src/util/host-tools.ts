@@ -66,6 +66,13 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['boot', 'test'],
   },
   {
+    command: 'openssl',
+    package: 'openssl',
+    versionArgs: ['version'],
+    why: "the per-cluster CA and node certificates of `kjx cluster` (etcd's TLS)",
+    needFor: ['boot', 'test'],
+  },
+  {
     command: 'setpriv',
     package: 'util-linux',
     versionArgs: ['--version'],

@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLUSTER_EXAMPLE_YAML } from '../../src/cluster/example.js';
+import { CLUSTER_EXAMPLE_YAML, EXAMPLE_NODE_SPEC_YAML } from '../../src/cluster/example.js';
 import { hostsFile, parseCluster } from '../../src/cluster/file.js';
+import { parseSpec } from '../../src/spec/load.js';
 import { isKjxError } from '../../src/util/errors.js';
 
 const F = '/p/kjx-cluster.yaml';
@@ -25,18 +26,27 @@ function fails(text: string, code: string, message: RegExp): void {
   );
 }
 
-test('the init example: three nodes n1..n3 from ./kjx.yaml with .11-.13, MACs and ports in order', () => {
+test('the init example: three etcd nodes n1..n3 from ./etcd-node.yaml with .11-.13, MACs and ports in order', () => {
   const c = parseCluster(CLUSTER_EXAMPLE_YAML, F);
   assert.equal(c.name, 'lab');
   assert.deepEqual(
-    c.nodes.map((n) => [n.name, n.spec, n.address, n.prefix, n.mac, n.port, n.memoryMiB]),
+    c.nodes.map((n) => [n.name, n.spec, n.address, n.prefix, n.mac, n.port, n.engines]),
     [
-      ['n1', '/p/kjx.yaml', '10.77.0.11', 24, '52:54:00:4b:00:01', 1, 256],
-      ['n2', '/p/kjx.yaml', '10.77.0.12', 24, '52:54:00:4b:00:02', 2, 256],
-      ['n3', '/p/kjx.yaml', '10.77.0.13', 24, '52:54:00:4b:00:03', 3, 256],
+      ['n1', '/p/etcd-node.yaml', '10.77.0.11', 24, '52:54:00:4b:00:01', 1, ['etcd']],
+      ['n2', '/p/etcd-node.yaml', '10.77.0.12', 24, '52:54:00:4b:00:02', 2, ['etcd']],
+      ['n3', '/p/etcd-node.yaml', '10.77.0.13', 24, '52:54:00:4b:00:03', 3, ['etcd']],
     ],
   );
   assert.equal(hostsFile(c), '127.0.0.1 localhost\n10.77.0.11 n1\n10.77.0.12 n2\n10.77.0.13 n3\n');
+});
+
+test('the example node spec is a valid kjx.yaml with the etcd component', () => {
+  assert.deepEqual(parseSpec(EXAMPLE_NODE_SPEC_YAML, '/p/etcd-node.yaml').components, [
+    'busybox',
+    'runit',
+    'dropbear',
+    'etcd',
+  ]);
 });
 
 test('groups: a count of 1 keeps the name, specs resolve against the file, defaults fill in', () => {

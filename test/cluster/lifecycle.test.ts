@@ -3,7 +3,7 @@
  * engines this kjx does not run yet, and commands on a cluster that is not up.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -22,13 +22,26 @@ after(() => {
 const usage = (re: RegExp) => (e: unknown) =>
   isKjxError(e) && e.code === 'USAGE' && re.test(e.message) && !!e.hint;
 
-test('an engine this kjx does not run yet is refused before anything starts', async () => {
-  const c = parseCluster('name: lab\nnodes: [{name: n, count: 2, engines: [etcd]}]\n', '/p/kjx-cluster.yaml');
+test("an engine this kjx does not run yet, or a spec without the engine's component, is refused before any boot", async () => {
+  const ws = mkdtempSync(join(tmpdir(), 'kjx-cluster-unit-ws-'));
+  writeFileSync(join(ws, 'kjx.yaml'), 'name: plain\n');
+  const up = (text: string) =>
+    clusterUp(parseCluster(text, join(ws, 'kjx-cluster.yaml')), {
+      accel: 'tcg',
+      warn: () => {},
+      timeoutS: 1,
+      silenceS: 0,
+    });
   await assert.rejects(
-    clusterUp(c, { accel: 'tcg', warn: () => {}, timeoutS: 1, silenceS: 0 }),
-    usage(/node n1: engines \(etcd\)/),
+    up('name: lab\nnodes: [{name: n, count: 2, engines: [docker]}]\n'),
+    usage(/node n1: the docker engine is not supported/),
+  );
+  await assert.rejects(
+    up('name: lab\nnodes: [{name: n, count: 2, engines: [etcd]}]\n'),
+    usage(/node n1 runs etcd, but its spec .*kjx\.yaml has no etcd component/),
   );
   assert.deepEqual(readdirSync(state), []);
+  rmSync(ws, { recursive: true, force: true });
 });
 
 test('status, exec and down of a cluster that is not up: a usage error saying how to start it', async () => {
