@@ -45,8 +45,16 @@ async function printStatus(name: string, json: boolean): Promise<void> {
   if (s.partition.length > 0) console.log(`partition: ${s.partition.join(' ')} | the rest`);
   console.log(
     table([
-      ['NODE', 'PID', 'ADDRESS', 'STATE', 'ROLE', 'SERVICES'],
-      ...s.nodes.map((n) => [n.name, String(n.pid), n.address, n.state, n.role, n.engines.join(',') || '-']),
+      ['NODE', 'PID', 'ADDRESS', 'STATE', 'ROLE', 'SERVICES', 'LINK'],
+      ...s.nodes.map((n) => [
+        n.name,
+        String(n.pid),
+        n.address,
+        n.state,
+        n.role,
+        n.engines.join(',') || '-',
+        n.netem ? `delay ${n.netem.delayMs}ms loss ${n.netem.lossPct}%` : '-',
+      ]),
     ]),
   );
 }
@@ -152,6 +160,19 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     const { partition } = await import('../cluster/lifecycle.js');
     await partition((await clusterOf(o)).name, nodes);
     console.error(`partitioned: ${nodes.join(' ')} | the rest`);
+  });
+
+  withFile(
+    cluster
+      .command('netem')
+      .description("delay and loss on a node's link, each way (0 and 0 take them off)")
+      .argument('<node>', 'node name')
+      .option('--delay <ms>', 'delay each way in milliseconds', '0')
+      .option('--loss <pct>', 'packets lost each way, in percent', '0'),
+  ).action(async (node: string, o: Flags) => {
+    const { netem } = await import('../cluster/lifecycle.js');
+    await netem((await clusterOf(o)).name, node, Number(o.delay), Number(o.loss));
+    console.error(`${node}: delay ${Number(o.delay)} ms, loss ${Number(o.loss)}% each way`);
   });
 
   withFile(cluster.command('heal').description('end a partition')).action(async (o: Flags) => {

@@ -30,7 +30,7 @@ import {
   writeCluster,
 } from './state.js';
 import { connectSupervisor, startSupervisor } from './supervisor.js';
-import { PARTITION_VLAN, startSwitch, switchCommands } from './switch.js';
+import { PARTITION_VLAN, setNetem, startNodeLink, startSwitch, switchCommands } from './switch.js';
 
 export interface UpOptions extends Limits {
   accel: AccelRequest;
@@ -100,8 +100,12 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
       accel: o.accel,
       switch: sw,
       startedAt: new Date().toISOString(),
-      nodes: c.nodes.map((n) => ({ ...n, vm: vmNameOf(c.name, n.name), pid: -1, state: 'starting' })),
+      nodes: [],
     };
+    for (const n of c.nodes) {
+      const link = await startNodeLink(join(dir, 'nodes', n.name), client, sw, n.port);
+      rec.nodes.push({ ...n, vm: vmNameOf(c.name, n.name), pid: -1, state: 'starting', link });
+    }
     writeCluster(rec);
     const results = await Promise.allSettled(
       rec.nodes.map(async (n) => {
@@ -158,7 +162,7 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
 
 /** Boot one node as a detached VM with its LAN NIC and per-boot payload. */
 async function bootNode(
-  rec: ClusterRecord,
+  _rec: ClusterRecord,
   c: Cluster,
   n: NodeRecord,
   p: Prepared,
@@ -177,7 +181,7 @@ async function bootNode(
       name: n.vm,
       timeoutS: o.timeoutS,
       silenceS: o.silenceS,
-      lan: { socket: rec.switch.sock, port: n.port, mac: n.mac },
+      lan: { socket: n.link.sock, mac: n.mac },
       fwCfg: [{ name: RUN_FW_CFG_NAME, file: payload }],
       spawn,
     },
@@ -271,6 +275,7 @@ export interface NodeStatus {
   role: string;
   engines: string[];
   state: 'running' | 'killed' | 'down';
+  netem?: { delayMs: number; lossPct: number };
 }
 
 export interface ClusterStatus {
@@ -300,6 +305,7 @@ export function clusterStatus(name: string): ClusterStatus {
       role: n.role,
       engines: n.engines,
       state: isQemuPid(n.pid) ? 'running' : n.state === 'killed' ? 'killed' : 'down',
+      ...(n.netem ? { netem: n.netem } : {}),
     })),
   };
 }
@@ -359,9 +365,6 @@ export async function startNode(c: Cluster, node: string, o: Omit<UpOptions, 'ac
     const g = await bootNode(r, c, n, p, o, extra, (argv, stderr) => client.spawn(argv, { stderr }));
     n.pid = g.record.pid;
     n.state = 'running';
-    // its switch port is new: a partition that holds it applies again
-    if (r.partition?.includes(n.name))
-      await switchCommands(r.switch.mgmt, [`port/setvlan ${n.port} ${PARTITION_VLAN}`]);
   } catch (e) {
     n.state = 'failed';
     throw e;
@@ -373,11 +376,26 @@ export async function startNode(c: Cluster, node: string, o: Omit<UpOptions, 'ac
   return n;
 }
 
-/** The switch ports of running nodes, each moved to `vlan`. */
+/** The cluster switch's ports of these nodes (a node's link stays while it is down), each moved to `vlan`. */
 function moveCommands(r: ClusterRecord, names: string[], vlan: number): string[] {
-  return r.nodes
-    .filter((n) => names.includes(n.name) && isQemuPid(n.pid))
-    .map((n) => `port/setvlan ${n.port} ${vlan}`);
+  return r.nodes.filter((n) => names.includes(n.name)).map((n) => `port/setvlan ${n.port} ${vlan}`);
+}
+
+/** Delay (ms, each way) and loss (%, each way) on a node's link; 0 and 0 take them off. */
+export async function netem(cluster: string, node: string, delayMs: number, lossPct: number): Promise<void> {
+  const r = requireCluster(cluster);
+  const n = nodeOf(r, node);
+  if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 60_000 || !(lossPct >= 0 && lossPct <= 100)) {
+    throw new KjxError(
+      'USAGE',
+      `netem ${node}: --delay takes whole milliseconds from 0 to 60000, --loss a percentage from 0 to 100`,
+    );
+  }
+  await setNetem(n.link, delayMs, lossPct);
+  if (delayMs === 0 && lossPct === 0) delete n.netem;
+  else n.netem = { delayMs, lossPct };
+  writeCluster(r);
+  logEvent(cluster, { event: 'netem', node, delayMs, lossPct });
 }
 
 /**

@@ -14,12 +14,17 @@ import { KjxError } from '../util/errors.js';
 import type { AccelRequest } from '../vm/prepare.js';
 import { stateRoot } from '../vm/state.js';
 import type { ClusterNode } from './file.js';
+import type { NodeLink } from './switch.js';
 
 export interface NodeRecord extends ClusterNode {
   /** The detached VM's name (`<cluster>.<node>`). */
   vm: string;
   pid: number;
   state: 'starting' | 'running' | 'killed' | 'failed';
+  /** Its link to the cluster switch (switch.ts). */
+  link: NodeLink;
+  /** Delay and loss on its link, when set. */
+  netem?: { delayMs: number; lossPct: number };
 }
 
 export interface ClusterRecord {
@@ -45,6 +50,7 @@ export type ClusterEvent =
   | { event: 'kill'; node: string }
   | { event: 'partition'; nodes: string[] }
   | { event: 'heal' }
+  | { event: 'netem'; node: string; delayMs: number; lossPct: number }
   | { event: 'start'; node: string; seconds: number };
 
 export function clustersRoot(): string {

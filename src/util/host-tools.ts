@@ -66,6 +66,13 @@ export const HOST_TOOLS: HostTool[] = [
     needFor: ['boot', 'test'],
   },
   {
+    command: 'wirefilter',
+    package: 'vde2',
+    versionArgs: ['--help'],
+    why: "delay and loss on a cluster node's link (`kjx cluster netem`)",
+    needFor: ['boot', 'test'],
+  },
+  {
     command: 'openssl',
     package: 'openssl',
     versionArgs: ['version'],

@@ -87,7 +87,8 @@ export interface VmConfig {
 
 export interface VdeLan {
   socket: string;
-  port: number;
+  /** The switch port; any free one when not given. */
+  port?: number;
   mac: string;
 }
 
@@ -234,12 +235,12 @@ export function qemuArgv(c: VmConfig): string[] {
     );
   }
   if (c.lan) {
-    if (!/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(c.lan.mac) || !Number.isInteger(c.lan.port))
+    if (!/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(c.lan.mac) || !Number.isInteger(c.lan.port ?? 0))
       throw new KjxError('INTERNAL', 'a LAN NIC needs a lowercase MAC and an integer switch port');
     const rom = machine === 'microvm' ? '' : ',romfile=';
     argv.push(
       '-netdev',
-      `vde,id=lan0,sock=${optValue(c.lan.socket)},port=${c.lan.port}`,
+      `vde,id=lan0,sock=${optValue(c.lan.socket)}${c.lan.port ? `,port=${c.lan.port}` : ''}`,
       '-device',
       `${virtio(machine, 'net')},netdev=lan0,mac=${c.lan.mac}${rom}`,
     );

@@ -69,7 +69,7 @@ describe('kjx cluster (real QEMU, vde_switch)', () => {
     removeAll(ws, state);
   });
 
-  test('up boots 3 nodes that ping each other by name; status, exec and down', async () => {
+  test('up boots 3 nodes that ping each other by name; status and exec', () => {
     const up = runKjx(['cluster', 'up', '--accel', 'tcg'], opts());
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, /n1\s+\d+\s+10\.77\.0\.11\s+running/);
@@ -103,7 +103,75 @@ describe('kjx cluster (real QEMU, vde_switch)', () => {
     const bad = runKjx(['cluster', 'exec', 'n9', '--', 'true'], opts());
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /no node "n9".*\n.*n1, n2, n3/s);
+  });
 
+  test("netem: delay each way on a node's link shows in ping times, loss 100% cuts it, 0 0 restores it", () => {
+    const rtt = () => {
+      const r = runKjx(['cluster', 'exec', 'n1', '--', 'ping', '-c', '3', '-W', '5', 'n2'], opts());
+      const m = /min\/avg\/max = ([\d.]+)\//.exec(r.stdout);
+      return { code: r.code, min: m ? Number(m[1]) : Number.NaN };
+    };
+    assert.equal(runKjx(['cluster', 'netem', 'n2', '--delay', '150'], opts()).code, 0);
+    const slow = rtt();
+    assert.equal(slow.code, 0);
+    assert.ok(slow.min >= 300, `round trip ${slow.min} ms with 150 ms each way`);
+    assert.match(runKjx(['cluster', 'status'], opts()).stdout, /n2 .*delay 150ms loss 0%/);
+    assert.equal(runKjx(['cluster', 'netem', 'n2', '--loss', '100'], opts()).code, 0);
+    assert.notEqual(rtt().code, 0, 'no reply with every packet lost');
+    assert.equal(runKjx(['cluster', 'netem', 'n2'], opts()).code, 0);
+    const back = rtt();
+    assert.equal(back.code, 0);
+    assert.ok(back.min < 300, `round trip ${back.min} ms once the delay is off`);
+    const bad = runKjx(['cluster', 'netem', 'n2', '--loss', '120'], opts());
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--loss a percentage from 0 to 100/);
+  });
+
+  test('partition: the cut-off node reaches no one, the rest each other; heal ends it', () => {
+    const ping = (from: string, to: string) =>
+      runKjx(['cluster', 'exec', from, '--', 'ping', '-c', '1', '-W', '3', to], opts()).code;
+    assert.equal(runKjx(['cluster', 'partition', 'n3'], opts()).code, 0);
+    assert.notEqual(ping('n1', 'n3'), 0);
+    assert.notEqual(ping('n3', 'n2'), 0);
+    assert.equal(ping('n1', 'n2'), 0);
+    assert.equal(runKjx(['cluster', 'heal'], opts()).code, 0);
+    assert.equal(ping('n1', 'n3'), 0);
+    const all = runKjx(['cluster', 'partition', 'n1', 'n2', 'n3'], opts());
+    assert.notEqual(all.code, 0);
+    assert.match(all.stderr, /name at least one node, not all/);
+  });
+
+  test('kill is a power cut of one node; start boots it again onto the LAN', () => {
+    const before = JSON.parse(runKjx(['cluster', 'status', '--json'], opts()).stdout) as Status;
+    const old = before.nodes.find((n) => n.name === 'n2')!.pid;
+    assert.equal(runKjx(['cluster', 'kill', 'n2'], opts()).code, 0);
+    assert.equal(alive(old), false);
+    assert.match(runKjx(['cluster', 'status'], opts()).stdout, /n2\s+\d+\s+10\.77\.0\.12\s+killed/);
+    assert.notEqual(runKjx(['cluster', 'kill', 'n2'], opts()).code, 0);
+    const start = runKjx(['cluster', 'start', 'n2'], opts());
+    assert.equal(start.code, 0, start.stderr);
+    const after = JSON.parse(runKjx(['cluster', 'status', '--json'], opts()).stdout) as Status;
+    const pid = after.nodes.find((n) => n.name === 'n2')!.pid;
+    pids.push(pid);
+    assert.notEqual(pid, old);
+    const r = runKjx(['cluster', 'exec', 'n1', '--', 'ping', '-c', '1', '-W', '10', 'n2'], opts());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  test('down leaves no process of the cluster; the events log keeps what happened', async () => {
+    const rec = JSON.parse(readFileSync(join(state, 'clusters', 'lab', 'cluster.json'), 'utf8')) as {
+      nodes: { link: { switchPid: number; filterPid: number } }[];
+    };
+    const s = JSON.parse(runKjx(['cluster', 'status', '--json'], opts()).stdout) as Status;
+    const running = [
+      s.supervisorPid,
+      s.switch.pid,
+      ...s.nodes.map((n) => n.pid),
+      ...rec.nodes.flatMap((n) => [n.link.switchPid, n.link.filterPid]),
+    ];
+    assert.equal(running.length, 11);
+    assert.ok(running.every(alive), 'all running before down');
+    pids.push(...running);
     const down = runKjx(['cluster', 'down'], opts());
     assert.equal(down.code, 0, down.stderr);
     await until('every cluster process to end', 15_000, () => (pids.some(alive) ? undefined : true));
@@ -113,9 +181,10 @@ describe('kjx cluster (real QEMU, vde_switch)', () => {
       .split('\n')
       .map((l) => (JSON.parse(l) as { event: string }).event);
     assert.deepEqual(
-      events.filter((e) => e !== 'node-up'),
-      ['up', 'down'],
+      events.filter((e) => e !== 'node-up' && e !== 'netem'),
+      ['up', 'partition', 'heal', 'kill', 'start', 'down'],
     );
+    assert.equal(events.filter((e) => e === 'netem').length, 3);
     assert.equal(events.filter((e) => e === 'node-up').length, 3);
   });
 

@@ -177,6 +177,11 @@ test('a cluster LAN NIC: a vde netdev on its switch port with its MAC; bad MACs 
     'vde,id=lan0,sock=/s/a,,b/switch,port=3',
   ]);
   assert.ok(after(argv, '-device').includes('virtio-net-pci,netdev=lan0,mac=52:54:00:4b:00:03,romfile='));
+  assert.equal(
+    after(qemuArgv({ ...base, lan: { socket: '/s', mac: '52:54:00:4b:00:03' } }), '-netdev')[0],
+    'vde,id=lan0,sock=/s',
+    'any free port when none is given',
+  );
   assert.throws(
     () => qemuArgv({ ...base, lan: { socket: '/s', port: 1, mac: '52:54:00:4b:00:03,x=y' } }),
     /lowercase MAC/,
