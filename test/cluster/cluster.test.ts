@@ -4,7 +4,8 @@
  * /etc/hosts from its per-boot payload and pings the others by name over the LAN;
  * `status --json` and `exec` report what runs; `down` leaves no process of the
  * cluster (switch, supervisor, QEMUs, checked by pid). Then `up` again, with kjx
- * SIGKILLed while the nodes boot: the supervisor ends everything it started.
+ * interrupted (SIGINT, as Ctrl-C) or SIGKILLed while the nodes boot: the supervisor
+ * ends everything it started.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -188,30 +189,41 @@ describe('kjx cluster (real QEMU, vde_switch)', () => {
     assert.equal(events.filter((e) => e === 'node-up').length, 3);
   });
 
-  test('a SIGKILL of kjx during up leaves nothing running', async () => {
-    const child = spawnKjx(['cluster', 'up', '--accel', 'tcg'], opts());
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const dir = join(state, 'clusters', 'lab');
-    // wait until every node's QEMU has started (its VM record has a pid), then kill kjx
-    const started = await until('three QEMUs started by the cluster', 300_000, () => {
-      const rec = readJson<{ supervisorPid: number; switch: { pid: number } }>(join(dir, 'cluster.json'));
-      const vms = ['n1', 'n2', 'n3'].map((n) =>
-        readJson<{ pid: number }>(join(state, 'vms', `lab.${n}`, 'vm.json')),
+  for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+    test(`a ${signal} of kjx during up leaves nothing running`, async () => {
+      const child = spawnKjx(['cluster', 'up', '--accel', 'tcg'], opts());
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+      });
+      const dir = join(state, 'clusters', 'lab');
+      // wait until every node's QEMU has started (its VM record has a pid), then signal kjx
+      const started = await until('three QEMUs started by the cluster', 300_000, () => {
+        const rec = readJson<{
+          supervisorPid: number;
+          switch: { pid: number };
+          nodes: { link: { switchPid: number; filterPid: number } }[];
+        }>(join(dir, 'cluster.json'));
+        const vms = ['n1', 'n2', 'n3'].map((n) =>
+          readJson<{ pid: number }>(join(state, 'vms', `lab.${n}`, 'vm.json')),
+        );
+        if (!rec || vms.some((v) => !v || v.pid <= 0)) return undefined;
+        const links = rec.nodes.flatMap((n) => [n.link.switchPid, n.link.filterPid]);
+        const all = [rec.supervisorPid, rec.switch.pid, ...links, ...vms.map((v) => v!.pid)];
+        // the records of the run before stay until this up clears them: only live pids count
+        return all.length === 11 && all.every(alive) ? all : undefined;
+      });
+      pids.push(...started);
+      child.kill(signal);
+      await new Promise((r) => child.once('exit', r));
+      await until('the supervisor to end the cluster', 15_000, () =>
+        started.some(alive) ? undefined : true,
       );
-      if (!rec || vms.some((v) => !v || v.pid <= 0)) return undefined;
-      return [rec.supervisorPid, rec.switch.pid, ...vms.map((v) => v!.pid)];
+      assert.ok(!started.some(alive), `left running: ${started.filter(alive)} (kjx said: ${stderr})`);
+      // what is left is a record of a cluster that is not up; the next up clears it
+      const status = runKjx(['cluster', 'status', '--json'], opts());
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal((JSON.parse(status.stdout) as Status).up, false);
     });
-    pids.push(...started);
-    assert.ok(started.every(alive), `all started: ${started}`);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    await until('the supervisor to end the cluster', 15_000, () => (started.some(alive) ? undefined : true));
-    assert.ok(!started.some(alive), `left running: ${started.filter(alive)} (kjx said: ${stderr})`);
-    // and the next up starts clean from what was left
-    const status = runKjx(['cluster', 'status', '--json'], opts());
-    if (status.code === 0) assert.equal((JSON.parse(status.stdout) as Status).up, false);
-  });
+  }
 });
