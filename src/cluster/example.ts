@@ -11,7 +11,20 @@ export const EXAMPLE_NODE_SPEC_YAML = `# etcd-node.yaml: the kjx spec every node
 # for every field). One image serves all nodes: hostname, address, /etc/hosts and
 # etcd's member settings and certificates come per boot from kjx cluster up.
 name: etcd-node
-components: [busybox, runit, dropbear, etcd]
+components: [busybox, runit, dropbear, libbpf-tools, etcd]
+tracing:
+  libbpfTools: [execsnoop]
+
+services:
+  # The tracer comes up first on every node: etcd starts only once execsnoop is
+  # attached (kjx-bpf-ready signals it), so the trace sees etcd from its first exec.
+  # \`before: [etcd]\` makes the etcd component's service need this one; if the
+  # tracer stops, etcd is stopped too and starts again once the tracer is back.
+  tracer:
+    run: kjx-bpf-ready execsnoop
+    ready: signal
+    stopSignal: INT
+    before: [etcd]
 `;
 
 export const CLUSTER_EXAMPLE_YAML = `# kjx-cluster.yaml: nodes booted from kjx specs on one private virtual LAN

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CLUSTER_EXAMPLE_YAML, EXAMPLE_NODE_SPEC_YAML } from '../../src/cluster/example.js';
 import { hostsFile, parseCluster } from '../../src/cluster/file.js';
+import { guestServices, withBefore } from '../../src/guest/services.js';
+import { planComponents } from '../../src/plan/components.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { isKjxError } from '../../src/util/errors.js';
 
@@ -40,13 +42,12 @@ test('the init example: three etcd nodes n1..n3 from ./etcd-node.yaml with .11-.
   assert.equal(hostsFile(c), '127.0.0.1 localhost\n10.77.0.11 n1\n10.77.0.12 n2\n10.77.0.13 n3\n');
 });
 
-test('the example node spec is a valid kjx.yaml with the etcd component', () => {
-  assert.deepEqual(parseSpec(EXAMPLE_NODE_SPEC_YAML, '/p/etcd-node.yaml').components, [
-    'busybox',
-    'runit',
-    'dropbear',
-    'etcd',
-  ]);
+test('the example node spec is a valid kjx.yaml with the etcd component, its tracer going before etcd', () => {
+  const spec = parseSpec(EXAMPLE_NODE_SPEC_YAML, '/p/etcd-node.yaml');
+  assert.deepEqual(spec.components, ['busybox', 'runit', 'dropbear', 'libbpf-tools', 'etcd']);
+  const services = withBefore([...guestServices(spec), ...planComponents(spec).services]);
+  assert.deepEqual(services.find((s) => s.name === 'etcd')?.spec.needs, ['tracer']);
+  assert.equal(services.find((s) => s.name === 'tracer')?.spec.ready.kind, 'signal');
 });
 
 test('groups: a count of 1 keeps the name, specs resolve against the file, defaults fill in', () => {
