@@ -189,6 +189,24 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     },
   );
 
+  withFile(
+    cluster
+      .command('timeline')
+      .description("every node's boots and the cluster's events on one time axis, as an SVG")
+      .option(
+        '-o, --output <file>',
+        'where to write it (default: timeline.svg in the cluster state directory)',
+      ),
+  )
+    .option('--json', 'print the rows and marks as JSON as well')
+    .action(async (o: Flags) => {
+      const c = await clusterOf(o);
+      const { writeClusterTimeline } = await import('../cluster/timeline-file.js');
+      const r = writeClusterTimeline(c.name, o.output === undefined ? undefined : String(o.output));
+      if (o.json) console.log(JSON.stringify(r.data, null, 2));
+      console.error(`wrote ${r.path} (${r.data.timeline.rows.length} rows, ${r.data.marks.length} events)`);
+    });
+
   cluster
     .command('supervise', { hidden: true })
     .argument('<dir>')

@@ -20,11 +20,13 @@ import { checkEngines, engineFiles, etcdMembers, waitEtcdHealthy } from './engin
 import type { Cluster } from './file.js';
 import { type NodeFile, nodeFiles, nodePayload } from './node-payload.js';
 import {
+  BOOTS_FILE,
   type ClusterRecord,
   clusterDir,
   logEvent,
   type NodeRecord,
   readCluster,
+  recordBoot,
   requireCluster,
   vmNameOf,
   writeCluster,
@@ -84,7 +86,7 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
   }
   const dir = clusterDir(c.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const f of ['cluster.json', 'supervisor.log']) rmSync(join(dir, f), { force: true });
+  for (const f of ['cluster.json', 'supervisor.log', BOOTS_FILE]) rmSync(join(dir, f), { force: true });
   // keys one at a time: the CA's serial file is shared
   const extra = new Map<string, NodeFile[]>();
   for (const n of c.nodes) extra.set(n.name, await engineFiles(c, n, dir, 'new'));
@@ -176,7 +178,7 @@ async function bootNode(
   const imagePaths = new Set(p.image.manifest.files.map((f) => f.path));
   writeFileSync(payload, nodePayload([...nodeFiles(c, n), ...extra], imagePaths), { mode: 0o600 });
   const mem = n.memoryMiB ? { ...p, memoryMiB: n.memoryMiB } : p;
-  return launch(mem, {
+  const g = await launch(mem, {
     detached: {
       name: n.vm,
       timeoutS: o.timeoutS,
@@ -186,6 +188,8 @@ async function bootNode(
       spawn,
     },
   });
+  recordBoot(c.name, { node: n.name, startedAt: g.record.startedAt, ...g.timing() });
+  return g;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -202,7 +206,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 /**
  * What a cluster left after a crash or a failed `up`: kill any node QEMU still
  * running, remove the node VMs' directories, the sockets and per-node files (they
- * may hold keys). events.jsonl stays.
+ * may hold keys). events.jsonl and boots.jsonl stay.
  */
 async function clearLeftovers(r: ClusterRecord): Promise<void> {
   for (const n of r.nodes) {
@@ -233,7 +237,7 @@ async function clearLeftovers(r: ClusterRecord): Promise<void> {
   const dir = clusterDir(r.name);
   if (!existsSync(dir)) return;
   for (const f of readdirSync(dir))
-    if (f !== 'events.jsonl') rmSync(join(dir, f), { recursive: true, force: true });
+    if (f !== 'events.jsonl' && f !== BOOTS_FILE) rmSync(join(dir, f), { recursive: true, force: true });
 }
 
 export interface DownResult {

@@ -11,6 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError } from '../util/errors.js';
+import type { BootTiming } from '../vm/boot-phases.js';
 import type { AccelRequest } from '../vm/prepare.js';
 import { stateRoot } from '../vm/state.js';
 import type { ClusterNode } from './file.js';
@@ -86,6 +87,32 @@ export function requireCluster(name: string): ClusterRecord {
   const r = readCluster(name);
   if (r) return r;
   throw new KjxError('USAGE', `cluster "${name}" is not up`, { hint: 'start it with `kjx cluster up`' });
+}
+
+/**
+ * The boots of the cluster's nodes since `up`, one JSON line each (NodeBoot):
+ * kept by `down` like events.jsonl (no keys in it), for `kjx cluster timeline`.
+ */
+export const BOOTS_FILE = 'boots.jsonl';
+
+/** One boot of a node: QEMU's start (wall clock, ISO) and what the boot recorded. */
+export interface NodeBoot extends BootTiming {
+  node: string;
+  startedAt: string;
+}
+
+export function recordBoot(name: string, b: NodeBoot): void {
+  appendFileSync(join(clusterDir(name), BOOTS_FILE), `${JSON.stringify(b)}\n`, { mode: 0o600 });
+}
+
+/** Every boot of the cluster's nodes since it came up, oldest first. */
+export function readBoots(name: string): NodeBoot[] {
+  const p = join(clusterDir(name), BOOTS_FILE);
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as NodeBoot);
 }
 
 /** Append one event with its time to events.jsonl. */

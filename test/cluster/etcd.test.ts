@@ -4,7 +4,9 @@
  * written on one member is read on another; with one member killed writes succeed;
  * with two killed a write fails with a timeout (no quorum) and succeeds once they
  * are back; a restarted member catches up; an isolated minority cannot write while
- * the majority can. One cluster for the whole file, ended in `after` (checked by pid).
+ * the majority can. On every node etcd starts after the tracer is ready; `kjx cluster
+ * timeline` draws every boot and fault. One cluster for the whole file, ended in
+ * `after` (checked by pid).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
@@ -63,6 +65,30 @@ describe('etcd on a kjx cluster (real QEMU, vde_switch)', () => {
     assert.equal(mode.stdout, '600 root\n');
   });
 
+  test('on every node etcd started only after the tracer was ready (guest uptimes of its boot)', () => {
+    const boots = readFileSync(join(state, 'clusters', 'lab', 'boots.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) => JSON.parse(l) as { node: string; services: { name: string; state: string; uptime: number }[] },
+      );
+    assert.deepEqual(boots.map((b) => b.node).sort(), ['n1', 'n2', 'n3']);
+    for (const node of ['n1', 'n2', 'n3']) {
+      const ev = boots.find((b) => b.node === node)!.services;
+      const at = (name: string, st: string) => ev.find((e) => e.name === name && e.state === st)?.uptime;
+      const tracerReady = at('tracer', 'ready');
+      const etcdUp = at('etcd', 'up');
+      assert.ok(tracerReady !== undefined && etcdUp !== undefined, `${node}: ${JSON.stringify(ev)}`);
+      assert.ok(etcdUp >= tracerReady, `${node}: etcd up at ${etcdUp} s, tracer ready at ${tracerReady} s`);
+      // the order the guest printed them in: no etcd start before the tracer's ready
+      const firstEtcd = ev.findIndex((e) => e.name === 'etcd');
+      assert.ok(firstEtcd > ev.findIndex((e) => e.name === 'tracer' && e.state === 'ready'), node);
+    }
+    // the tracer is attached and running: execsnoop holds its BPF links
+    const ps = kjx('exec', 'n2', '--', 'sv', 'status', '/etc/service/tracer', '/etc/service/etcd');
+    assert.match(ps.stdout, /^run: \/etc\/service\/tracer: .*\nrun: \/etc\/service\/etcd: /);
+  });
+
   test('a key written on one member is read on another, without flags', () => {
     assert.equal(etcdctl('n1', 'put', 'k', 'v1').code, 0);
     assert.equal(etcdctl('n2', 'get', 'k', '--print-value-only').stdout, 'v1\n');
@@ -112,5 +138,33 @@ describe('etcd on a kjx cluster (real QEMU, vde_switch)', () => {
     const events = readFileSync(join(state, 'clusters', 'lab', 'events.jsonl'), 'utf8');
     for (const e of ['kill', 'start', 'partition', 'heal', 'healthy'])
       assert.match(events, new RegExp(`"event":"${e}"`));
+  });
+
+  test('kjx cluster timeline: every boot (3 at up, 2 after start) and every fault on one axis', () => {
+    const out = join(ws, 'cluster-timeline.svg');
+    const r = kjx('timeline', '-o', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const t = JSON.parse(r.stdout) as {
+      timeline: { rows: { node: string; name: string; start: number; ready?: number }[] };
+      marks: { at: number; label: string }[];
+    };
+    const kernels = t.timeline.rows.filter((x) => x.name === 'kernel').map((x) => x.node);
+    assert.deepEqual(kernels.sort(), ['n1', 'n2', 'n2', 'n3', 'n3']);
+    const labels = t.marks.map((m) => m.label);
+    for (const want of ['etcd healthy', 'kill n3', 'kill n2', 'start n2', 'start n3', 'partition n3', 'heal'])
+      assert.ok(labels.includes(want), `${want} in ${labels.join(', ')}`);
+    // marks in time order, and a restarted node's rows after its start
+    assert.deepEqual(
+      t.marks.map((m) => m.at),
+      [...t.marks.map((m) => m.at)].sort((a, b) => a - b),
+    );
+    const killN3 = t.marks.find((m) => m.label === 'kill n3')!.at;
+    const n3tracers = t.timeline.rows.filter((x) => x.node === 'n3' && x.name === 'tracer');
+    assert.equal(n3tracers.length, 2);
+    assert.ok(n3tracers[1]!.start > killN3);
+    const svg = readFileSync(out, 'utf8');
+    assert.match(svg, /^<\?xml|^<svg/);
+    for (const w of ['n1: kernel', 'n3: tracer ready', 'n2: etcd ready', 'kill n3', 'heal'])
+      assert.ok(svg.includes(w), w);
   });
 });
