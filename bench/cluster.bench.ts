@@ -10,13 +10,18 @@
  *   poll, ~1-2 s of it the exec itself);
  * - host memory per node: the resident set of each node's QEMU, averaged, after up.
  *
- * One run each on a shared machine: reported, never asserted. Docker swarm's replica
- * restore is not measured: the docker engine is not in kjx cluster yet.
+ * And the 3-node docker swarm of src/cluster/example.ts (a manager, two workers):
+ * up to every node Ready in the swarm, and the replica restore: a service of 3
+ * replicas, one worker killed, until 3 tasks run on the survivors (polled with
+ * `docker service ps` over exec, ~2-4 s per poll under TCG).
+ *
+ * One run each on a shared machine: reported, never asserted.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SWARM_CLUSTER_YAML, SWARM_NODE_SPEC, SWARM_NODE_SPEC_YAML } from '../src/cluster/example.js';
 import type { BenchLine } from './build.bench.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -122,6 +127,107 @@ async function measure(count: number): Promise<BenchLine[]> {
   }
 }
 
+/** Node names with a Running task of service `web`, as the manager lists them. */
+function runningTasks(ws: string, state: string): string[] {
+  const r = kjx(ws, state, [
+    'exec',
+    'm',
+    '--',
+    'docker',
+    'service',
+    'ps',
+    'web',
+    '--filter',
+    'desired-state=running',
+    '--format',
+    '{{.Node}} {{.CurrentState}}',
+  ]);
+  return r.stdout
+    .split('\n')
+    .filter((l) => / Running /.test(l))
+    .map((l) => l.split(' ')[0]!);
+}
+
+async function measureSwarm(): Promise<BenchLine[]> {
+  const ws = mkdtempSync(join(tmpdir(), 'kjx-bench-swarm-'));
+  const state = mkdtempSync(join(tmpdir(), 'kjx-bench-swarm-state-'));
+  try {
+    writeFileSync(join(ws, 'kjx-cluster.yaml'), SWARM_CLUSTER_YAML);
+    writeFileSync(join(ws, SWARM_NODE_SPEC), SWARM_NODE_SPEC_YAML);
+    spawnSync(process.execPath, [KJX, 'build', '-f', SWARM_NODE_SPEC], { cwd: ws, stdio: 'ignore' });
+    const t0 = performance.now();
+    const up = kjx(ws, state, ['up', '--accel', 'tcg', '--timeout', '1200']);
+    const upS = (performance.now() - t0) / 1000;
+    if (up.code !== 0) throw new Error(`kjx cluster up failed: ${up.stderr}`);
+    const events = readFileSync(join(state, 'clusters', 'swarm', 'events.jsonl'), 'utf8');
+    const formS = Number(/"engine":"docker","seconds":([\d.]+)/.exec(events)?.[1]);
+    const status = JSON.parse(kjx(ws, state, ['status', '--json']).stdout) as { nodes: { pid: number }[] };
+    const rss = status.nodes.map((n) => rssMiB(n.pid));
+    for (const n of ['m', 'w1', 'w2'])
+      kjx(ws, state, ['exec', n, '--', 'docker', 'load', '-q', '-i', '/usr/lib/kjx/check-data/image.tar']);
+    kjx(ws, state, ['exec', 'm', '--', 'docker', 'network', 'create', '-d', 'overlay', 'appnet']);
+    const s0 = performance.now();
+    kjx(ws, state, [
+      'exec',
+      'm',
+      '--',
+      'docker',
+      'service',
+      'create',
+      '--detach',
+      '--no-resolve-image',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--network',
+      'appnet',
+      'kjx/check:latest',
+      'sh',
+      '-c',
+      'exec busybox httpd -f -p 8080 -h /tmp',
+    ]);
+    let runS = Number.NaN;
+    while ((performance.now() - s0) / 1000 < 600) {
+      if (runningTasks(ws, state).length === 3) {
+        runS = (performance.now() - s0) / 1000;
+        break;
+      }
+    }
+    const k0 = performance.now();
+    kjx(ws, state, ['kill', 'w1']);
+    let restoreS = Number.NaN;
+    while ((performance.now() - k0) / 1000 < 600) {
+      const on = runningTasks(ws, state);
+      if (on.length === 3 && !on.includes('w1')) {
+        restoreS = (performance.now() - k0) / 1000;
+        break;
+      }
+    }
+    return [
+      { name: 'swarm 3 nodes: up to every node Ready (built image)', value: upS, unit: 's' },
+      { name: 'swarm 3 nodes: init and joins to all Ready, after boot', value: formS, unit: 's' },
+      { name: 'swarm 3 nodes: service of 3 replicas to 3 running', value: runS, unit: 's' },
+      {
+        name: 'swarm 3 nodes: replicas back to 3 after a worker was killed',
+        value: restoreS,
+        unit: 's',
+        note: 'killed w1; docker service ps polled on the manager',
+      },
+      {
+        name: 'swarm 3 nodes: host memory per node (QEMU RSS, mean)',
+        value: rss.reduce((a, b) => a + b, 0) / rss.length,
+        unit: 'MiB',
+        note: `min ${Math.min(...rss).toFixed(0)}, max ${Math.max(...rss).toFixed(0)}`,
+      },
+    ];
+  } finally {
+    kjx(ws, state, ['down']);
+    rmSync(ws, { recursive: true, force: true });
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
 export async function benchCluster(): Promise<BenchLine[]> {
-  return [...(await measure(3)), ...(await measure(5))];
+  return [...(await measure(3)), ...(await measure(5)), ...(await measureSwarm())];
 }

@@ -69,16 +69,18 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     cluster.command('init').description('write a commented 3-node etcd kjx-cluster.yaml and its node spec'),
   )
     .option('--force', 'overwrite an existing file')
-    .action(async (o: { file: string; force?: boolean }) => {
-      const { CLUSTER_EXAMPLE_YAML, EXAMPLE_NODE_SPEC, EXAMPLE_NODE_SPEC_YAML } = await import(
-        '../cluster/example.js'
-      );
-      const spec = join(dirname(o.file), EXAMPLE_NODE_SPEC);
+    .option('--swarm', 'a 3-node docker swarm (a manager, two workers) instead')
+    .action(async (o: { file: string; force?: boolean; swarm?: boolean }) => {
+      const ex = await import('../cluster/example.js');
+      const [specName, specYaml, clusterYaml] = o.swarm
+        ? [ex.SWARM_NODE_SPEC, ex.SWARM_NODE_SPEC_YAML, ex.SWARM_CLUSTER_YAML]
+        : [ex.EXAMPLE_NODE_SPEC, ex.EXAMPLE_NODE_SPEC_YAML, ex.CLUSTER_EXAMPLE_YAML];
+      const spec = join(dirname(o.file), specName);
       for (const f of [o.file, spec])
         if (existsSync(f) && !o.force)
           throw new KjxError('USAGE', `${f} already exists`, { hint: 'pass --force to overwrite it' });
-      writeFileAtomic(spec, EXAMPLE_NODE_SPEC_YAML);
-      writeFileAtomic(o.file, CLUSTER_EXAMPLE_YAML);
+      writeFileAtomic(spec, specYaml);
+      writeFileAtomic(o.file, clusterYaml);
       console.log(`wrote ${o.file} and ${spec}; next: kjx cluster up`);
     });
 

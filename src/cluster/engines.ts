@@ -25,7 +25,7 @@ export const ETCD_PEER_PORT = 2380;
 const COMPONENT_OF = { etcd: 'etcd', docker: 'docker' } as const;
 
 /** Engines this kjx runs so far. */
-const SUPPORTED = new Set(['etcd']);
+const SUPPORTED = new Set(['etcd', 'docker']);
 
 /** USAGE unless every engine is one kjx runs and each node's spec has its component. */
 export function checkEngines(c: Cluster, componentsOf: (spec: string) => readonly string[]): void {

@@ -52,3 +52,32 @@ nodes:
     # An empty list boots the nodes on their LAN only.
     engines: [etcd]
 `;
+
+/**
+ * A 3-node docker swarm (docs/cluster.md): one manager, two workers, a tracer before
+ * dockerd on each. The overlay needs vxlan, the service's virtual IP ip_vs.
+ */
+export const SWARM_CLUSTER_YAML = `name: swarm
+subnet: 10.78.0.0/24
+nodes:
+  - {name: m, spec: swarm-node.yaml, role: manager, memory: 1536, engines: [docker]}
+  - {name: w, spec: swarm-node.yaml, count: 2, role: member, memory: 1536, engines: [docker]}
+`;
+
+export const SWARM_NODE_SPEC = 'swarm-node.yaml';
+
+export const SWARM_NODE_SPEC_YAML = `name: swarm-node
+components: [busybox, runit, dropbear, libbpf-tools, docker]
+tracing:
+  libbpfTools: [execsnoop]
+kernel:
+  # the default modules, and vxlan (overlay networks), ip_vs (services' virtual IPs)
+  modules: [virtio_pci, virtio_net, virtio_blk, virtio_console, virtio_rng, vmw_vsock_virtio_transport,
+            vxlan, ip_vs, ip_vs_rr, xt_ipvs, iptable_mangle]
+services:
+  tracer:
+    run: kjx-bpf-ready execsnoop
+    ready: signal
+    stopSignal: INT
+    before: [docker]
+`;

@@ -17,7 +17,7 @@ import { launch } from '../vm/launch.js';
 import { type AccelRequest, type Prepared, prepareBoot } from '../vm/prepare.js';
 import { isQemuPid, readRecord, removeVm } from '../vm/registry.js';
 import { checkEngines, engineFiles, etcdMembers, waitEtcdHealthy } from './engines.js';
-import type { Cluster } from './file.js';
+import type { Cluster, ClusterNode } from './file.js';
 import { type NodeFile, nodeFiles, nodePayload } from './node-payload.js';
 import {
   BOOTS_FILE,
@@ -32,6 +32,16 @@ import {
   writeCluster,
 } from './state.js';
 import { connectSupervisor, startSupervisor } from './supervisor.js';
+import {
+  checkSwarm,
+  initSwarm,
+  joinSwarm,
+  joinTokens,
+  pruneDown,
+  swarmLeader,
+  swarmNodes,
+  waitSwarmReady,
+} from './swarm.js';
 import { PARTITION_VLAN, setNetem, startNodeLink, startSwitch, switchCommands } from './switch.js';
 
 export interface UpOptions extends Limits {
@@ -71,6 +81,7 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
   const specs = new Map(c.nodes.map((n) => [n.spec, undefined as Spec | undefined]));
   for (const path of specs.keys()) specs.set(path, loadSpec(path));
   checkEngines(c, (spec) => specs.get(spec)!.components);
+  checkSwarm(c);
   const prepared = new Map<string, Prepared>();
   for (const [path, spec] of specs) {
     prepared.set(
@@ -144,6 +155,12 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
       logEvent(c.name, { event: 'healthy', engine: 'etcd', seconds });
       o.progress?.(`etcd: ${members.length} members healthy after ${seconds.toFixed(1)} s more`);
     }
+    const leader = swarmLeader(c);
+    if (leader) {
+      const seconds = await formSwarm(c, leader, o.timeoutS ?? 600);
+      logEvent(c.name, { event: 'healthy', engine: 'docker', seconds });
+      o.progress?.(`docker: swarm of ${swarmNodes(c).length} nodes ready after ${seconds.toFixed(1)} s more`);
+    }
     await client.keep();
     logEvent(c.name, {
       event: 'up',
@@ -160,6 +177,37 @@ export async function clusterUp(c: Cluster, o: UpOptions): Promise<ClusterRecord
   } finally {
     client.close();
   }
+}
+
+/**
+ * The swarm from the docker nodes: the leader inits on its LAN address, every other
+ * node joins with the token of its role (handed over exec, never written down);
+ * returns the seconds until every node is Ready.
+ */
+async function formSwarm(c: Cluster, leader: ClusterNode, timeoutS: number): Promise<number> {
+  const t0 = performance.now();
+  const lead = attach(vmNameOf(c.name, leader.name));
+  const tokens = await initSwarm(lead, leader.address);
+  const others = swarmNodes(c).filter((n) => n.name !== leader.name);
+  await Promise.all(
+    others.map((n) => joinSwarm(attach(vmNameOf(c.name, n.name)), n, leader.address, tokens)),
+  );
+  await waitSwarmReady(
+    lead,
+    swarmNodes(c).map((n) => n.name),
+    timeoutS,
+  );
+  return (performance.now() - t0) / 1000;
+}
+
+/** A docker node booted again joins the swarm anew; its stale Down entry goes. */
+async function rejoinSwarm(c: Cluster, n: ClusterNode, timeoutS: number): Promise<void> {
+  const leader = swarmLeader(c);
+  if (!leader || !n.engines.includes('docker') || leader.name === n.name) return;
+  const lead = attach(vmNameOf(c.name, leader.name));
+  await pruneDown(lead, n.name);
+  await joinSwarm(attach(vmNameOf(c.name, n.name)), n, leader.address, await joinTokens(lead));
+  await waitSwarmReady(lead, [n.name], timeoutS);
 }
 
 /** Boot one node as a detached VM with its LAN NIC and per-boot payload. */
@@ -369,6 +417,7 @@ export async function startNode(c: Cluster, node: string, o: Omit<UpOptions, 'ac
     const g = await bootNode(r, c, n, p, o, extra, (argv, stderr) => client.spawn(argv, { stderr }));
     n.pid = g.record.pid;
     n.state = 'running';
+    await rejoinSwarm(c, n, o.timeoutS ?? 600);
   } catch (e) {
     n.state = 'failed';
     throw e;

@@ -1,6 +1,7 @@
 /**
  * What `kjx cluster` refuses before it starts anything (src/cluster/lifecycle.ts):
- * engines this kjx does not run yet, and commands on a cluster that is not up.
+ * engines whose component a spec lacks, docker nodes without a manager, and
+ * commands on a cluster that is not up.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ after(() => {
 const usage = (re: RegExp) => (e: unknown) =>
   isKjxError(e) && e.code === 'USAGE' && re.test(e.message) && !!e.hint;
 
-test("an engine this kjx does not run yet, or a spec without the engine's component, is refused before any boot", async () => {
+test("a spec without the engine's component, or a swarm without a manager, is refused before any boot", async () => {
   const ws = mkdtempSync(join(tmpdir(), 'kjx-cluster-unit-ws-'));
   writeFileSync(join(ws, 'kjx.yaml'), 'name: plain\n');
   const up = (text: string) =>
@@ -34,7 +35,13 @@ test("an engine this kjx does not run yet, or a spec without the engine's compon
     });
   await assert.rejects(
     up('name: lab\nnodes: [{name: n, count: 2, engines: [docker]}]\n'),
-    usage(/node n1: the docker engine is not supported/),
+    usage(/node n1 runs docker, but its spec .*kjx\.yaml has no docker component/),
+  );
+  // a swarm needs a manager to initialise it
+  writeFileSync(join(ws, 'docker.yaml'), 'name: d\ncomponents: [busybox, runit, dropbear, docker]\n');
+  await assert.rejects(
+    up('name: lab\nnodes: [{name: n, spec: docker.yaml, count: 2, engines: [docker]}]\n'),
+    usage(/the docker nodes of .*kjx-cluster\.yaml have no manager to initialise their swarm/),
   );
   await assert.rejects(
     up('name: lab\nnodes: [{name: n, count: 2, engines: [etcd]}]\n'),
