@@ -148,7 +148,8 @@ function runningTasks(ws: string, state: string): string[] {
     .map((l) => l.split(' ')[0]!);
 }
 
-async function measureSwarm(): Promise<BenchLine[]> {
+/** The swarm part alone (also run by benchCluster). */
+export async function measureSwarm(): Promise<BenchLine[]> {
   const ws = mkdtempSync(join(tmpdir(), 'kjx-bench-swarm-'));
   const state = mkdtempSync(join(tmpdir(), 'kjx-bench-swarm-state-'));
   try {
