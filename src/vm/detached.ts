@@ -73,7 +73,7 @@ export interface DetachOptions {
 export interface DetachedGuest extends Guest {
   readonly kind: 'detached';
   readonly record: VmRecord;
-  /** An interactive login shell on a PTY, wired to this process's terminal. */
+  /** A login shell on this process's stdio: interactive on a PTY from a terminal, a plain script from a pipe. */
   shell(): Promise<number>;
 }
 

@@ -2,8 +2,9 @@
  * A 3-node cluster of the default image without engines, in real QEMU (TCG) on a real
  * vde_switch, driven through the CLI: every node has its hostname, its address and
  * /etc/hosts from its per-boot payload and pings the others by name over the LAN;
- * `status --json` and `exec` report what runs; `down` leaves no process of the
- * cluster (switch, supervisor, QEMUs, checked by pid). Then `up` again, with kjx
+ * `status --json` and `exec` report what runs; `ssh` runs a script piped to it,
+ * with the host key pinned; `down` leaves no process of the cluster (switch,
+ * supervisor, QEMUs, checked by pid). Then `up` again, with kjx
  * interrupted (SIGINT, as Ctrl-C) or SIGKILLed while the nodes boot: the supervisor
  * ends everything it started.
  */
@@ -104,6 +105,31 @@ describe('kjx cluster (real QEMU, vde_switch)', () => {
     const bad = runKjx(['cluster', 'exec', 'n9', '--', 'true'], opts());
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /no node "n9".*\n.*n1, n2, n3/s);
+  });
+
+  test('ssh reads a script from a pipe (no TTY): its output plain, its exit status back; the host key is pinned', () => {
+    const r = runKjx(['cluster', 'ssh', 'n1'], { ...opts(), input: 'hostname; id -u; exit 3\n' });
+    assert.equal(r.code, 3, r.stderr);
+    // no PTY: nothing echoed, no carriage returns, no prompt
+    assert.equal(r.stdout, 'n1\n0\n');
+    const bad = runKjx(['cluster', 'ssh', 'n9'], { ...opts(), input: 'true\n' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /no node "n9".*\n.*n1, n2, n3/s);
+    // the host key is the one n1 printed while booting: a different one is refused, without a prompt
+    const recPath = join(state, 'vms', 'lab.n1', 'vm.json');
+    const saved = readFileSync(recPath, 'utf8');
+    const forged = JSON.parse(saved) as { hostKeys: { type: string; sha256: string }[] };
+    assert.ok(forged.hostKeys.length > 0, 'no host key pinned for n1');
+    forged.hostKeys = [{ type: 'ed25519', sha256: 'A'.repeat(43) }];
+    writeFileSync(recPath, JSON.stringify(forged));
+    try {
+      const refused = runKjx(['cluster', 'ssh', 'n1'], { ...opts(), input: 'echo in\n' });
+      assert.equal(refused.code, 255);
+      assert.match(refused.stderr, /not the pinned/);
+      assert.doesNotMatch(refused.stdout, /in/);
+    } finally {
+      writeFileSync(recPath, saved);
+    }
   });
 
   test("netem: delay each way on a node's link shows in ping times, loss 100% cuts it, 0 0 restores it", () => {
