@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { benchBoot } from './boot.bench.js';
 import { benchBpf } from './bpf.bench.js';
 import { type BenchLine, benchBuild } from './build.bench.js';
+import { benchCluster } from './cluster.bench.js';
 import { benchGuest } from './guest.bench.js';
 import { benchHostile } from './hostile.bench.js';
 import { benchMedia } from './media.bench.js';
@@ -28,12 +29,14 @@ const groups: Record<string, () => Promise<BenchLine[]>> = {
   snapshot: benchSnapshot,
   // tracing.programs alone (also part of trace)
   bpf: benchBpf,
+  // several VMs at once: alone only when asked for
+  cluster: benchCluster,
 };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};
 for (const [name, fn] of Object.entries(groups)) {
-  // bpf is a part of trace: alone only when asked for
-  if (only.length ? !only.includes(name) : name === 'bpf') continue;
+  // bpf is a part of trace, cluster boots up to 5 VMs at once: each only when asked for
+  if (only.length ? !only.includes(name) : name === 'bpf' || name === 'cluster') continue;
   console.error(`bench: ${name}`);
   results[name] = await fn();
   for (const l of results[name]) {

@@ -26,6 +26,7 @@ export const LAYERS = [
   'pipeline',
   'vm',
   'trace',
+  'cluster',
   'cli',
 ] as const;
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBoot } from './cmd-boot.js';
 import { registerBuild } from './cmd-build.js';
+import { registerCluster } from './cmd-cluster.js';
 import { registerDiff } from './cmd-diff.js';
 import { registerDoctor } from './cmd-doctor.js';
 import { registerExec } from './cmd-exec.js';
@@ -56,6 +57,7 @@ export function makeProgram(): Command {
   registerExec(program);
   registerTrace(program, globals);
   registerTest(program, globals);
+  registerCluster(program, globals);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

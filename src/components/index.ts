@@ -7,6 +7,7 @@ import { containerd } from './containerd.js';
 import { crun } from './crun.js';
 import { docker } from './docker.js';
 import { dropbear } from './dropbear.js';
+import { etcd } from './etcd.js';
 import { ftrace } from './ftrace.js';
 import { gvisor } from './gvisor.js';
 import { libbpfTools } from './libbpf-tools.js';
@@ -29,6 +30,7 @@ export const COMPONENTS = {
   containerd,
   podman,
   docker,
+  etcd,
 } satisfies Record<string, Component>;
 
 /** Names of the built-in components, in the registry's order. */

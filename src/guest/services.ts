@@ -63,6 +63,23 @@ export function guestServices(spec: Spec): GuestService[] {
   return out;
 }
 
+/**
+ * The services as the image runs them: a service's `before` list turned into
+ * `needs` of the services it names (a tracer before a component's etcd), so the
+ * generator, the start levels and the boot timeout see one kind of edge.
+ */
+export function withBefore(services: GuestService[]): GuestService[] {
+  const extra = new Map<string, string[]>();
+  for (const s of services)
+    for (const target of (s.spec.before ?? []).filter((t) => t !== s.name))
+      extra.set(target, [...(extra.get(target) ?? []), s.name]);
+  if (extra.size === 0) return services;
+  return services.map((s) => {
+    const add = (extra.get(s.name) ?? []).filter((n) => !s.spec.needs.includes(n));
+    return add.length === 0 ? s : { ...s, spec: { ...s.spec, needs: [...s.spec.needs, ...add] } };
+  });
+}
+
 export function serviceGraph(services: GuestService[]): DependencyGraph {
   return new Map(services.map((s) => [s.name, s.spec.needs]));
 }

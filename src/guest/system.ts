@@ -20,6 +20,7 @@ import {
   serviceLevels,
   serviceTree,
   superviseDirs,
+  withBefore,
 } from './services.js';
 import { DROPBEAR_DIR, givenHostKeyPath } from './ssh.js';
 import type { SshInputs } from './ssh-keys.js';
@@ -72,7 +73,7 @@ export function interactiveBuiltins(services: GuestService[]): string[] {
 
 export function guestSystem({ spec, buildId, modules, ssh, components }: GuestSystemInputs): GuestSystem {
   const src: EntrySource = { kind: 'generated', by: 'kjx runit' };
-  const services = [...guestServices(spec), ...(components?.services ?? [])];
+  const services = withBefore([...guestServices(spec), ...(components?.services ?? [])]);
   const levels = serviceLevels(services);
 
   const runit = newTree();

@@ -13,7 +13,7 @@
 import type { Component, GuestContext, ModuleNeed, WholeTake } from '../components/component.js';
 import { builtinComponent, COMPONENT_NAMES } from '../components/index.js';
 import { userComponent } from '../components/user.js';
-import { type GuestService, guestServices } from '../guest/services.js';
+import { type GuestService, guestServices, withBefore } from '../guest/services.js';
 import { mergeTrees, type Tree } from '../rootfs/tree.js';
 import { NO_MODULES_DIR } from '../sources/kernel.js';
 import type { LoadedComponentFile } from '../spec/component-file.js';
@@ -257,6 +257,16 @@ function checkServices(spec: Spec, list: PlannedComponent[], problems: FieldProb
           message: `unknown service ${JSON.stringify(dep)}${didYouMean(dep, uniqueNames)}; known: ${uniqueNames.join(', ') || 'none'}`,
         });
     });
+    (s.before ?? []).forEach((target, i) => {
+      const where = { source: o.source, path: ['services', name, 'before', i] };
+      if (target === name)
+        problems.push({ ...where, message: `a service cannot start before itself; remove "${name}"` });
+      else if (!uniqueNames.includes(target))
+        problems.push({
+          ...where,
+          message: `unknown service ${JSON.stringify(target)}${didYouMean(target, uniqueNames)}; known: ${uniqueNames.join(', ') || 'none'}`,
+        });
+    });
     if (!users.includes(s.user))
       problems.push({
         source: o.source,
@@ -264,14 +274,28 @@ function checkServices(spec: Spec, list: PlannedComponent[], problems: FieldProb
         message: `unknown user ${JSON.stringify(s.user)}${didYouMean(s.user, users)}; add it to users${o.from === 'spec' ? '' : ' in kjx.yaml'}`,
       });
   }
-  const graph = new Map(written.map((o) => [o.service.name, o.service.spec.needs]));
+  // `before` edges count as the `needs` they become (withBefore), on any service they name
+  const all = withBefore([...written, ...builtins, ...fromComponents].map((o) => o.service));
+  const graph = new Map(all.map((sv) => [sv.name, sv.spec.needs]));
   const cycle = findCycle(graph);
   if (cycle) {
     const [from = '', to = ''] = cycle;
-    const o = written.find((x) => x.service.name === from)!;
+    // point at the spec's own edge in the cycle: a `needs` it wrote, else a `before`
+    const pairs = cycle.slice(0, -1).map((f, i) => [f, cycle[i + 1]!] as const);
+    const need = pairs
+      .map(([f, t]) => ({ o: written.find((x) => x.service.name === f), f, t }))
+      .find((p) => p.o?.service.spec.needs.includes(p.t));
+    const bef = pairs
+      .map(([f, t]) => ({ o: written.find((x) => x.service.name === t), f, t }))
+      .find((p) => p.o?.service.spec.before?.includes(p.f));
+    const at = need?.o
+      ? { o: need.o, path: ['services', need.f, 'needs', need.o.service.spec.needs.indexOf(need.t)] }
+      : bef?.o
+        ? { o: bef.o, path: ['services', bef.t, 'before', bef.o.service.spec.before!.indexOf(bef.f)] }
+        : { o: written.find((x) => x.service.name === from)!, path: ['services', from] };
     problems.push({
-      source: o.source,
-      path: ['services', from, 'needs', o.service.spec.needs.indexOf(to)],
+      source: at.o?.source,
+      path: at.path,
       message: `${JSON.stringify(to)} makes a dependency cycle: ${cycle.join(' → ')}`,
     });
   }

@@ -15,7 +15,7 @@
 
 import { type ProgramsPlan, planPrograms } from '../bpf/plan.js';
 import { guestKernelModules } from '../guest/power-button.js';
-import { type GuestService, guestServices } from '../guest/services.js';
+import { type GuestService, guestServices, withBefore } from '../guest/services.js';
 import { type SshInputs, sshInputs } from '../guest/ssh-keys.js';
 import { manifestFiles } from '../image/manifest.js';
 import type { AptIndex } from '../sources/apt.js';
@@ -216,7 +216,7 @@ export async function planBuild(spec: Spec, opts: PlanOptions): Promise<Plan> {
     packages,
     whole: wholePackages(planned, components),
     kernel: { input: kernelInput(planned, packages), modules, required, optional },
-    services: [...guestServices(planned), ...components.services],
+    services: withBefore([...guestServices(planned), ...components.services]),
     filesKey,
     ssh,
     sshKey,

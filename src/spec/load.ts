@@ -117,6 +117,20 @@ function parseInput<S extends z.ZodType>(
   return { value: result.data, doc, at };
 }
 
+/**
+ * Parse and validate another YAML input of kjx (kjx-cluster.yaml) against its
+ * schema, its problems positioned and worded like kjx.yaml's.
+ * @throws KjxError SPEC_SYNTAX or SPEC_INVALID
+ */
+export function parseYamlInput<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+  invalidHint: string,
+): z.output<S> {
+  return parseInput(text, file, { schema, invalidHint }).value;
+}
+
 const SPEC_KIND: InputKind<typeof specSchema> = { schema: specSchema, invalidHint: INVALID_HINT };
 const COMPONENT_KIND: InputKind<typeof componentFileSchema> = {
   schema: componentFileSchema,

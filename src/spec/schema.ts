@@ -215,6 +215,11 @@ export interface ServiceSpec {
   /** Command line (sh syntax). */
   run: string;
   needs: string[];
+  /**
+   * Services of components (or of the spec) that must not start before this one is
+   * ready: the reverse of `needs`, for services the spec does not write itself.
+   */
+  before?: string[];
   ready: ReadySpec;
   restart: RestartSpec;
   user: string;
@@ -793,6 +798,14 @@ export const serviceObject = z
       .describe(
         'Services that must be ready before this one starts; when one of them stops, this one is stopped too and starts again once it is ready.',
       ),
+    before: uniqueList(
+      z.string().describe("Another service, such as a component's (etcd, dockerd)."),
+      'before',
+    )
+      .default(() => [])
+      .describe(
+        "Services that must not start before this one is ready: each of them needs this one. For services the spec does not write, such as a component's (a tracer before etcd or dockerd).",
+      ),
     ready: readyItem.optional(),
     restart: restartItem.prefault('always'),
     user: z
@@ -834,6 +847,7 @@ export const serviceObject = z
     (s): ServiceSpec => ({
       run: s.run,
       needs: s.needs,
+      ...(s.before.length > 0 ? { before: s.before } : {}),
       ready: s.ready ?? { kind: 'started', timeout: DEFAULT_READY_TIMEOUT },
       restart: s.restart,
       user: s.user,

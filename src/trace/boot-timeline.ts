@@ -24,6 +24,10 @@ export interface TimelineRow {
   stopped?: number;
   /** Services: how often it was started again after the first start. */
   restarts?: number;
+  /** Whose row, when one timeline holds several VMs (a cluster's nodes). */
+  node?: string;
+  /** Where this row's guest uptime 0 lies on the axis, when it is not the timeline's `offset`. */
+  offset?: number;
 }
 
 export interface BootTimeline {

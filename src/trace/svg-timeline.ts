@@ -12,6 +12,16 @@ export interface TimelineSvgOptions {
   subtitle?: string;
   /** Image width in pixels (default 1200). */
   width?: number;
+  /** Moments drawn as labelled vertical lines across every row (a cluster's faults). */
+  marks?: TimelineMark[];
+  /** What the axis counts from (default: QEMU's start). */
+  axis?: string;
+}
+
+export interface TimelineMark {
+  /** Seconds on the axis. */
+  at: number;
+  label: string;
 }
 
 const PAD = 20;
@@ -37,19 +47,24 @@ function sec(t: number): string {
 
 /** The words next to a row's bar. */
 export function rowText(r: TimelineRow): string {
-  if (r.kind === 'phase') return `${r.name} ${sec(r.end - r.start)} s`;
-  const parts = [r.ready !== undefined ? `${r.name} ready ${sec(r.ready)} s` : `${r.name} not ready`];
+  const who = r.node !== undefined ? `${r.node}: ` : '';
+  if (r.kind === 'phase') return `${who}${r.name} ${sec(r.end - r.start)} s`;
+  const parts = [
+    `${who}${r.ready !== undefined ? `${r.name} ready ${sec(r.ready)} s` : `${r.name} not ready`}`,
+  ];
   if (r.restarts) parts.push(`restarted ${r.restarts}x`);
   if (r.stopped !== undefined) parts.push(`down ${sec(r.stopped)} s`);
   return parts.join(', ');
 }
 
 /** Host times, and for services the guest uptime the guest reported too. */
-function tooltip(r: TimelineRow, offset: number): string {
-  if (r.kind === 'phase') return `${r.name}: ${sec(r.start)} -> ${sec(r.end)} s (${sec(r.end - r.start)} s)`;
+function tooltip(r: TimelineRow, timelineOffset: number): string {
+  const offset = r.offset ?? timelineOffset;
+  const name = r.node !== undefined ? `${r.node} ${r.name}` : r.name;
+  if (r.kind === 'phase') return `${name}: ${sec(r.start)} -> ${sec(r.end)} s (${sec(r.end - r.start)} s)`;
   const at = (t: number) => `${sec(t)} s (uptime ${sec(t - offset)} s)`;
   const ready = r.ready !== undefined ? `, ready ${at(r.ready)}, +${sec(r.ready - r.start)} s` : '';
-  return `${r.name}: up ${at(r.start)}${ready}${r.stopped !== undefined ? `, down ${at(r.stopped)}` : ''}`;
+  return `${name}: up ${at(r.start)}${ready}${r.stopped !== undefined ? `, down ${at(r.stopped)}` : ''}`;
 }
 
 /** The timeline as a standalone SVG document. */
@@ -64,7 +79,9 @@ export function bootTimelineSvg(t: BootTimeline, o: TimelineSvgOptions): string 
   const x = (s: number) => PAD + s * scale;
   const top = 70 + (o.subtitle ? 16 : 0);
   const bottom = top + Math.max(1, t.rows.length) * ROW;
-  const height = bottom + 60;
+  const marks = o.marks ?? [];
+  // one line of words per mark under the rows, so close marks never overlap
+  const height = bottom + 60 + marks.length * 16;
   const step = niceStep(end, 12);
   const digits = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
 
@@ -75,6 +92,7 @@ export function bootTimelineSvg(t: BootTimeline, o: TimelineSvgOptions): string 
       '.grid { stroke: rgb(225,225,225); stroke-width: 1; }',
       '.ready { stroke: rgb(40,140,40); stroke-width: 1.5; stroke-dasharray: 4 3; }',
       '.row:hover rect { stroke: rgb(0,0,0); stroke-width: 0.5; }',
+      'line.mark { stroke: rgb(120,40,160); stroke-width: 1.5; stroke-dasharray: 2 2; }',
     ]),
   );
   if (o.subtitle) p.push(`<text class="sub" x="${num(width / 2)}" y="42">${escapeXml(o.subtitle)}</text>`);
@@ -119,13 +137,23 @@ export function bootTimelineSvg(t: BootTimeline, o: TimelineSvgOptions): string 
       `<text x="${rx}" y="${bottom + 16}" text-anchor="middle" fill="rgb(40,140,40)">all ready ${sec(t.ready)} s</text>`,
     );
   }
-  const ly = bottom + 36;
+  marks.forEach((m, i) => {
+    const mx = num(x(m.at));
+    const my = bottom + 34 + i * 16;
+    const right = x(m.at) > width / 2;
+    p.push(
+      `<g class="mark"><title>${escapeXml(`${m.label} at ${sec(m.at)} s`)}</title>` +
+        `<line class="mark" x1="${mx}" y1="${top - 4}" x2="${mx}" y2="${my - 10}"/>` +
+        `<text x="${num(right ? x(m.at) - 4 : x(m.at) + 4)}" y="${my}"${right ? ' text-anchor="end"' : ''} fill="rgb(120,40,160)">${escapeXml(`${m.label} ${sec(m.at)} s`)}</text></g>`,
+    );
+  });
+  const ly = bottom + 36 + marks.length * 16 + (marks.length > 0 ? 10 : 0);
   p.push(
     bar(PAD, ly - 12, 14, STARTING),
     `<text x="${PAD + 20}" y="${ly}">starting</text>`,
     bar(PAD + 100, ly - 12, 14, ACTIVE),
     `<text x="${PAD + 120}" y="${ly}">ready</text>`,
-    `<text x="${PAD + 190}" y="${ly}" fill="rgb(90,90,90)">seconds since QEMU started; guest times shifted by the kernel start</text>`,
+    `<text x="${PAD + 190}" y="${ly}" fill="rgb(90,90,90)">${escapeXml(o.axis ?? 'seconds since QEMU started')}; guest times shifted by the kernel start</text>`,
     '</svg>',
     '',
   );

@@ -63,12 +63,17 @@ export interface DetachOptions {
   machine?: { qemuVersion: string; artifacts: Record<string, string> };
   /** Start from this snapshot file (opened and checked whole by detached-snapshot.ts) instead of booting. */
   restore?: { path: string; header: SnapshotFileHeader };
+  /**
+   * Who starts QEMU (argv, the file for its stderr) and returns its pid; by default
+   * kjx, in a session of its own. A cluster's nodes are started by its supervisor.
+   */
+  spawn?: (argv: string[], stderrFile: string) => Promise<number>;
 }
 
 export interface DetachedGuest extends Guest {
   readonly kind: 'detached';
   readonly record: VmRecord;
-  /** An interactive login shell on a PTY, wired to this process's terminal. */
+  /** A login shell on this process's stdio: interactive on a PTY from a terminal, a plain script from a pipe. */
   shell(): Promise<number>;
 }
 
@@ -156,12 +161,8 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
     ...(o.restore ? { incoming: incomingFrom(o.restore.path) } : {}),
   });
   writeFileSync(join(dir, 'argv.json'), `${JSON.stringify(argv, null, 2)}\n`);
-  const errFd = openSync(join(dir, 'qemu.log'), 'w');
   const startedAt = performance.now();
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
-  closeSync(errFd);
-  child.unref();
-  rec.pid = child.pid ?? -1;
+  rec.pid = o.spawn ? await o.spawn(argv, join(dir, 'qemu.log')) : spawnQemu(argv, join(dir, 'qemu.log'));
   writeRecord(rec);
   // the log is QEMU's: the follower reads it as it grows
   const reader = followConsole({ nonce });
@@ -260,6 +261,15 @@ async function restoreReady(
       throw new KjxError('VM_TIMEOUT', hit.message);
     }),
   ]);
+}
+
+/** QEMU in a session of its own, outliving this process. */
+function spawnQemu(argv: string[], stderrFile: string): number {
+  const errFd = openSync(stderrFile, 'w');
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
+  closeSync(errFd);
+  child.unref();
+  return child.pid ?? -1;
 }
 
 function readText(path: string): string {

@@ -15,12 +15,12 @@
  */
 import { basename, join } from 'node:path';
 import { KjxError, type WarnFn } from '../util/errors.js';
-import type { DetachedGuest } from './detached.js';
+import type { DetachedGuest, DetachOptions } from './detached.js';
 import type { EphemeralGuest, EphemeralSnapshots } from './ephemeral.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Limits } from './guest.js';
 import type { Prepared } from './prepare.js';
-import type { VmConfig } from './qemu-args.js';
+import type { VdeLan, VmConfig } from './qemu-args.js';
 import type { Session } from './session.js';
 
 /** The parts of a VmConfig every VM of a prepared boot shares: machine and boot target. */
@@ -53,9 +53,16 @@ export interface LaunchOptions {
 
 export interface DetachedLaunch {
   /** Run in the background under this name (`<state>/vms/<name>`), until ready within the limits. */
-  detached: { name: string } & Limits;
+  detached: { name: string } & Limits & ClusterNodeParts;
   /** Start from this snapshot file (`kjx boot --restore`) instead of booting. */
   restore?: string;
+}
+
+/** What a cluster node adds to a detached VM (src/cluster/): its LAN NIC, per-boot files, its starter. */
+export interface ClusterNodeParts {
+  lan?: VdeLan;
+  fwCfg?: VmConfig['fwCfg'];
+  spawn?: DetachOptions['spawn'];
 }
 
 export async function launch(p: Prepared, o: DetachedLaunch): Promise<DetachedGuest>;
@@ -66,7 +73,7 @@ export async function launch(
 ): Promise<EphemeralGuest | DetachedGuest> {
   if ('detached' in o) {
     const { bootDetached } = await import('./detached.js');
-    const { name, ...limits } = o.detached;
+    const { name, lan, fwCfg, spawn, ...limits } = o.detached;
     const restore = o.restore
       ? await (await import('./detached-snapshot.js')).openSnapshotFile(o.restore)
       : undefined;
@@ -83,7 +90,8 @@ export async function launch(
       ...(machine ? { machine } : {}),
       ...(restore ? { restore } : {}),
       name,
-      config: baseConfig(p),
+      config: { ...baseConfig(p), ...(lan ? { lan } : {}), ...(fwCfg ? { fwCfg } : {}) },
+      ...(spawn ? { spawn } : {}),
       sshPort: p.sshPort,
       restrict: p.restrict,
       spec: p.image.specPath,

@@ -70,6 +70,12 @@ export interface VmConfig {
   ports?: { name: string; socket: string }[];
   /** User-mode networking with these forwards (always bound to 127.0.0.1). */
   net?: UserNet;
+  /**
+   * A second NIC on a VDE switch (a cluster's LAN, src/cluster/): the switch's
+   * socket directory, this VM's port on it, and the NIC's MAC (the guest finds the
+   * NIC by it).
+   */
+  lan?: VdeLan;
   /** Files the guest reads from /sys/firmware/qemu_fw_cfg/by_name/NAME/raw (`-fw_cfg`). */
   fwCfg?: { name: string; file: string }[];
   /**
@@ -83,6 +89,13 @@ export interface VmConfig {
    * saving VM's.
    */
   incoming?: string;
+}
+
+export interface VdeLan {
+  socket: string;
+  /** The switch port; any free one when not given. */
+  port?: number;
+  mac: string;
 }
 
 /**
@@ -226,6 +239,17 @@ export function qemuArgv(c: VmConfig): string[] {
       `user,id=net0${restrict}${fwd}`,
       '-device',
       `${virtio(machine, 'net')},netdev=net0${rom}`,
+    );
+  }
+  if (c.lan) {
+    if (!/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(c.lan.mac) || !Number.isInteger(c.lan.port ?? 0))
+      throw new KjxError('INTERNAL', 'a LAN NIC needs a lowercase MAC and an integer switch port');
+    const rom = machine === 'microvm' ? '' : ',romfile=';
+    argv.push(
+      '-netdev',
+      `vde,id=lan0,sock=${optValue(c.lan.socket)}${c.lan.port ? `,port=${c.lan.port}` : ''}`,
+      '-device',
+      `${virtio(machine, 'net')},netdev=lan0,mac=${c.lan.mac}${rom}`,
     );
   }
   for (const f of c.fwCfg ?? []) argv.push('-fw_cfg', `name=${f.name},file=${optValue(f.file)}`);

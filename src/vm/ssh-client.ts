@@ -227,19 +227,23 @@ function sink(f: (b: Buffer) => void): Writable {
   });
 }
 
-/** An interactive login shell on a PTY, wired to our terminal. */
+/** A login shell wired to our stdio: on a PTY when stdin is a terminal, plain when it is piped. */
 export async function sshShell(rec: VmRecord, user = 'root'): Promise<number> {
   const c = await connect(rec, user, 30_000);
   const stdin = process.stdin;
   const tty = stdin.isTTY;
   try {
     return await new Promise<number>((resolve, reject) => {
+      // a PTY only for a terminal: a script piped in (`kjx ssh NAME < x`) must not be
+      // echoed back with CRLFs, and its exit status must be the script's, as with ssh
       c.shell(
-        {
-          term: process.env.TERM ?? 'xterm',
-          rows: process.stdout.rows ?? 24,
-          cols: process.stdout.columns ?? 80,
-        },
+        tty
+          ? {
+              term: process.env.TERM ?? 'xterm',
+              rows: process.stdout.rows ?? 24,
+              cols: process.stdout.columns ?? 80,
+            }
+          : false,
         (err, ch) => {
           if (err) return reject(new KjxError('SSH_FAILED', `shell on ${rec.name} failed: ${err.message}`));
           if (tty) stdin.setRawMode(true);
@@ -247,7 +251,7 @@ export async function sshShell(rec: VmRecord, user = 'root'): Promise<number> {
           ch.pipe(process.stdout);
           ch.stderr.pipe(process.stderr);
           const resize = () => ch.setWindow(process.stdout.rows ?? 24, process.stdout.columns ?? 80, 0, 0);
-          process.stdout.on('resize', resize);
+          if (tty) process.stdout.on('resize', resize);
           let status = 0;
           ch.on('exit', (code: number | null) => {
             status = code ?? 255;

@@ -108,9 +108,11 @@ describe('runit stages', () => {
       'mkdir -p $KJX_STATE_DIRS',
       'mkfifo -m 600 "$KJX_STATE/tick"',
       'umask 077; echo "$kjx_nonce" >"$KJX_NONCE_FILE"; umask 022',
-      'echo "$kjx_h" >/proc/sys/kernel/hostname',
       'modprobe -a $(cat /etc/kjx/modules)',
       '[ -r "$KJX_RUN_CPIO" ] && (cd / && cpio -idmu <"$KJX_RUN_CPIO" 2>/dev/null)',
+      // after the per-boot payload, which gives a cluster node its hostname and LAN
+      'echo "$kjx_h" >/proc/sys/kernel/hostname',
+      'ip -4 addr add "$kjx_addr" dev "$kjx_lan"',
       'if [ -n "$KJX_RUN_SKIP" ] && [ -x "$KJX_RUN_HOOK" ]; then',
       'echo 1 2>/dev/null >/proc/sys/net/ipv4/ip_forward',
       'echo 0 2>/dev/null >/proc/sys/net/ipv4/conf/eth0.100/rp_filter',

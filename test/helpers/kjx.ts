@@ -42,6 +42,8 @@ export interface RunOpts {
   env?: Record<string, string>;
   cache?: string;
   timeoutMs?: number;
+  /** What kjx reads on stdin (a pipe, not a TTY); nothing when absent. */
+  input?: string;
 }
 
 export function kjxEnv(o: RunOpts): NodeJS.ProcessEnv {
@@ -54,6 +56,7 @@ export function runKjx(args: string[], o: RunOpts): KjxResult {
     env: kjxEnv(o),
     encoding: 'utf8',
     timeout: o.timeoutMs ?? 300_000,
+    ...(o.input === undefined ? {} : { input: o.input }),
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

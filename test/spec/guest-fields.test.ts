@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { guestServices, serviceLevels, serviceTree, withBefore } from '../../src/guest/services.js';
 import { planComponents } from '../../src/plan/components.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { assertKjxError } from '../helpers/kjx-error.js';
@@ -132,6 +133,38 @@ services:
       problems('services:\n  w:\n    run: x\n    restart: {policy: always, delay: 10, maxDelay: 5}\n'),
       ['kjx.yaml:4:52: services.w.restart.maxDelay: expected at least "delay" (10), got 5'],
     );
+  });
+
+  test("before: a spec service goes before a component's service, which then needs it", () => {
+    const spec = parse(
+      'components: [busybox, runit, dropbear, etcd]\nservices:\n  tracer:\n    run: t\n    ready: signal\n    before: [etcd]\n',
+    );
+    assert.deepEqual(spec.services.tracer?.before, ['etcd']);
+    const services = withBefore([...guestServices(spec), ...planComponents(spec).services]);
+    assert.deepEqual(services.find((s) => s.name === 'etcd')?.spec.needs, ['tracer']);
+    const run = serviceTree(spec, services).get('/etc/sv/etcd/run');
+    assert.ok(run?.type === 'file');
+    assert.match(run.data.toString(), /^kjx_begin etcd 1 30 tracer$/m);
+    assert.deepEqual(serviceLevels(services).slice(0, 2), [['tracer', 'ssh', 'console', 'acpid'], ['etcd']]);
+    // a service with no before is left as it was
+    assert.equal(parse('services:\n  w:\n    run: x\n').services.w?.before, undefined);
+  });
+
+  test('before naming an unknown service, or itself, is refused at its position', () => {
+    assert.deepEqual(problems('services:\n  tracer:\n    run: t\n    before: [etdc]\n'), [
+      'kjx.yaml:4:14: services.tracer.before[0]: unknown service "etdc"; known: tracer, ssh, console, acpid',
+    ]);
+    assert.deepEqual(problems('services:\n  tracer:\n    run: t\n    before: [tracer]\n'), [
+      'kjx.yaml:4:14: services.tracer.before[0]: a service cannot start before itself; remove "tracer"',
+    ]);
+  });
+
+  test('a before that closes a needs cycle is refused', () => {
+    const p = problems(
+      'services:\n  a:\n    run: x\n    needs: [b]\n  b:\n    run: y\n    before: [a]\n  c:\n    run: z\n    needs: [a]\n    before: [b]\n',
+    );
+    assert.equal(p.length, 1);
+    assert.match(p[0] ?? '', /makes a dependency cycle: /);
   });
 });
 

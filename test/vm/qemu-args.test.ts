@@ -167,3 +167,25 @@ test('user networking: QEMU picks the host port (0), restrict=on isolates the gu
   assert.deepEqual(after(argv, '-netdev'), ['user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:2200']);
   assert.deepEqual(after(qemuArgv({ ...base, net: { forwards: [] } }), '-netdev'), ['user,id=net0']);
 });
+
+test('a cluster LAN NIC: a vde netdev on its switch port with its MAC; bad MACs refused', () => {
+  const argv = qemuArgv({
+    ...base,
+    net: { forwards: [{ host: 0, guest: 22 }] },
+    lan: { socket: '/s/a,b/switch', port: 3, mac: '52:54:00:4b:00:03' },
+  });
+  assert.deepEqual(after(argv, '-netdev'), [
+    'user,id=net0,hostfwd=tcp:127.0.0.1:0-:22',
+    'vde,id=lan0,sock=/s/a,,b/switch,port=3',
+  ]);
+  assert.ok(after(argv, '-device').includes('virtio-net-pci,netdev=lan0,mac=52:54:00:4b:00:03,romfile='));
+  assert.equal(
+    after(qemuArgv({ ...base, lan: { socket: '/s', mac: '52:54:00:4b:00:03' } }), '-netdev')[0],
+    'vde,id=lan0,sock=/s',
+    'any free port when none is given',
+  );
+  assert.throws(
+    () => qemuArgv({ ...base, lan: { socket: '/s', port: 1, mac: '52:54:00:4b:00:03,x=y' } }),
+    /lowercase MAC/,
+  );
+});

@@ -52,7 +52,6 @@ mkfifo -m 600 "$KJX_STATE/tick"
 kjx_nonce=
 read -r kjx_nonce 2>/dev/null <"$KJX_NONCE_RAW"
 umask 077; echo "$kjx_nonce" >"$KJX_NONCE_FILE"; umask 022
-read -r kjx_h </etc/hostname && echo "$kjx_h" >/proc/sys/kernel/hostname
 while IFS= read -r l; do printf '%s\n' "$l"; done </etc/kjx/banner
 # modules in closure order, one modprobe for all; on failure, one by one to name the culprits
 # shellcheck disable=SC2046 # one module name per line: the words are the names
@@ -68,7 +67,28 @@ fi
 # instead of starting a process each under emulation; from here on it autoloads through ours
 echo /bin/modprobe >/proc/sys/kernel/modprobe
 # `kjx run` adds its hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg
+# (a cluster node gets its hostname, /etc/hosts and LAN address the same way: docs/cluster.md)
 [ -r "$KJX_RUN_CPIO" ] && (cd / && cpio -idmu <"$KJX_RUN_CPIO" 2>/dev/null)
+read -r kjx_h </etc/hostname && echo "$kjx_h" >/proc/sys/kernel/hostname
+# a cluster node's LAN: "MAC ADDRESS/PREFIX" for the NIC with that MAC (its driver may
+# register it a moment after the module loaded)
+if [ -r /etc/kjx/lan ] && read -r kjx_mac kjx_addr </etc/kjx/lan; then
+  kjx_lan=
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    for kjx_d in /sys/class/net/*; do
+      kjx_a=
+      read -r kjx_a <"$kjx_d/address" 2>/dev/null
+      [ "$kjx_a" = "$kjx_mac" ] && kjx_lan=${kjx_d##*/}
+    done
+    [ -n "$kjx_lan" ] && break
+    usleep 100000
+  done
+  if [ -n "$kjx_lan" ] && ip link set "$kjx_lan" up && ip -4 addr add "$kjx_addr" dev "$kjx_lan"; then
+    echo "kjx: cluster LAN $kjx_lan $kjx_addr"
+  else
+    echo "kjx: warning: no cluster LAN: no network interface with MAC $kjx_mac"
+  fi
+fi
 # an ephemeral run VM: nothing can reach the interactive built-ins, so they do not start
 if [ -n "$KJX_RUN_SKIP" ] && [ -x "$KJX_RUN_HOOK" ]; then
   set --
