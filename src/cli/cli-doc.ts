@@ -64,21 +64,15 @@ export function renderCliDoc(program: Command): string {
     '## Commands',
     '',
   ];
-  for (const c of program.commands) {
-    out.push(
-      `### kjx ${c.name()}`,
-      '',
-      '```',
-      `kjx ${c.name()} ${c.usage()}`,
-      '```',
-      '',
-      `${c.description()}.`,
-      '',
-    );
+  // a command with subcommands (`kjx cluster up`) gets a section for each, one level down
+  const section = (c: Command, path: string, level: string): void => {
+    out.push(`${level} ${path}`, '', '```', `${path} ${c.usage()}`, '```', '', `${c.description()}.`, '');
     if (c.options.length > 0) {
       out.push('| option | what it does | default |', '| --- | --- | --- |', ...optionRows(c.options), '');
     }
-  }
+    for (const sub of c.commands) section(sub, `${path} ${sub.name()}`, `${level}#`);
+  };
+  for (const c of program.commands) section(c, `kjx ${c.name()}`, '###');
   out.push(
     '## Exit statuses',
     '',

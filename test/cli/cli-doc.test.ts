@@ -37,8 +37,13 @@ describe('docs/cli.md', () => {
     assert.equal(doc, renderCliDoc(makeProgram()));
   });
 
-  test('lists every command kjx has', () => {
-    for (const c of makeProgram().commands) assert.match(doc, new RegExp(`^### kjx ${c.name()}$`, 'm'));
+  test('lists every command kjx has, and every subcommand (kjx cluster up) under its command', () => {
+    for (const c of makeProgram().commands) {
+      assert.match(doc, new RegExp(`^### kjx ${c.name()}$`, 'm'));
+      for (const sub of c.commands)
+        assert.match(doc, new RegExp(`^#### kjx ${c.name()} ${sub.name()}$`, 'm'));
+    }
+    assert.match(doc, /^#### kjx cluster up$/m);
   });
 
   test('its exit-status table has every status once, and every error code under the status kjx exits with', () => {
