@@ -17,6 +17,8 @@ export interface NodeCert {
 }
 
 const DAYS = '3650';
+/** `openssl req`: a new P-256 key, unencrypted (it goes into the node's boot payload). */
+const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** The CA of a cluster directory, made on first use. */
 export async function ensureCa(dir: string, cluster: string): Promise<{ cert: string; key: string }> {
@@ -28,11 +30,7 @@ export async function ensureCa(dir: string, cluster: string): Promise<{ cert: st
   await run('make the cluster CA', 'openssl', [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
+    ...NEW_KEY,
     '-keyout',
     key,
     '-out',
@@ -66,11 +64,7 @@ export async function nodeCert(
     await run(`make the key of node ${node.name}`, 'openssl', [
       'req',
       '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...NEW_KEY,
       '-keyout',
       key,
       '-out',
