@@ -113,12 +113,7 @@ async function measure(count: number): Promise<BenchLine[]> {
         unit: 's',
         note: `killed ${victim.name}; polled from ${survivor} (election timeout 5 s)`,
       },
-      {
-        name: `cluster ${tag}: host memory per node (QEMU RSS, mean)`,
-        value: rss.reduce((a, b) => a + b, 0) / rss.length,
-        unit: 'MiB',
-        note: `min ${Math.min(...rss).toFixed(0)}, max ${Math.max(...rss).toFixed(0)}`,
-      },
+      memoryLine(`cluster ${tag}`, rss),
     ];
   } finally {
     kjx(ws, state, ['down']);
@@ -215,18 +210,23 @@ export async function measureSwarm(): Promise<BenchLine[]> {
         unit: 's',
         note: 'killed w1; docker service ps polled on the manager',
       },
-      {
-        name: 'swarm 3 nodes: host memory per node (QEMU RSS, mean)',
-        value: rss.reduce((a, b) => a + b, 0) / rss.length,
-        unit: 'MiB',
-        note: `min ${Math.min(...rss).toFixed(0)}, max ${Math.max(...rss).toFixed(0)}`,
-      },
+      memoryLine('swarm 3 nodes', rss),
     ];
   } finally {
     kjx(ws, state, ['down']);
     rmSync(ws, { recursive: true, force: true });
     rmSync(state, { recursive: true, force: true });
   }
+}
+
+/** The mean QEMU RSS of a cluster's nodes, with its spread. */
+function memoryLine(what: string, rss: number[]): BenchLine {
+  return {
+    name: `${what}: host memory per node (QEMU RSS, mean)`,
+    value: rss.reduce((a, b) => a + b, 0) / rss.length,
+    unit: 'MiB',
+    note: `min ${Math.min(...rss).toFixed(0)}, max ${Math.max(...rss).toFixed(0)}`,
+  };
 }
 
 export async function benchCluster(): Promise<BenchLine[]> {
