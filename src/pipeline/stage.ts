@@ -26,6 +26,7 @@ import { type Cache, getRecord, putRecord } from '../sources/cache.js';
 import { fetchDebs } from '../sources/fetch.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { WarnFn, Warning } from '../util/errors.js';
+import { fileStamp } from '../util/file-stamp.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 
@@ -175,19 +176,8 @@ export function readBuildRecord(path: string): BuildRecord | undefined {
   }
 }
 
-/**
- * What changes whenever a file's bytes do: device, inode, size, and the modification
- * and status-change times in nanoseconds. Writing a file, replacing it or setting its
- * mtime back all move its ctime, which only the kernel sets (git's index relies on
- * the same), so an unchanged stamp means unchanged bytes without reading them.
- */
-export function artifactStamp(path: string): string {
-  const st = statSync(path, { bigint: true });
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
-
 function stampsOf(artifacts: Artifact[]): Record<string, string> {
-  return Object.fromEntries(artifacts.map((a) => [a.path, artifactStamp(a.path)]));
+  return Object.fromEntries(artifacts.map((a) => [a.path, fileStamp(a.path)]));
 }
 
 /**
@@ -200,7 +190,7 @@ export function artifactsIntact(rec: BuildRecord): { intact: boolean; restamp: b
   let restamp = false;
   const intact = rec.artifacts.every((a) => {
     try {
-      if (rec.stamps?.[a.path] !== undefined && rec.stamps[a.path] === artifactStamp(a.path)) return true;
+      if (rec.stamps?.[a.path] !== undefined && rec.stamps[a.path] === fileStamp(a.path)) return true;
       restamp = true;
       // streamed: disk images can be gigabytes
       return statSync(a.path).size === a.size && sha256File(a.path) === a.sha256;

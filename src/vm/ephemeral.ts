@@ -391,12 +391,15 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
           seed: randomBytes(32),
           archive,
         });
-        cmdSock!.write(request);
+        // the end of the stream ends the archive for the guest's cpio (run-hook.sh)
+        cmdSock!.end(request);
       };
       const delivered = deliver();
       delivered.catch(() => {}); // a QEMU gone before ready is reported by the signals below
 
       type Ending = { outcome: Outcome; status?: number; message?: string; excerpt?: string };
+      let graceTimer: NodeJS.Timeout | undefined;
+      let decided = false;
       const excerpt = () => tail(vm.console(), 30);
       const ending = await new Promise<Ending>((resolve) => {
         // the limits below end a wait that takes too long; this one only needs to outlast them
@@ -426,7 +429,8 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         void vm.panic.then((p) => resolve({ outcome: 'panic', message: p.line, excerpt: p.excerpt }));
         void vm.exited.then((code) => {
           // give a just-printed exit marker precedence over QEMU's exit
-          setTimeout(() => {
+          if (decided) return;
+          graceTimer = setTimeout(() => {
             const started = how.restore !== undefined || vm.markers().some((m) => m.event === 'init');
             resolve({
               outcome: 'vm-failed',
@@ -439,6 +443,9 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         });
         void watch.hit.then((h) => resolve({ ...h, excerpt: excerpt() }));
       });
+      // once decided, the grace is moot: left running it kept kjx alive 50 ms after every run
+      decided = true;
+      clearTimeout(graceTimer);
 
       if (ending.outcome === 'exited') {
         // let the guest's poweroff finish so every byte on the ports is flushed

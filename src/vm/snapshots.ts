@@ -10,7 +10,7 @@
  * so an entry without a record does not exist. Every lookup checks the record against
  * the key and the stream against its sha256: a damaged or foreign entry is removed and
  * reads as absent, and the caller boots instead (and saves a good one). Entries are
- * evicted least recently used first (the stream's mtime, touched on each use) once
+ * evicted least recently used first (the record's mtime, touched on each use) once
  * they exceed a size budget.
  */
 import {
@@ -26,6 +26,7 @@ import {
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Warning } from '../util/errors.js';
+import { sha256Matches } from '../util/file-stamp.js';
 import { hashValue } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
 import type { ServiceEvent } from './boot-phases.js';
@@ -85,6 +86,11 @@ function recordPath(s: SnapshotStore, key: string): string {
   return join(s.dir, `${key}.json`);
 }
 
+/** The stream's stat when its sha256 last matched (util/file-stamp.ts). */
+function stampPath(s: SnapshotStore, key: string): string {
+  return join(s.dir, `${key}.stamp`);
+}
+
 /** A path for a stream being written: in the store's directory, so the rename is atomic. */
 export function tempStreamPath(s: SnapshotStore, key: string): string {
   return join(s.dir, `.${key}.snap.tmp-${process.pid}-${Date.now()}`);
@@ -93,6 +99,7 @@ export function tempStreamPath(s: SnapshotStore, key: string): string {
 export function removeSnapshot(s: SnapshotStore, key: string): void {
   rmSync(recordPath(s, key), { force: true });
   rmSync(streamPath(s, key), { force: true });
+  rmSync(stampPath(s, key), { force: true });
 }
 
 /**
@@ -131,10 +138,12 @@ export function findSnapshot(
   } catch {
     return refuse('its stream is missing');
   }
-  if (size !== r.size || sha256File(stream) !== r.sha256)
+  if (size !== r.size || !sha256Matches(stream, r.sha256, stampPath(s, key)))
     return refuse('its stream does not match its sha256');
+  // the record's mtime says when it was last used: touching the stream would move the
+  // ctime its stamp is made of, and cost the next run a read of the whole stream
   const now = new Date();
-  utimesSync(stream, now, now);
+  utimesSync(rec, now, now);
   return { stream, record: { ...r, services: Array.isArray(r.services) ? r.services : [] } };
 }
 
@@ -168,8 +177,11 @@ export function evictSnapshots(s: SnapshotStore, keep?: string): string[] {
   const entries = readdirSync(s.dir)
     .filter((f) => f.endsWith('.snap') && !f.startsWith('.'))
     .map((f) => {
-      const st = statSync(join(s.dir, f));
-      return { key: f.slice(0, -'.snap'.length), size: st.size, used: st.mtimeMs };
+      const key = f.slice(0, -'.snap'.length);
+      const size = statSync(join(s.dir, f)).size;
+      // a stream without a record is no snapshot: first to go
+      const used = existsSync(recordPath(s, key)) ? statSync(recordPath(s, key)).mtimeMs : 0;
+      return { key, size, used };
     })
     .sort((a, b) => a.used - b.used);
   let total = entries.reduce((n, e) => n + e.size, 0);

@@ -9,7 +9,8 @@ import { copyFileSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { artifactStamp, artifactsIntact, type BuildRecord } from '../../src/pipeline/stage.js';
+import { artifactsIntact, type BuildRecord } from '../../src/pipeline/stage.js';
+import { fileStamp } from '../../src/util/file-stamp.js';
 import { sha256 } from '../../src/util/hash.js';
 
 const dirs: string[] = [];
@@ -27,7 +28,7 @@ function built(bytes = 'kernel bytes\n'): { path: string; rec: BuildRecord } {
     buildId: 'b',
     kernelVersion: 'v',
     artifacts: [{ name: 'vmlinuz', path, size: bytes.length, sha256: sha256(Buffer.from(bytes)) }],
-    stamps: { [path]: artifactStamp(path) },
+    stamps: { [path]: fileStamp(path) },
   };
   return { path, rec };
 }

@@ -44,6 +44,9 @@ describe('direct boot', () => {
     writeFileSync(bz, bzImage(gzipSync(elf)));
     const first = await directKernel(bz, undefined, cache);
     const sha = first.path.replace(/.*\/([0-9a-f]{64})\.vmlinux$/, '$1');
+    // checked once, so its stamp is kept: the damage must show through it
+    assert.deepEqual(await directKernel(bz, sha, cache), { path: first.path, pvh: true });
+    assert.ok(existsSync(`${first.path}.stamp`));
     const damaged = Buffer.from(elf);
     damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff; // same size, one bit-rotten byte
     writeFileSync(first.path, damaged);

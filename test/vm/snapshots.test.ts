@@ -69,7 +69,8 @@ test('a saved snapshot is found, and its use is recorded', () => {
   const services = [{ name: 'sshd', state: 'ready', uptime: 3.2 }];
   adoptSnapshot(s, 'k1', t, { ...want, services });
   const old = new Date(Date.now() - 3600_000);
-  utimesSync(streamPath(s, 'k1'), old, old);
+  const record = join(s.dir, 'k1.json');
+  utimesSync(record, old, old);
   const w = warnings();
   assert.equal(findSnapshot(s, 'k1', want, w.warn)?.stream, streamPath(s, 'k1'));
   assert.deepEqual(w.seen, []);
@@ -78,9 +79,15 @@ test('a saved snapshot is found, and its use is recorded', () => {
     services,
     "the saving boot's services",
   );
-  utimesSync(streamPath(s, 'k1'), old, old);
+  utimesSync(record, old, old);
+  const streamStat = statSync(streamPath(s, 'k1'), { bigint: true });
   findSnapshot(s, 'k1', want, w.warn);
-  assert.ok(statSync(streamPath(s, 'k1')).mtimeMs > old.getTime() + 1000, 'its use counts for eviction');
+  assert.ok(statSync(record).mtimeMs > old.getTime() + 1000, 'its use counts for eviction');
+  assert.equal(
+    statSync(streamPath(s, 'k1'), { bigint: true }).ctimeNs,
+    streamStat.ctimeNs,
+    'the stream itself is not touched: its stamp stays good',
+  );
   assert.equal(findSnapshot(s, 'absent', want, w.warn), undefined);
   assert.deepEqual(w.seen, [], 'nothing saved is no warning');
 });
@@ -90,6 +97,8 @@ test('a corrupt snapshot (a flipped byte, a truncated stream) is refused and rem
   for (const damage of ['flip', 'truncate'] as const) {
     save(s, 'k', 4096);
     const p = streamPath(s, 'k');
+    // found once, so its stamp is kept: the damage must show through it
+    assert.ok(findSnapshot(s, 'k', want, () => {}));
     const b = readFileSync(p);
     if (damage === 'flip') b[100] = b[100]! ^ 1;
     writeFileSync(p, damage === 'flip' ? b : b.subarray(0, 100));
@@ -131,8 +140,8 @@ test('over the budget, the least recently used snapshots go first, never the one
   save(s, 'a', 0.4 * mib);
   save(s, 'b', 0.4 * mib);
   const t = Date.now() / 1000;
-  utimesSync(streamPath(s, 'a'), t - 100, t - 100);
-  utimesSync(streamPath(s, 'b'), t - 200, t - 200);
+  utimesSync(join(s.dir, 'a.json'), t - 100, t - 100);
+  utimesSync(join(s.dir, 'b.json'), t - 200, t - 200);
   // a was used after b: b goes when c does not fit
   save(s, 'c', 0.4 * mib);
   assert.equal(existsSync(streamPath(s, 'b')), false);

@@ -3,7 +3,7 @@
 # (docs/guest-protocol.md). Boot-ready runs it once every service is ready. It waits for
 # the run's request on the virtio-serial port kjx.cmd: one line "kjx-run 1 NONCE EPOCH
 # SEED LENGTH", then LENGTH bytes of a cpio archive (the command script, the files
-# copied in). A VM saved as a snapshot is saved while it waits here, so a cold run and
+# copied in), and the end of the stream. A VM saved as a snapshot is saved while it waits here, so a cold run and
 # a restored one get their command the same way, after ready (docs/boot-time.md). Then
 # the command's stdout and stderr go to the ports, the exit marker follows, and the
 # guest powers off. Written by kjx run from src/guest/sh/run-hook.sh.
@@ -40,7 +40,9 @@ if [ "$magic $version" != "kjx-run 1" ]; then
   echo "kjx: the request on $KJX_CMD_PORT is not a kjx run request" >&2
   poweroff -f
 fi
-[ "$length" -gt 0 ] && head -c "$length" <&3 | (cd / && cpio -idmu 2>/dev/null)
+# kjx closes its end after the archive, so cpio meets the end of it without a `head -c`
+# in front (an exec and a pipe fewer)
+[ "$length" -gt 0 ] && cd / && cpio -idmu 2>/dev/null <&3
 exec 3<&-
 # per run, not per boot: a restored guest holds the saving boot's generator state and clock
 echo "$seed" >/dev/urandom
@@ -57,5 +59,11 @@ read -r up _ </proc/uptime
 read -r kjx_nonce 2>/dev/null <"$KJX_NONCE_FILE"
 echo "
 @@kjx:$kjx_nonce:exit status=$status uptime=$up"
-# no sync: a run's initramfs is memory and its medium is attached with snapshot=on
+# no sync: a run's initramfs is memory and its medium is attached with snapshot=on.
+# sysrq's power-off is one builtin write; `poweroff -f` is two execs (our script, then
+# busybox), ~80 ms under emulation. The kernel powers off from a worker, so the shell
+# waits; poweroff -f only if the kernel has no sysrq or did not act.
+if echo o 2>/dev/null >/proc/sysrq-trigger; then
+  sleep 10
+fi
 poweroff -f
