@@ -3,7 +3,7 @@
  * changed script must not reuse a stage cached with the old one.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -23,6 +23,28 @@ test('a changed guest shell file changes the code hash (it is code, like the mod
     const sh = codeHashOf(root);
     writeFileSync(join(root, 'guest', 'notes.txt'), 'still not code\n');
     assert.equal(codeHashOf(root), sh, 'other files are not code');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('with a memo file the hash is the same, and a changed file still changes it', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kjx-codehash-'));
+  try {
+    const memo = join(root, 'memo.json');
+    mkdirSync(join(root, 'src'));
+    writeFileSync(join(root, 'src', 'a.js'), 'export const a = 1;\n');
+    const plain = codeHashOf(join(root, 'src'));
+    assert.equal(codeHashOf(join(root, 'src'), memo), plain, 'first time: hashed and kept');
+    assert.equal(codeHashOf(join(root, 'src'), memo), plain, 'second time: from the memo');
+    // the memo is believed while the stamps hold: a planted hash comes back
+    const kept = JSON.parse(readFileSync(memo, 'utf8'));
+    writeFileSync(memo, JSON.stringify({ ...kept, hash: 'planted' }));
+    assert.equal(codeHashOf(join(root, 'src'), memo), 'planted');
+    // same size, new bytes: the stamp moves and the files are read again
+    writeFileSync(join(root, 'src', 'a.js'), 'export const a = 2;\n');
+    assert.equal(codeHashOf(join(root, 'src'), memo), codeHashOf(join(root, 'src')));
+    assert.notEqual(codeHashOf(join(root, 'src'), memo), plain);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
