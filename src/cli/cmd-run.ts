@@ -34,6 +34,7 @@ export function formatServices(events: ServiceEvent[]): string {
 
 export function formatPhases(p: Phases): string {
   const rows: [string, number | undefined][] = [
+    ['restored', p.restored],
     ['kernel start', p.kernelStart],
     ['init exec', p.initExec],
     ['stage 2', p.stage2],

@@ -48,11 +48,12 @@ export interface BootTimeline {
 export function bootTimeline(phases: Phases, services: ServiceEvent[]): BootTimeline {
   const offset = phases.kernelStart ?? 0;
   const spans: [string, number | undefined, number | undefined][] = [
+    ['restore', 0, phases.restored],
     ['firmware', 0, phases.kernelStart],
     ['kernel', phases.kernelStart, phases.initExec],
     ['stage 1', phases.initExec, phases.stage2],
     ['stage 2', phases.stage2, phases.ready],
-    ['command', phases.ready, phases.commandDone],
+    ['command', phases.ready ?? phases.restored, phases.commandDone],
     ['poweroff', phases.commandDone, phases.qemuExit],
   ];
   const rows: TimelineRow[] = [];

@@ -22,6 +22,8 @@ export function serviceEvents(markers: TimedMarker[]): ServiceEvent[] {
 
 /** Boot phases in seconds since QEMU was spawned (host clock; guest uptime where noted). */
 export interface Phases {
+  /** A restored VM: when it was loaded and running again (it has no boot phases). */
+  restored?: number;
   kernelStart?: number;
   initExec?: number;
   stage2?: number;

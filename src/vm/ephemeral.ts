@@ -128,6 +128,8 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
   let session: Session | undefined;
   let exitedAt: number | undefined;
   let restoredFrom: { services: ServiceEvent[] } | undefined;
+  /** When a restored VM was running again (performance.now()). */
+  let resumedAt: number | undefined;
 
   const before = (what: string): void => {
     if (state !== 'new')
@@ -174,8 +176,10 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       if (!restoredFrom) return t;
       // a restored VM did not boot: no boot phases; its services are those of the boot it was saved from
       const { commandDone, qemuExit } = t.phases;
+      const restored = resumedAt !== undefined ? (resumedAt - session.startedAt) / 1000 : undefined;
       return {
         phases: {
+          ...(restored !== undefined ? { restored } : {}),
           ...(commandDone !== undefined ? { commandDone } : {}),
           ...(qemuExit !== undefined ? { qemuExit } : {}),
         },
@@ -293,6 +297,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       });
       removeSnapshot(snap!.store, key!);
       restoredFrom = undefined;
+      resumedAt = undefined;
     }
     await writeInitrd(false);
     return (
@@ -373,6 +378,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
         if (how.restore) {
           qmp = await connectQmpWhileUp(base.qmpSocket!, vm);
           await resumeIncoming(qmp, () => exitedAt === undefined);
+          resumedAt = performance.now();
         }
         if (how.save) {
           qmp = await connectQmpWhileUp(base.qmpSocket!, vm);

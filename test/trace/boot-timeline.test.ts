@@ -10,6 +10,18 @@ const close = (a: number | undefined, b: number) =>
   assert.ok(a !== undefined && Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 
 describe('bootTimeline', () => {
+  test('a restored run: a restore row, then its command from there', () => {
+    const t = bootTimeline({ restored: 0.4, commandDone: 0.9, qemuExit: 1 }, []);
+    assert.deepEqual(
+      t.rows.map((r) => [r.name, r.start, r.end]),
+      [
+        ['restore', 0, 0.4],
+        ['command', 0.4, 0.9],
+        ['poweroff', 0.9, 1],
+      ],
+    );
+  });
+
   test('phase rows in boot order, then services by ready time on the host clock', () => {
     const { phases, services } = sampleBoot();
     const t = bootTimeline(phases, services);
