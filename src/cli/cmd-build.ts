@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import type { BuildResult } from '../pipeline/build.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
+import type { Prepared } from '../vm/prepare.js';
 import { buildWarn } from './build-warnings.js';
 import type { GlobalOptions } from './main.js';
 import { createProgress, progressMode } from './progress.js';
@@ -63,18 +64,29 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
       await progress.finish();
       // the plan is for callers in the library; the JSON result stays what it was
       const { plan: _plan, ...printed } = result;
-      const snapshot = o.snapshot ? await snapshotAhead(o, buildWarn(globals().strict)) : undefined;
+      const ahead = o.snapshot ? await snapshotAhead(o, buildWarn(globals().strict)) : undefined;
       if (o.json)
         process.stdout.write(
-          `${JSON.stringify({ ...printed, ...(snapshot ? { snapshot } : {}) }, null, 2)}\n`,
+          `${JSON.stringify(
+            {
+              ...printed,
+              ...(ahead ? { snapshot: ahead.run } : {}),
+              ...(ahead?.test ? { testSnapshot: ahead.test } : {}),
+            },
+            null,
+            2,
+          )}\n`,
         );
       else {
         process.stdout.write(`${artifactTable(result)}\n`);
-        if (snapshot)
+        const line = (label: string, s: SnapshotAhead) =>
+          s.saved
+            ? `${label}: saved ${s.key.slice(0, 12)} (${human(s.saved.bytes)}) in ${s.saved.seconds.toFixed(2)} s\n`
+            : `${label}: ${s.key.slice(0, 12)} up to date\n`;
+        if (ahead) process.stdout.write(line('snapshot', ahead.run));
+        if (ahead?.test)
           process.stdout.write(
-            snapshot.saved
-              ? `snapshot: saved ${snapshot.key.slice(0, 12)} (${human(snapshot.saved.bytes)}) in ${snapshot.saved.seconds.toFixed(2)} s\n`
-              : `snapshot: ${snapshot.key.slice(0, 12)} up to date\n`,
+            line(`snapshot for kjx test (prepared: ${ahead.test.prepared.join(', ')})`, ahead.test),
           );
       }
     });
@@ -89,30 +101,52 @@ interface BuildFlags {
   accel: string;
 }
 
+/** One snapshot `kjx build --snapshot` made sure of. */
+interface SnapshotAhead {
+  key: string;
+  saved?: { bytes: number; seconds: number };
+}
+
 /**
- * The snapshot `kjx run` would save at its first boot, saved now: an ephemeral run
- * of `true` that restores one when it is there (and so checks it) or boots and saves.
+ * The snapshots the first runs would save, saved now: the one `kjx run` and `kjx
+ * trace` restore, and, when the image's checks have preparations (a check image to
+ * load), the one `kjx test` restores, taken after them (src/guest/checks.ts). Each is
+ * an ephemeral run of `true` that restores its snapshot when it is there (and so
+ * checks it) or boots and saves.
  */
 async function snapshotAhead(
   o: BuildFlags,
   warn: WarnFn,
-): Promise<{ key: string; saved?: { bytes: number; seconds: number } }> {
+): Promise<{ run: SnapshotAhead; test?: SnapshotAhead & { prepared: string[] } }> {
   const { accelFlag } = await import('./vm-options.js');
   const { prepareBoot } = await import('../vm/prepare.js');
-  const { launch } = await import('../vm/launch.js');
+  const { checksOf, preparedOf } = await import('../guest/checks.js');
   const p = await prepareBoot({ specPath: o.file, outDir: o.out, warn, accel: accelFlag(o.accel) });
-  const guest = await launch(p, { snapshots: { restore: true, save: true, warn } });
+  const run = await saveAhead(p, [], warn);
+  const files = p.image.manifest.files;
+  const prepared = preparedOf(files, checksOf(files));
+  if (prepared.length === 0) return { run };
+  return { run, test: { ...(await saveAhead(p, prepared, warn)), prepared } };
+}
+
+async function saveAhead(p: Prepared, prepare: string[], warn: WarnFn): Promise<SnapshotAhead> {
+  const { launch } = await import('../vm/launch.js');
+  const guest = await launch(p, { snapshots: { restore: true, save: true, warn }, prepare });
   const sink = new PassThrough().resume();
-  const r = await guest.run({ argv: ['true'] }, { stdout: sink, stderr: sink, timeoutS: 600, silenceS: 120 });
+  const r = await guest.run({ argv: ['true'] }, { stdout: sink, stderr: sink, timeoutS: 900, silenceS: 300 });
+  const which = prepare.length > 0 ? ' (for kjx test, its checks prepared)' : '';
   if (r.outcome !== 'exited' || r.status !== 0 || !r.start?.key)
     throw new KjxError(
       'VM_START',
-      `--snapshot: the VM did not reach ready and run \`true\` (${r.message ?? r.outcome})`,
+      `--snapshot${which}: the VM did not reach ready and run \`true\` (${r.message ?? r.outcome})`,
       {
         hint: `see ${guest.stateDir}/console.log`,
       },
     );
   if (r.start.how === 'booted' && !r.start.saved)
-    throw new KjxError('VM_START', '--snapshot: the VM booted but was not saved (see the warning above)');
+    throw new KjxError(
+      'VM_START',
+      `--snapshot${which}: the VM booted but was not saved (see the warning above)`,
+    );
   return { key: r.start.key, ...(r.start.saved ? { saved: r.start.saved } : {}) };
 }

@@ -14,7 +14,7 @@
  * - image.tar: the same root as an image archive (OCI layout + docker-save, from
  *   src/image/oci.ts), `kjx/check:latest`, for ctr, podman and docker.
  */
-import { CHECK_DIR } from '../guest/checks.js';
+import { CHECK_DIR, CHECK_PREP_DIR } from '../guest/checks.js';
 import { readShFile, renderSh, type ShValues } from '../guest/sh-file.js';
 import { script } from '../guest/shell.js';
 import { ociArchive } from '../image/oci.js';
@@ -140,19 +140,28 @@ export function checkLib(values: ShValues = checkLibValues()): string {
   return renderSh(readShFile(new URL('./sh/check-lib.sh', import.meta.url)), values);
 }
 
-/** A check script: sources the library, then the body. */
-export function checkScript(name: string, body: string[]): string {
-  return script(`container smoke check ${name} (docs/containers.md)`, [
+/** A check script (or a check's preparation): sources the library, then the body. */
+export function checkScript(name: string, body: string[], what = 'container smoke check'): string {
+  return script(`${what} ${name} (docs/containers.md)`, [
     'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     `. ${CHECK_LIB}`,
     ...body,
   ]);
 }
 
-/** The tree entry of one check. */
-export function checkEntry(name: string, body: string[]): Tree {
+/**
+ * The tree entries of one check, and of its preparation when it has one: the steps
+ * that set the check up (a check image to load), which `kjx test` runs before ready
+ * so a snapshot saved at ready holds them (src/guest/checks.ts).
+ */
+export function checkEntry(name: string, body: string[], prep: string[] = []): Tree {
   const t = newTree();
   addEntry(t, mk.file(`${CHECK_DIR}/${name}`, checkScript(name, body), SRC, 0o755));
+  if (prep.length > 0)
+    addEntry(
+      t,
+      mk.file(`${CHECK_PREP_DIR}/${name}`, checkScript(name, prep, 'preparation of the check'), SRC, 0o755),
+    );
   return t;
 }
 

@@ -90,11 +90,17 @@ function containerdFiles(ctx: GuestContext): Tree {
   return mergeTrees([
     t,
     checkImage(ctx),
-    checkEntry('containerd', [
-      `. ${CONTAINERD_ENV}`,
-      'kjx_step ctr images import --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE"',
-      'kjx_expect ctr run --rm --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE_REF" kjx-check-containerd-$$ sh -c "$KJX_CMD"',
-    ]),
+    checkEntry(
+      'containerd',
+      [
+        `. ${CONTAINERD_ENV}`,
+        'kjx_expect ctr run --rm --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE_REF" kjx-check-containerd-$$ sh -c "$KJX_CMD"',
+      ],
+      [
+        `. ${CONTAINERD_ENV}`,
+        'kjx_step ctr images import --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE"',
+      ],
+    ),
   ]);
 }
 

@@ -80,15 +80,19 @@ function dockerFiles(ctx: GuestContext): Tree {
   return mergeTrees([
     t,
     checkImage(ctx),
-    checkEntry('docker', [
-      'kjx_step docker load -q -i "$KJX_IMAGE"',
-      'kjx_expect docker run --rm --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"',
-    ]),
+    checkEntry(
+      'docker',
+      ['kjx_expect docker run --rm --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"'],
+      ['kjx_step docker load -q -i "$KJX_IMAGE"'],
+    ),
     // bridge: an address on docker0's network, and the guest's end of it answers
-    checkEntry('docker-bridge', [
-      'kjx_step docker load -q -i "$KJX_IMAGE"',
-      'kjx_expect docker run --rm "$KJX_IMAGE_REF" sh -c "ip -4 addr show eth0 | grep inet && ping -c 1 -W 5 172.17.0.1 && $KJX_CMD"',
-    ]),
+    checkEntry(
+      'docker-bridge',
+      [
+        'kjx_expect docker run --rm "$KJX_IMAGE_REF" sh -c "ip -4 addr show eth0 | grep inet && ping -c 1 -W 5 172.17.0.1 && $KJX_CMD"',
+      ],
+      ['kjx_step docker load -q -i "$KJX_IMAGE"'],
+    ),
   ]);
 }
 

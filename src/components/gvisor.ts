@@ -35,17 +35,24 @@ export const gvisor: Component = {
   files: (ctx) =>
     mergeTrees([
       has(ctx.spec, 'containerd')
-        ? checkEntry('gvisor-containerd', [
-            '. /etc/kjx/containerd.env',
-            'kjx_step ctr images import --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE"',
-            `kjx_expect ctr run --rm --snapshotter "$CONTAINERD_SNAPSHOTTER" --runc-binary ${RUNSC} "$KJX_IMAGE_REF" kjx-check-gvisor-$$ sh -c "$KJX_CMD"`,
-          ])
+        ? checkEntry(
+            'gvisor-containerd',
+            [
+              '. /etc/kjx/containerd.env',
+              `kjx_expect ctr run --rm --snapshotter "$CONTAINERD_SNAPSHOTTER" --runc-binary ${RUNSC} "$KJX_IMAGE_REF" kjx-check-gvisor-$$ sh -c "$KJX_CMD"`,
+            ],
+            [
+              '. /etc/kjx/containerd.env',
+              'kjx_step ctr images import --snapshotter "$CONTAINERD_SNAPSHOTTER" "$KJX_IMAGE"',
+            ],
+          )
         : newTree(),
       has(ctx.spec, 'docker')
-        ? checkEntry('gvisor-docker', [
-            'kjx_step docker load -i "$KJX_IMAGE"',
-            'kjx_expect docker run --rm --runtime runsc --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"',
-          ])
+        ? checkEntry(
+            'gvisor-docker',
+            ['kjx_expect docker run --rm --runtime runsc --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"'],
+            ['kjx_step docker load -i "$KJX_IMAGE"'],
+          )
         : newTree(),
     ]),
 };

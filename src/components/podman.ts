@@ -64,15 +64,19 @@ function podmanFiles(ctx: GuestContext): Tree {
   return mergeTrees([
     t,
     checkImage(ctx),
-    checkEntry('podman', [
-      'kjx_step podman load -q -i "$KJX_IMAGE"',
-      'kjx_expect podman run --rm --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"',
-    ]),
+    checkEntry(
+      'podman',
+      ['kjx_expect podman run --rm --network none "$KJX_IMAGE_REF" sh -c "$KJX_CMD"'],
+      ['kjx_step podman load -q -i "$KJX_IMAGE"'],
+    ),
     // bridge: the container gets an address on cni-podman0 and reaches the guest's end of it
-    checkEntry('podman-bridge', [
-      'kjx_step podman load -q -i "$KJX_IMAGE"',
-      'kjx_expect podman run --rm --cap-add NET_RAW "$KJX_IMAGE_REF" sh -c "ip -4 addr show eth0 | grep inet && ping -c 1 -W 5 10.88.0.1 && $KJX_CMD"',
-    ]),
+    checkEntry(
+      'podman-bridge',
+      [
+        'kjx_expect podman run --rm --cap-add NET_RAW "$KJX_IMAGE_REF" sh -c "ip -4 addr show eth0 | grep inet && ping -c 1 -W 5 10.88.0.1 && $KJX_CMD"',
+      ],
+      ['kjx_step podman load -q -i "$KJX_IMAGE"'],
+    ),
   ]);
 }
 

@@ -18,6 +18,14 @@ import { readShFile, renderSh, type ShValues } from './sh-file.js';
 
 /** Where the checks live; `kjx test` runs every executable file directly in it. */
 export const CHECK_DIR = '/usr/lib/kjx/checks';
+/**
+ * A check's preparation, when it has one (same name): what sets the check up rather
+ * than tests (a check image to load). `kjx test` has the run hook run it before ready,
+ * so a snapshot holds it (src/guest/sh/check-prepare.sh).
+ */
+export const CHECK_PREP_DIR = '/usr/lib/kjx/check-prep';
+/** Where the run hook marks the preparations that succeeded (memory: gone with the VM). */
+export const CHECK_PREPARED = '/run/kjx/check-prepared';
 /** Seconds one check may take (then it is killed: status 137). */
 export const CHECK_TIMEOUT = 300;
 export const CHECK_PREFIX = '@@check';
@@ -27,18 +35,31 @@ export const CHECK_PREFIX = '@@check';
  */
 export const CHECK_NAME = /^[A-Za-z0-9._-]+$/;
 
-/** The check's name when `path` is directly in CHECK_DIR, else undefined. */
-function checkName(path: string): string | undefined {
-  const prefix = `${CHECK_DIR}/`;
+/** The check's name when `path` is directly in `dir` (CHECK_DIR or CHECK_PREP_DIR), else undefined. */
+function checkName(path: string, dir = CHECK_DIR): string | undefined {
+  const prefix = `${dir}/`;
   const name = path.startsWith(prefix) ? path.slice(prefix.length) : '';
   return name !== '' && !name.includes('/') ? name : undefined;
 }
 
 /** The names of the checks an image has, from its manifest's file list (names kjx cannot run are left out). */
 export function checksOf(files: { path: string; type: string; mode: string }[]): string[] {
+  return executablesIn(files, CHECK_DIR);
+}
+
+/** The checks among `checks` that have a preparation in the image (its manifest's file list). */
+export function preparedOf(
+  files: { path: string; type: string; mode: string }[],
+  checks: string[],
+): string[] {
+  const preps = new Set(executablesIn(files, CHECK_PREP_DIR));
+  return checks.filter((c) => preps.has(c));
+}
+
+function executablesIn(files: { path: string; type: string; mode: string }[], dir: string): string[] {
   return files
     .filter((f) => f.type === 'file' && (Number.parseInt(f.mode, 8) & 0o111) !== 0)
-    .map((f) => checkName(f.path))
+    .map((f) => checkName(f.path, dir))
     .filter((n): n is string => n !== undefined && CHECK_NAME.test(n))
     .sort();
 }
@@ -75,6 +96,8 @@ export const CHECK_OUT = '/tmp/kjx-check.out';
 export function checkRunnerValues(): ShValues {
   return {
     KJX_CHECK_DIR: CHECK_DIR,
+    KJX_CHECK_PREP_DIR: CHECK_PREP_DIR,
+    KJX_CHECK_PREPARED: CHECK_PREPARED,
     KJX_CHECK_TIMEOUT: CHECK_TIMEOUT,
     KJX_CHECK_PREFIX: CHECK_PREFIX,
     KJX_CHECK_OUT: CHECK_OUT,
@@ -85,6 +108,21 @@ export function checkRunnerValues(): ShValues {
 export function checkRunnerArgv(checks: string[], values: ShValues = checkRunnerValues()): string[] {
   const runner = renderSh(readShFile(new URL('./sh/check-runner.sh', import.meta.url)), values);
   return ['/bin/sh', '-c', runner, 'kjx-test', ...checks];
+}
+
+/**
+ * What the run hook sources before it waits at ready when `kjx test` runs checks with
+ * preparations (src/guest/sh/check-prepare.sh); part of the hook payload, so part of
+ * a snapshot's key.
+ */
+export function checkPrepareScript(prepare: string[]): string {
+  for (const c of prepare) if (!CHECK_NAME.test(c)) throw new Error(`not a check name: ${JSON.stringify(c)}`);
+  return renderSh(readShFile(new URL('./sh/check-prepare.sh', import.meta.url)), {
+    KJX_CHECK_PREP_DIR: CHECK_PREP_DIR,
+    KJX_CHECK_PREPARED: CHECK_PREPARED,
+    KJX_CHECK_TIMEOUT: CHECK_TIMEOUT,
+    KJX_PREPARE: prepare.join(' '),
+  });
 }
 
 export interface CheckResult {

@@ -18,6 +18,8 @@ export const STDERR_PORT = 'kjx.stderr';
 export const CMD_PORT = 'kjx.cmd';
 /** The helper that reseeds the kernel's random generator (reseed-elf.ts). */
 export const RESEED_PATH = '/usr/lib/kjx/reseed';
+/** `kjx test`'s check preparations, which the hook runs before it waits (checks.ts). */
+export const PREPARE_PATH = '/usr/lib/kjx/check-prepare';
 
 /** Quote one word for sh, whatever it contains. */
 export function shQuote(s: string): string {
@@ -31,6 +33,7 @@ export function runHookValues(): ShValues {
     KJX_STDERR_PORT: STDERR_PORT,
     KJX_CMD_PORT: CMD_PORT,
     KJX_RESEED: RESEED_PATH,
+    KJX_PREPARE: PREPARE_PATH,
     KJX_RUN_CMD: RUN_CMD_PATH,
     KJX_NONCE_FILE: NONCE_FILE,
   };

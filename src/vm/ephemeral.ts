@@ -61,6 +61,8 @@ export interface EphemeralSpec {
   name: string;
   /** Start from a snapshot at ready when there is one, save one after a boot (direct boots only). */
   snapshot?: EphemeralSnapshots;
+  /** Checks whose preparations the run hook runs before ready (`kjx test`; checks.ts). */
+  prepare?: string[];
 }
 
 /** How an ephemeral VM uses snapshots (snapshots.ts). */
@@ -224,7 +226,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       command = { ...command, argv: ['/bin/sh', COPY_OUT_PATH, ...cmd.argv] };
     }
     const archive = runArchive(command, mounts, e.imagePaths, extra);
-    const hook = hookPayload(e.imagePaths);
+    const hook = hookPayload(e.imagePaths, e.prepare);
     const initrd = join(e.stateDir, 'initrd');
     const fwCfgFile = join(e.stateDir, 'run.cpio');
     const c = e.config;

@@ -49,6 +49,11 @@ export interface LaunchOptions {
    * snapshots refused or not saved. Without it, no snapshot is used.
    */
   snapshots?: { restore: boolean; save: boolean; warn: WarnFn };
+  /**
+   * Ephemeral: checks whose preparations (a check image to load) run before ready,
+   * so a snapshot saved at ready holds them (`kjx test`; src/guest/checks.ts).
+   */
+  prepare?: string[];
 }
 
 export interface DetachedLaunch {
@@ -113,6 +118,7 @@ export async function launch(
     stateDir,
     name: basename(stateDir),
     ...(snapshot ? { snapshot } : {}),
+    ...(o.prepare?.length ? { prepare: o.prepare } : {}),
   });
 }
 

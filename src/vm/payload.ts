@@ -7,8 +7,10 @@
  * script and `--mount`ed host files.
  */
 import { statSync } from 'node:fs';
+import { checkPrepareScript } from '../guest/checks.js';
 import { reseedElf } from '../guest/reseed-elf.js';
 import {
+  PREPARE_PATH,
   RESEED_PATH,
   RUN_CMD_PATH,
   RUN_HOOK_PATH,
@@ -92,16 +94,19 @@ function archive(tree: Tree, imagePaths: Set<string>, src: EntrySource, mtime: n
 }
 
 /**
- * The hook payload (uncompressed newc; it is small): the run hook and the reseed
- * helper. `imagePaths` are the paths the image already has: the payload leaves those
+ * The hook payload (uncompressed newc; it is small): the run hook, the reseed helper
+ * and, for `kjx test`, the preparations of the checks in `prepare` (checks.ts).
+ * `imagePaths` are the paths the image already has: the payload leaves those
  * directories out, because the kernel applies an archive's mode and owner to a
- * directory that exists. Dated 0, so it is the same bytes for every run of a kjx.
+ * directory that exists. Dated 0, so it is the same bytes for every run of a kjx
+ * with the same preparations (and a snapshot saved with them is keyed by them).
  */
-export function hookPayload(imagePaths: Set<string>): Buffer {
+export function hookPayload(imagePaths: Set<string>, prepare: string[] = []): Buffer {
   const src: EntrySource = { kind: 'generated', by: 'kjx run' };
   const tree = newTree();
   addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
   addEntry(tree, mk.file(RESEED_PATH, reseedElf(), src, 0o755));
+  if (prepare.length > 0) addEntry(tree, mk.file(PREPARE_PATH, checkPrepareScript(prepare), src, 0o644));
   return archive(tree, imagePaths, src, 0);
 }
 

@@ -5,7 +5,7 @@
  * failure at `ctr run`), the pivotable root in /init, and the check runner.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -24,10 +24,14 @@ import { COMPONENTS as REGISTRY } from '../../src/components/index.js';
 import { runc } from '../../src/components/runc.js';
 import {
   CHECK_DIR,
+  CHECK_PREP_DIR,
+  CHECK_PREPARED,
+  checkPrepareScript,
   checkRunnerArgv,
   checkRunnerValues,
   checksOf,
   parseCheckOutput,
+  preparedOf,
   refuseBadCheckNames,
 } from '../../src/guest/checks.js';
 import { initScript, stage1Script } from '../../src/guest/stages.js';
@@ -203,7 +207,10 @@ describe('containerd without the overlay module', () => {
     );
     const check = text(g.files, '/usr/lib/kjx/checks/containerd') ?? '';
     assert.match(check, /ctr run --rm --snapshotter "\$CONTAINERD_SNAPSHOTTER"/);
-    assert.match(check, /ctr images import --snapshotter "\$CONTAINERD_SNAPSHOTTER"/);
+    // the import is the check's preparation: kjx test runs it before ready (a snapshot holds it)
+    const prep = text(g.files, '/usr/lib/kjx/check-prep/containerd') ?? '';
+    assert.match(prep, /ctr images import --snapshotter "\$CONTAINERD_SNAPSHOTTER"/);
+    assert.doesNotMatch(check, /images import/);
     assert.deepEqual(
       g.services.map((s) => s.name),
       ['containerd'],
@@ -481,6 +488,99 @@ describe('the check runner', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a check prepared before ready skips its preparation; one not prepared runs it first, and a failed one fails the check', {
+    skip: skipBusybox,
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kjx-checks-'));
+    try {
+      const [checks, preps, prepared] = [
+        join(dir, 'checks'),
+        join(dir, 'prep'),
+        join(dir, 'prepared'),
+      ] as const;
+      for (const d of [checks, preps, prepared]) mkdirSync(d);
+      const sh = (path: string, body: string) => writeFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      for (const c of ['ready', 'inline', 'broken', 'plain']) sh(join(checks, c), `echo check ${c} ran`);
+      sh(join(preps, 'ready'), 'echo this preparation already ran; exit 9');
+      sh(join(preps, 'inline'), 'echo preparing inline');
+      sh(join(preps, 'broken'), 'echo cannot load; exit 5');
+      writeFileSync(join(prepared, 'ready'), '');
+      const [, c, script, ...args] = checkRunnerArgv(['ready', 'inline', 'broken', 'plain'], {
+        ...checkRunnerValues(),
+        KJX_CHECK_DIR: checks,
+        KJX_CHECK_PREP_DIR: preps,
+        KJX_CHECK_PREPARED: prepared,
+        KJX_CHECK_OUT: join(dir, 'out'),
+      });
+      const r = busyboxSh([c!, script!, ...args], { encoding: 'utf8' });
+      const got = parseCheckOutput(r.stdout, ['ready', 'inline', 'broken', 'plain']).map((x) => [
+        x.name,
+        x.status,
+        x.output,
+      ]);
+      assert.deepEqual(
+        got,
+        [
+          ['ready', 0, [`kjx-test: prepared before ready (${preps}/ready)`, 'check ready ran']],
+          ['inline', 0, ['preparing inline', 'check inline ran']],
+          ['broken', 5, ['cannot load']],
+          ['plain', 0, ['check plain ran']],
+        ],
+        r.stdout + r.stderr,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the run hook's preparation marks the preparations that succeeded and keeps every log", {
+    skip: skipBusybox,
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kjx-prepare-'));
+    try {
+      const preps = join(dir, 'prep');
+      const prepared = join(dir, 'run', 'prepared');
+      mkdirSync(preps);
+      writeFileSync(join(preps, 'good'), '#!/bin/sh\necho loaded\n', { mode: 0o755 });
+      writeFileSync(join(preps, 'bad'), '#!/bin/sh\necho no space >&2\nexit 1\n', { mode: 0o755 });
+      const script = checkPrepareScript(['good', 'bad'])
+        .replaceAll(CHECK_PREP_DIR, preps)
+        .replaceAll(CHECK_PREPARED, prepared);
+      assert.ok(shParses(script));
+      const r = busyboxSh(['-c', script], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(readdirSync(prepared).sort(), ['bad.log', 'good', 'good.log']);
+      assert.equal(readFileSync(join(prepared, 'good.log'), 'utf8'), 'loaded\n');
+      assert.equal(readFileSync(join(prepared, 'bad.log'), 'utf8'), 'no space\n');
+      assert.throws(() => checkPrepareScript(['a b']), /not a check name/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the runtimes' image loads are preparations, listed for the checks asked that have one", () => {
+    const g = componentGuest(
+      ctxFor('components: [busybox, runit, runc, crun, gvisor, containerd, podman, docker]\n', ['overlay']),
+    );
+    const prepOf = (name: string) => text(g.files, `${CHECK_PREP_DIR}/${name}`);
+    for (const [name, load] of [
+      ['docker', 'docker load'],
+      ['docker-bridge', 'docker load'],
+      ['podman', 'podman load'],
+      ['containerd', 'ctr images import'],
+    ] as const) {
+      assert.match(prepOf(name) ?? '', new RegExp(`kjx_step ${load}`), name);
+      assert.doesNotMatch(text(g.files, `${CHECK_DIR}/${name}`) ?? '', new RegExp(load), name);
+    }
+    assert.equal(prepOf('runc'), undefined, 'a bundle in /tmp is the check itself');
+    const manifest = [...g.files.values()].map((e) => ({
+      path: e.path,
+      type: e.type,
+      mode: e.mode.toString(8).padStart(4, '0'),
+    }));
+    assert.deepEqual(preparedOf(manifest, ['runc', 'podman', 'docker']), ['podman', 'docker']);
   });
 
   test('check names kjx test cannot pass are refused at build time, and not listed', () => {

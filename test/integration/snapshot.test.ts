@@ -149,3 +149,133 @@ describe('snapshots at ready', () => {
     assert.equal(c.start.how, 'booted');
   });
 });
+
+/**
+ * `kjx test` with a check that has a preparation (docs/containers.md): the run hook
+ * runs it before ready, so the snapshot `kjx build --snapshot` saves for kjx test
+ * holds what it set up, and a restored run goes straight to the check. The
+ * preparation draws a random id once; every restored run sees that same id.
+ */
+const PREP_FILES = `files:
+  - path: /usr/lib/kjx/check-prep/prepped
+    mode: "0755"
+    content: |
+      #!/bin/sh
+      mkdir -p /var/lib/prepped && cat /proc/sys/kernel/random/uuid >/var/lib/prepped/id
+      echo run >>/var/lib/prepped/runs
+  - path: /usr/lib/kjx/checks/prepped
+    mode: "0755"
+    content: |
+      #!/bin/sh
+      echo "id $(cat /var/lib/prepped/id) runs $(wc -l </var/lib/prepped/runs)"
+  - path: /usr/lib/kjx/check-prep/unprepared
+    mode: "0755"
+    content: |
+      #!/bin/sh
+      echo "no room for the image" >&2
+      exit 3
+  - path: /usr/lib/kjx/checks/unprepared
+    mode: "0755"
+    content: |
+      #!/bin/sh
+      echo "the check itself ran"
+`;
+
+interface TestReport {
+  exitCode: number;
+  checks: { name: string; status?: number; pass: boolean; output: string[] }[];
+  start: { how: 'booted' | 'restored'; key?: string };
+}
+
+describe('check preparations in the snapshot kjx test restores', () => {
+  let ws: string;
+  let state: string;
+  let built: { snapshot: { key: string }; testSnapshot?: { key: string; prepared: string[] } };
+  const kjxTest = (args: string[]): TestReport => {
+    const r = runKjx(['test', '--accel', 'tcg', '--json', ...args], {
+      cwd: ws,
+      env: { KJX_STATE_DIR: state },
+      timeoutMs: 240_000,
+    });
+    assert.ok(r.stdout.trim().startsWith('{'), `kjx test printed no JSON (exit ${r.code}):\n${r.stderr}`);
+    return JSON.parse(r.stdout) as TestReport;
+  };
+
+  before(() => {
+    ws = workspace('snapshot-prep');
+    writeFileSync(
+      join(ws, 'kjx.yaml'),
+      readFileSync(join(ws, 'kjx.yaml'), 'utf8')
+        .replace(/^hostname: kjx$/m, 'hostname: kjx-prep')
+        .replace(/^files: \[\]$/m, PREP_FILES),
+    );
+    state = mkdtempSync(join(tmpdir(), 'kjx-state-'));
+    made.push(ws, state);
+    const r = runKjx(['build', '--snapshot', '--accel', 'tcg', '--json'], {
+      cwd: ws,
+      env: { KJX_STATE_DIR: state },
+      timeoutMs: 300_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    built = JSON.parse(r.stdout);
+  });
+
+  test('kjx build --snapshot saves a second snapshot for kjx test, after the preparations', () => {
+    assert.deepEqual(built.testSnapshot?.prepared, ['prepped', 'unprepared']);
+    assert.notEqual(built.testSnapshot?.key, built.snapshot.key);
+  });
+
+  test('restored runs of a check skip its preparation: they see what the saved boot prepared, once', () => {
+    const a = kjxTest(['prepped']);
+    const b = kjxTest(['prepped']);
+    for (const r of [a, b]) {
+      assert.equal(r.start.how, 'restored');
+      assert.equal(r.start.key, built.testSnapshot?.key);
+      assert.equal(r.exitCode, 0);
+    }
+    const [ca, cb] = [a, b].map((r) => r.checks[0]!.output);
+    assert.equal(ca?.[0], 'kjx-test: prepared before ready (/usr/lib/kjx/check-prep/prepped)');
+    assert.match(ca?.[1] ?? '', /^id [0-9a-f-]{36} runs 1$/);
+    assert.deepEqual(cb, ca, 'the same prepared state in every restored run');
+  });
+
+  test('a booted run prepares the same way, before ready; a failed preparation fails its check with its output', () => {
+    const r = kjxTest(['--cold', '--no-save', 'prepped', 'unprepared']);
+    assert.equal(r.start.how, 'booted');
+    const [prepped, unprepared] = r.checks;
+    assert.equal(prepped?.output[0], 'kjx-test: prepared before ready (/usr/lib/kjx/check-prep/prepped)');
+    assert.match(prepped?.output[1] ?? '', /^id [0-9a-f-]{36} runs 1$/);
+    // the hook's try failed, so the runner tried again inside the check, and reports that
+    assert.deepEqual(
+      [unprepared?.pass, unprepared?.status, unprepared?.output],
+      [false, 3, ['no room for the image']],
+    );
+    assert.equal(r.exitCode, 1);
+  });
+
+  test("kjx run restores the snapshot without preparations: nothing of kjx test's is in it", () => {
+    const r = runKjx(
+      [
+        'run',
+        '--accel',
+        'tcg',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        'ls /var/lib/prepped /run/kjx/check-prepared 2>&1; true',
+      ],
+      {
+        cwd: ws,
+        env: { KJX_STATE_DIR: state },
+        timeoutMs: 240_000,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as Report;
+    assert.equal(j.start.how, 'restored');
+    assert.equal(j.start.key, built.snapshot.key);
+    assert.match(j.stdout, /\/var\/lib\/prepped.*No such file/);
+    assert.match(j.stdout, /check-prepared.*No such file/);
+  });
+});

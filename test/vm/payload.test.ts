@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  PREPARE_PATH,
   RESEED_PATH,
   RUN_CMD_PATH,
   RUN_HOOK_PATH,
@@ -12,6 +13,7 @@ import {
   shQuote,
 } from '../../src/guest/run-hook.js';
 import { cpioToTree, readCpio } from '../../src/image/cpio.js';
+import type { FileEntry } from '../../src/rootfs/tree.js';
 import { KjxError } from '../../src/util/errors.js';
 import { appendPayload, hookPayload, parseMount, runArchive } from '../../src/vm/payload.js';
 
@@ -65,6 +67,18 @@ test('the hook payload holds hook and reseed helper, the same bytes for every ru
     hookPayload(paths).equals(cpio),
     'a snapshot key over the payload must not change from run to run',
   );
+});
+
+test("kjx test's check preparations ride in the hook payload, so a snapshot saved after them is keyed by them", () => {
+  const paths = new Set(['/', '/usr', '/usr/lib']);
+  const plain = hookPayload(paths);
+  assert.equal(cpioToTree(readCpio(plain, 'payload')).has(PREPARE_PATH), false);
+  assert.ok(hookPayload(paths, []).equals(plain));
+  const docker = hookPayload(paths, ['docker']);
+  const script = (cpioToTree(readCpio(docker, 'payload')).get(PREPARE_PATH) as FileEntry | undefined)?.data;
+  assert.match(script?.toString() ?? '', /^KJX_PREPARE='?docker'?$/m);
+  assert.ok(hookPayload(paths, ['docker']).equals(docker), 'the same preparations, the same bytes');
+  assert.ok(!docker.equals(plain) && !docker.equals(hookPayload(paths, ['docker', 'podman'])));
 });
 
 test('the run request is one header line, then the archive', () => {

@@ -15,6 +15,7 @@
 # @value KJX_RUN_CMD      the command script (environment, working directory, exec)
 # @value KJX_NONCE_FILE   stage 1's root-only copy of the boot's marker nonce
 # @value KJX_RESEED       the helper that reseeds the kernel's random generator
+# @value KJX_PREPARE      kjx test's check preparations, when it has any (check-prepare.sh)
 out=/dev/console
 err=/dev/console
 cmd=
@@ -32,6 +33,9 @@ if [ -z "$cmd" ]; then
   echo "kjx: no virtio-serial port $KJX_CMD_PORT; is virtio_console loaded?" >&2
   poweroff -f
 fi
+# before the wait, so a snapshot saved in it holds what they set up (docs/containers.md)
+# shellcheck disable=SC1090 # kjx test writes it (checks.ts)
+[ -f "$KJX_PREPARE" ] && (. "$KJX_PREPARE") </dev/null
 # what a snapshot should not hold: clean caches (freed pages are zero with init_on_free)
 echo 3 >/proc/sys/vm/drop_caches
 exec 3<"$cmd"
