@@ -506,7 +506,7 @@ describe('the check runner', () => {
       sh(join(preps, 'ready'), 'echo this preparation already ran; exit 9');
       sh(join(preps, 'inline'), 'echo preparing inline');
       sh(join(preps, 'broken'), 'echo cannot load; exit 5');
-      writeFileSync(join(prepared, 'ready'), '');
+      writeFileSync(join(prepared, 'ready'), 't0=1.25 t1=3.50\n');
       const [, c, script, ...args] = checkRunnerArgv(['ready', 'inline', 'broken', 'plain'], {
         ...checkRunnerValues(),
         KJX_CHECK_DIR: checks,
@@ -523,7 +523,7 @@ describe('the check runner', () => {
       assert.deepEqual(
         got,
         [
-          ['ready', 0, [`kjx-test: prepared before ready (${preps}/ready)`, 'check ready ran']],
+          ['ready', 0, ['kjx-test: prepared before ready (t0=1.25 t1=3.50)', 'check ready ran']],
           ['inline', 0, ['preparing inline', 'check inline ran']],
           ['broken', 5, ['cannot load']],
           ['plain', 0, ['check plain ran']],
@@ -553,6 +553,8 @@ describe('the check runner', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(readdirSync(prepared).sort(), ['bad.log', 'good', 'good.log']);
       assert.equal(readFileSync(join(prepared, 'good.log'), 'utf8'), 'loaded\n');
+      // when it ran, for the check's report (and the runtimes bench's import time)
+      assert.match(readFileSync(join(prepared, 'good'), 'utf8'), /^t0=[0-9.]+ t1=[0-9.]+\n$/);
       assert.equal(readFileSync(join(prepared, 'bad.log'), 'utf8'), 'no space\n');
       assert.throws(() => checkPrepareScript(['a b']), /not a check name/);
     } finally {

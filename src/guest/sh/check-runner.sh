@@ -21,7 +21,9 @@ for c in "$@"; do
   echo "$KJX_CHECK_PREFIX begin name=$c"
   rc=0
   if [ -e "$KJX_CHECK_PREPARED/$c" ]; then
-    echo "kjx-test: prepared before ready ($KJX_CHECK_PREP_DIR/$c)" >"$KJX_CHECK_OUT"
+    when=
+    read -r when <"$KJX_CHECK_PREPARED/$c"
+    echo "kjx-test: prepared before ready ($when)" >"$KJX_CHECK_OUT"
   elif [ -x "$KJX_CHECK_PREP_DIR/$c" ]; then
     timeout -s KILL "$KJX_CHECK_TIMEOUT" "$KJX_CHECK_PREP_DIR/$c" </dev/null >"$KJX_CHECK_OUT" 2>&1
     rc=$?
