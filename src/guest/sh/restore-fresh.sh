@@ -10,10 +10,10 @@
 # @value KJX_EPOCH  the host's wall clock, seconds since 1970
 echo "$KJX_SEED" >/dev/urandom
 helper=$(mktemp) || exit 1
-if cat >"$helper" && chmod 700 "$helper" && "$helper"; then
+# the helper sets the wall clock after the reseed (reseed-elf.ts)
+if cat >"$helper" && chmod 700 "$helper" && "$helper" "$KJX_EPOCH"; then
   :
 else
-  echo "kjx: warning: the random generator was not reseeded" >&2
+  echo "kjx: warning: the random generator was not reseeded or the clock not set (status $?)" >&2
 fi
 rm -f "$helper"
-date -s "@$KJX_EPOCH" >/dev/null

@@ -14,7 +14,7 @@
 # @value KJX_CMD_PORT     name of the port the request arrives on
 # @value KJX_RUN_CMD      the command script (environment, working directory, exec)
 # @value KJX_NONCE_FILE   stage 1's root-only copy of the boot's marker nonce
-# @value KJX_RESEED       the helper that reseeds the kernel's random generator
+# @value KJX_RESEED       the helper that reseeds the kernel's random generator and sets the clock
 # @value KJX_PREPARE      kjx test's check preparations, when it has any (check-prepare.sh)
 out=/dev/console
 err=/dev/console
@@ -50,8 +50,8 @@ fi
 exec 3<&-
 # per run, not per boot: a restored guest holds the saving boot's generator state and clock
 echo "$seed" >/dev/urandom
-"$KJX_RESEED" || echo "kjx: warning: the random generator was not reseeded" >&2
-date -s "@$epoch" >/dev/null
+# the helper sets the wall clock too: `date -s` would be one more exec (reseed-elf.ts)
+"$KJX_RESEED" "$epoch" || echo "kjx: warning: the random generator was not reseeded or the clock not set (status $?)" >&2
 (umask 077 && echo "$kjx_nonce" >"$KJX_NONCE_FILE")
 kjx_nonce=
 # sourced in a subshell rather than run by a new sh: one exec fewer
