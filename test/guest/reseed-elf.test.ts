@@ -39,11 +39,16 @@ test('the reseed helper sets the clock from a leading decimal EPOCH, and says wh
     writeFileSync(bin, reseedElf(), { mode: 0o755 });
     const status = (arg: string) => {
       const r = spawnSync(bin, [arg], { encoding: 'utf8' });
-      assert.equal(r.signal, null, `killed by a signal with ${JSON.stringify(arg)}: the machine code is wrong`);
+      assert.equal(
+        r.signal,
+        null,
+        `killed by a signal with ${JSON.stringify(arg)}: the machine code is wrong`,
+      );
       return r.status;
     };
     // no digits first: no clock to set, and the host's is left alone
-    for (const arg of ['', 'abc', '.5', '-1']) assert.equal(status(arg), process.getuid?.() === 0 ? 0 : 1, arg);
+    for (const arg of ['', 'abc', '.5', '-1'])
+      assert.equal(status(arg), process.getuid?.() === 0 ? 0 : 1, arg);
     if (process.getuid?.() === 0) {
       // past the last second the kernel may set: EINVAL (22) from clock_settime, after a good reseed.
       // (A valid epoch would move this host's clock, so the guest suites test that one: snapshot.test.ts.)
