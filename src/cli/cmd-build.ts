@@ -120,11 +120,11 @@ async function snapshotAhead(
 ): Promise<{ run: SnapshotAhead; test?: SnapshotAhead & { prepared: string[] } }> {
   const { accelFlag } = await import('./vm-options.js');
   const { prepareBoot } = await import('../vm/prepare.js');
-  const { checksOf, preparedOf } = await import('../guest/checks.js');
+  const { preparationsFor } = await import('../guest/checks.js');
   const p = await prepareBoot({ specPath: o.file, outDir: o.out, warn, accel: accelFlag(o.accel) });
   const run = await saveAhead(p, [], warn);
-  const files = p.image.manifest.files;
-  const prepared = preparedOf(files, checksOf(files));
+  // the one `kjx test` looks up: the same preparations, so the same key
+  const prepared = preparationsFor(p.image.manifest.files, [], true);
   if (prepared.length === 0) return { run };
   return { run, test: { ...(await saveAhead(p, prepared, warn)), prepared } };
 }

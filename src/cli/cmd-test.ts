@@ -13,7 +13,7 @@ import {
   checkRunnerArgv,
   checksOf,
   parseCheckOutput,
-  preparedOf,
+  preparationsFor,
 } from '../guest/checks.js';
 import { KjxError } from '../util/errors.js';
 import { buildWarn } from './build-warnings.js';
@@ -77,14 +77,12 @@ export function registerTest(program: Command, globals: () => GlobalOptions): vo
       const limits = limitFlags(o);
       const warn = buildWarn(globals().strict);
       const p = await prepareFromFlags(o, warn);
-      const available = checksOf(p.image.manifest.files);
-      const checks = chooseChecks(available, asked, String(o.file));
+      const checks = chooseChecks(checksOf(p.image.manifest.files), asked, String(o.file));
       const { launch } = await import('../vm/launch.js');
       const snapshots = snapshotFlags(o, warn);
-      // the checks' preparations run before ready, so a snapshot saved there holds them:
-      // all of the image's, so one snapshot serves every `kjx test` of it
+      // the checks' preparations run before ready, so a snapshot saved there holds them
       const snapshotted = p.boot.kind === 'direct' && (snapshots.restore || snapshots.save);
-      const prepare = preparedOf(p.image.manifest.files, snapshotted ? available : checks);
+      const prepare = preparationsFor(p.image.manifest.files, checks, snapshotted);
       const guest = await launch(p, { snapshots, prepare });
       const out: Buffer[] = [];
       const err: Buffer[] = [];

@@ -56,6 +56,19 @@ export function preparedOf(
   return checks.filter((c) => preps.has(c));
 }
 
+/**
+ * The preparations a `kjx test` VM runs before ready: with snapshots in use, every
+ * one the image has, so one snapshot serves every `kjx test` of it (and `kjx build
+ * --snapshot` saves that one); otherwise only those of the checks asked for.
+ */
+export function preparationsFor(
+  files: { path: string; type: string; mode: string }[],
+  asked: string[],
+  snapshotted: boolean,
+): string[] {
+  return preparedOf(files, snapshotted ? checksOf(files) : asked);
+}
+
 function executablesIn(files: { path: string; type: string; mode: string }[], dir: string): string[] {
   return files
     .filter((f) => f.type === 'file' && (Number.parseInt(f.mode, 8) & 0o111) !== 0)

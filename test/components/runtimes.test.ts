@@ -31,6 +31,7 @@ import {
   checkRunnerValues,
   checksOf,
   parseCheckOutput,
+  preparationsFor,
   preparedOf,
   refuseBadCheckNames,
 } from '../../src/guest/checks.js';
@@ -583,6 +584,18 @@ describe('the check runner', () => {
       mode: e.mode.toString(8).padStart(4, '0'),
     }));
     assert.deepEqual(preparedOf(manifest, ['runc', 'podman', 'docker']), ['podman', 'docker']);
+    // a kjx test VM with snapshots prepares every check that has a preparation, else the asked ones
+    const asked = ['runc', 'docker'];
+    assert.deepEqual(preparationsFor(manifest, asked, false), ['docker']);
+    assert.deepEqual(preparationsFor(manifest, asked, true), [
+      'containerd',
+      'docker',
+      'docker-bridge',
+      'gvisor-containerd',
+      'gvisor-docker',
+      'podman',
+      'podman-bridge',
+    ]);
   });
 
   test('check names kjx test cannot pass are refused at build time, and not listed', () => {
