@@ -1,6 +1,6 @@
 /**
- * Part of `npm run build`: copies the guest's shell files (src/**\/sh/*.sh) into
- * build/ (or the directory given) beside the compiled modules, which read them at
+ * Part of `npm run build`: copies the guest's shell files (src/**\/sh/*.sh) and
+ * the kernel profiles (src/kernel/profiles/*.config) into build/ (or the directory given) beside the compiled modules, which read them at
  * run time; tsc copies only what it compiles. Each is written to a temporary name
  * and renamed, like everything kjx writes.
  */
@@ -15,10 +15,10 @@ const out = process.argv[2] ?? join(root, 'build');
 
 function shFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? shFiles(join(dir, e.name)) : e.name.endsWith('.sh') ? [join(dir, e.name)] : [],
+    e.isDirectory() ? shFiles(join(dir, e.name)) : /\.(sh|config)$/.test(e.name) ? [join(dir, e.name)] : [],
   );
 }
 
 const files = shFiles(src);
 for (const f of files) writeFileAtomic(join(out, relative(src, f)), readFileSync(f));
-console.log(`copied ${files.length} shell files into ${relative(root, out)}/`);
+console.log(`copied ${files.length} shell and kernel profile files into ${relative(root, out)}/`);

@@ -18,6 +18,7 @@ export const LAYERS = [
   'spec',
   'rootfs',
   'sources',
+  'kernel',
   'guest',
   'image',
   'components',

@@ -15,7 +15,7 @@ export function registerDoctor(program: Command): void {
     .description('check the host tools kjx needs and print how to install what is missing')
     .option(
       '--for <uses>',
-      'what to check for: build, boot, test, bpf (tracing.programs) (comma separated)',
+      'what to check for: build, boot, test, bpf (tracing.programs), kernel (kernels built from source) (comma separated)',
       'build,boot,test',
     )
     .option('--install', 'install what is missing with apt-get (root only)')

@@ -92,6 +92,8 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
   GUEST_COPY: 'failed',
   SNAPSHOT_INVALID: 'content',
   SNAPSHOT_MISMATCH: 'content',
+  // a kernel that does not compile is a wrong input (the tree, a fragment), like a BPF program
+  KERNEL_BUILD: 'spec',
 };
 
 /** The status of a VM run that did not end with the guest command's own exit. */

@@ -5,7 +5,8 @@
  * `acpid`, runs /etc/acpi/PWRF/00000080 for it (acpid's default action for
  * KEY_POWER), which powers off through runit stage 3.
  *
- * On with a Debian kernel package (which has both modules); with a kernel image
+ * On with a Debian kernel package (which has both modules) and a kernel kjx builds
+ * (every profile gets them, src/kernel/profiles/kjx.config); with a kernel image
  * from the host, list `evdev` (and `button` unless built in) in kernel.modules.
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
@@ -18,16 +19,17 @@ import { script } from './shell.js';
 export const POWER_BUTTON_MODULES = ['button', 'evdev'] as const;
 
 export function powerButtonOn(spec: Pick<Spec, 'kernel'>): boolean {
-  return spec.kernel.kind === 'package' || spec.kernel.modules.includes('evdev');
+  return spec.kernel.kind !== 'image' || spec.kernel.modules.includes('evdev');
 }
 
 /**
  * Modules the guest system adds to the spec's (deduplicated by the caller): the
  * power button's, and fw_cfg's, over which /init reads the boot's marker nonce
- * (src/guest/markers.ts). A kernel image from the host lists them itself.
+ * (src/guest/markers.ts). A kernel image from the host lists them itself; a
+ * kernel kjx builds has them (built in, by kjx.config).
  */
 export function guestKernelModules(spec: Pick<Spec, 'kernel'>): string[] {
-  return spec.kernel.kind === 'package' ? [...POWER_BUTTON_MODULES, FW_CFG_MODULE] : [];
+  return spec.kernel.kind !== 'image' ? [...POWER_BUTTON_MODULES, FW_CFG_MODULE] : [];
 }
 
 export function acpidService(): GuestService {

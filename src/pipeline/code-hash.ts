@@ -21,7 +21,7 @@ function codeFiles(root: string): { rel: string; path: string }[] {
     for (const name of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(d, name.name);
       if (name.isDirectory()) walk(p, `${rel}/${name.name}`);
-      else if (/\.(ts|js|sh)$/.test(name.name) && !name.name.endsWith('.d.ts'))
+      else if (/\.(ts|js|sh|config)$/.test(name.name) && !name.name.endsWith('.d.ts'))
         out.push({ rel: `${rel}/${name.name}`, path: p });
     }
   };

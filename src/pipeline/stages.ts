@@ -22,7 +22,7 @@ import { writeCpio } from '../image/cpio.js';
 import { type Manifest, manifestFiles } from '../image/manifest.js';
 import { assembleBase, type DebInput } from '../plan/assemble.js';
 import { explainModuleError, writeTimeFiles } from '../plan/components.js';
-import type { OutputWriter } from '../plan/plan.js';
+import type { OutputWriter, Plan } from '../plan/plan.js';
 import { makeReproducible, type ReproducibleTree } from '../rootfs/reproducible.js';
 import { ensureParents, mergeTrees, newTree, type Tree } from '../rootfs/tree.js';
 import { getBlob, getRecord, getTree, putBlob, putRecord, putTree } from '../sources/cache.js';
@@ -54,14 +54,37 @@ export function initramfsName(spec: Pick<Spec, 'compression'>): string {
  * with host paths as written, so the same project in two checkouts builds the same bytes.
  * Component files count by content (the base stage's key), not by where they were read.
  */
+/** Where the image's kernel came from, as the manifest says it. */
+function manifestKernelSource(plan: Plan): string {
+  const k = plan.spec.kernel;
+  const deb = plan.packages.kernel;
+  const config = (c: typeof k & { kind: 'build' }) =>
+    c.config
+      .map((e) => (e.kind === 'profile' ? e.name : e.kind === 'file' ? e.pathRef : `${e.name}=${e.value}`))
+      .join(',');
+  if (k.kind === 'image') return `input:${k.imageRef}`;
+  if (k.kind === 'build')
+    return k.source.kind === 'tree'
+      ? `built:tree:${k.source.pathRef}[${config(k)}]`
+      : `built:deb:${deb!.name}=${deb!.version}[${config(k)}]`;
+  return `deb:${deb!.name}=${deb!.version}`;
+}
+
+function portableKernel(k: Spec['kernel']): unknown {
+  if (k.kind === 'image') return { ...k, image: k.imageRef, modulesDir: k.modulesDirRef };
+  if (k.kind !== 'build') return k;
+  return {
+    ...k,
+    source: k.source.kind === 'tree' ? { ...k.source, path: k.source.pathRef } : k.source,
+    config: k.config.map((e) => (e.kind === 'file' ? { ...e, path: e.pathRef } : e)),
+  };
+}
+
 export function portableSpec(spec: Spec): unknown {
   const { specDir: _dir, componentFiles: _files, ...rest } = spec;
   return {
     ...rest,
-    kernel:
-      spec.kernel.kind === 'image'
-        ? { ...spec.kernel, image: spec.kernel.imageRef, modulesDir: spec.kernel.modulesDirRef }
-        : spec.kernel,
+    kernel: portableKernel(spec.kernel),
     packages: spec.packages.map((p) => (p.kind === 'local' ? { ...p, path: p.pathRef } : p)),
     // where an entry sits in kjx.yaml is for messages: moving a line changes no byte
     files: spec.files.map(({ position: _at, ...f }) => ('from' in f ? { ...f, from: f.fromRef } : f)),
@@ -183,7 +206,22 @@ const kernelStage: Stage<KernelResult> = {
     const { spec } = plan;
     const { required, optional } = plan.kernel;
     let k: KernelResult;
-    if (plan.packages.kernel) {
+    if (spec.kernel.kind === 'build') {
+      const { kernelFromSource } = await import('../kernel/from-source.js');
+      const deb = plan.packages.kernel;
+      k = await kernelFromSource({
+        kernel: spec.kernel,
+        ...(deb ? { deb: { ...deb, data: async () => (await ctx.debsOf([deb])).get(deb.name)! } } : {}),
+        cache: ctx.cache,
+        epoch: plan.epoch,
+        warn: ctx.warn,
+        progress: (t) => ctx.progress(t),
+        required,
+        optional,
+      }).catch((e: unknown) => {
+        throw explainModuleError(e, spec);
+      });
+    } else if (plan.packages.kernel) {
       const data = (await ctx.debsOf([plan.packages.kernel])).get(plan.packages.kernel.name)!;
       k = await kernelFromDeb(data, plan.packages.kernel, required, optional).catch((e: unknown) => {
         throw explainModuleError(e, spec);
@@ -374,10 +412,7 @@ const writeStage: Stage<{ kernelVersion: string; artifacts: Artifact[] }> = {
       sourceDateEpoch: epoch,
       kernel: {
         version: kernel.version,
-        source:
-          spec.kernel.kind === 'image'
-            ? `input:${spec.kernel.imageRef}`
-            : `deb:${plan.packages.kernel!.name}=${plan.packages.kernel!.version}`,
+        source: manifestKernelSource(plan),
         modules: kernel.order,
         builtin: kernel.builtin,
       },

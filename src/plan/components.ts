@@ -443,7 +443,9 @@ export function explainModuleError(e: unknown, spec: Spec): unknown {
       hint:
         spec.kernel.kind === 'image'
           ? 'give kernel.modulesDir with a kernel built with it (or built in), or leave the component out'
-          : 'use a kernel package that has it (linux-image-amd64 or linux-image-cloud-amd64), or leave the component out',
+          : spec.kernel.kind === 'build'
+            ? "add the module's CONFIG_ option (=y or =m) to kernel.config, or leave the component out"
+            : 'use a kernel package that has it (linux-image-amd64 or linux-image-cloud-amd64), or leave the component out',
       cause: e,
     },
   );

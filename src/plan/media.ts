@@ -18,12 +18,13 @@ export function wantsDisk(spec: Pick<Spec, 'outputs'>): boolean {
 
 /**
  * The spec's kernel modules, plus the root switch's drivers when a disk image is
- * built from a Debian kernel package (which has them all), and qemu_fw_cfg for
- * any bootable medium. A kernel from the host
+ * built from a Debian kernel package (which has them all) or a kernel kjx builds
+ * (its modules directory says which are built in), and qemu_fw_cfg for any
+ * bootable medium. A kernel image from the host
  * keeps its list as given: it needs ext4 and its disk driver built in, or listed.
  */
 export function mediaKernelModules(spec: Pick<Spec, 'outputs' | 'kernel'>): string[] {
-  if (spec.kernel.kind !== 'package') return spec.kernel.modules;
+  if (spec.kernel.kind === 'image') return spec.kernel.modules;
   const extra: string[] = [
     ...(wantsDisk(spec) ? ROOT_MODULES : []),
     // `kjx run --artifact MEDIUM` hands the command over fw_cfg (docs/guest-protocol.md)

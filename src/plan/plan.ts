@@ -18,6 +18,7 @@ import { guestKernelModules } from '../guest/power-button.js';
 import { type GuestService, guestServices, withBefore } from '../guest/services.js';
 import { type SshInputs, sshInputs } from '../guest/ssh-keys.js';
 import { manifestFiles } from '../image/manifest.js';
+import { kernelBuildInput } from '../kernel/build.js';
 import type { AptIndex } from '../sources/apt.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { userFilesKey } from '../sources/user-files.js';
@@ -130,9 +131,12 @@ export function planModules(spec: Spec, components: ComponentPlan): Plan['kernel
   return [...out.values()];
 }
 
-/** What the kernel stage reads, by content: the package, or the host image and modules directory. */
-function kernelInput(spec: Spec, packages: PackageSet): unknown {
+/** What the kernel stage reads, by content: the package, the host image and modules directory, or what a kernel is built from. */
+function kernelInput(spec: Spec, packages: PackageSet, epoch: number): unknown {
   if (spec.kernel.kind === 'package') return { deb: packages.kernel?.sha256 };
+  // the build's timestamp is the kernel's too
+  if (spec.kernel.kind === 'build')
+    return { ...(kernelBuildInput(spec.kernel, packages.kernel?.sha256) as object), epoch };
   return {
     image: sha256(readHostFile(spec.kernel.image, 'kernel.image')),
     // a local modules directory is read whole each time; hash its contents
@@ -215,7 +219,7 @@ export async function planBuild(spec: Spec, opts: PlanOptions): Promise<Plan> {
     components,
     packages,
     whole: wholePackages(planned, components),
-    kernel: { input: kernelInput(planned, packages), modules, required, optional },
+    kernel: { input: kernelInput(planned, packages, epoch), modules, required, optional },
     services: withBefore([...guestServices(planned), ...components.services]),
     filesKey,
     ssh,

@@ -58,8 +58,11 @@ export function bootRootsOf(spec: Spec): string[] {
   return outputPackages(spec.outputs);
 }
 
+/** The package the kernel stage reads: the kernel package, or the source package a kernel is built from. */
 export function kernelRootOf(spec: Spec): string | null {
-  return spec.kernel.kind === 'package' ? spec.kernel.package : null;
+  const k = spec.kernel;
+  if (k.kind === 'package') return k.package;
+  return k.kind === 'build' && k.source.kind === 'debian' ? k.source.package : null;
 }
 
 export function localDebsOf(spec: Spec): LocalDeb[] {

@@ -23,6 +23,10 @@ kernel:
   # ...or from the host instead of "package":
   # image: ./bzImage              # a kernel image
   # modulesDir: ./modules/6.1.0   # its lib/modules/<version> directory
+  # ...or built from source by kjx (docs/kernels.md), from Debian's linux-source
+  # package or a kernel tree, with a profile (vm, defconfig, tinyconfig) and fragments:
+  # source: debian                # or: tree: ../linux
+  # config: [vm, ./extra.config, CONFIG_KCSAN=n]
   # Kernel command line used when booting.
   cmdline: console=ttyS0 quiet
   # Modules to include and load at boot; the modules they depend on come along.

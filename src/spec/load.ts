@@ -321,6 +321,12 @@ export function resolveHostPaths(spec: Spec, specDir: string): Spec {
     kernel = { ...kernel, image: abs(kernel.imageRef) };
     if (kernel.modulesDirRef !== undefined) kernel.modulesDir = abs(kernel.modulesDirRef);
   }
+  if (kernel.kind === 'build') {
+    const source =
+      kernel.source.kind === 'tree' ? { ...kernel.source, path: abs(kernel.source.pathRef) } : kernel.source;
+    const config = kernel.config.map((e) => (e.kind === 'file' ? { ...e, path: abs(e.pathRef) } : e));
+    kernel = { ...kernel, source, config };
+  }
   return {
     ...spec,
     kernel,

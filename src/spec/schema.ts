@@ -15,6 +15,12 @@ import type { SourcePosition } from '../util/errors.js';
 import type { LoadedComponentFile } from './component-file.js';
 import { debVersionProblem } from './debian-grammar.js';
 import { imagesList } from './images.js';
+import {
+  DEBIAN_KERNEL_SOURCE_PACKAGE,
+  DEFAULT_KERNEL_PROFILE,
+  type KernelConfigEntry,
+  kernelConfigEntry,
+} from './kernel-config.js';
 import { expected } from './messages.js';
 import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
 import type { SpecSource } from './positions.js';
@@ -162,7 +168,18 @@ export interface ImageKernelSpec extends KernelSpecBase {
   modulesDirRef?: string;
 }
 
-export type KernelSpec = PackageKernelSpec | ImageKernelSpec;
+/** A kernel kjx builds from source: Debian's linux-source package or a tree on the host. */
+export interface BuildKernelSpec extends KernelSpecBase {
+  kind: 'build';
+  source:
+    | { kind: 'debian'; package: string }
+    /** `path` absolute after loadSpec/parseSpec, `pathRef` as written. */
+    | { kind: 'tree'; path: string; pathRef: string };
+  /** A profile first, then fragments in order (spec/kernel-config.ts). */
+  config: KernelConfigEntry[];
+}
+
+export type KernelSpec = PackageKernelSpec | ImageKernelSpec | BuildKernelSpec;
 
 /*
  * The guest system: services, boot tasks, networking, users and SSH. How they map
@@ -589,6 +606,20 @@ const fileObject = z
   })
   .describe('One file, directory or symlink in the guest.');
 
+const kernelConfigItem = z
+  .string()
+  .transform((text, ctx) => {
+    const e = kernelConfigEntry(text);
+    if ('problem' in e) {
+      ctx.addIssue({ code: 'custom', input: text, message: expected(e.problem, text) });
+      return z.NEVER;
+    }
+    return e;
+  })
+  .describe(
+    'A profile (vm, defconfig, tinyconfig), a fragment file of CONFIG_ lines (relative to kjx.yaml), or one line like CONFIG_KCSAN=n.',
+  );
+
 const kernelObject = z
   .object({
     package: z
@@ -598,7 +629,7 @@ const kernelObject = z
       })
       .optional()
       .describe(
-        `Debian package holding the kernel and its modules. Default: ${DEFAULT_KERNEL_PACKAGE} (unless image is given).`,
+        `Debian package holding the kernel and its modules. Default: ${DEFAULT_KERNEL_PACKAGE} (unless image, source or tree is given).`,
       ),
     image: hostPath
       .optional()
@@ -607,6 +638,23 @@ const kernelObject = z
       .optional()
       .describe(
         'Host path to the lib/modules/<version> directory that belongs to image, relative to kjx.yaml.',
+      ),
+    source: z
+      .literal('debian', { error: (iss) => expected('"debian"', iss.input) })
+      .optional()
+      .describe(
+        `Build the kernel from source: Debian's ${DEBIAN_KERNEL_SOURCE_PACKAGE} package, the version of the packaged kernel.`,
+      ),
+    tree: hostPath
+      .optional()
+      .describe(
+        'Build the kernel from a kernel source tree on the host (relative to kjx.yaml); kjx builds out of tree.',
+      ),
+    config: z
+      .array(kernelConfigItem)
+      .optional()
+      .describe(
+        `How a kernel built from source is configured: a profile first (default ${DEFAULT_KERNEL_PROFILE}), then fragments merged in order, then olddefconfig.`,
       ),
     cmdline: z.string().default(DEFAULT_CMDLINE).describe('Kernel command line used when booting.'),
     modules: uniqueList(
@@ -624,24 +672,58 @@ const kernelObject = z
   })
   .strict()
   .superRefine((k, ctx) => {
-    if (k.package !== undefined && k.image !== undefined) {
+    const given = (['package', 'image', 'source', 'tree'] as const).filter((f) => k[f] !== undefined);
+    if (given.length > 1) {
       ctx.addIssue({
         code: 'custom',
-        path: ['image'],
-        message:
-          'give either "package" (a Debian kernel package) or "image" (a kernel file on the host), not both',
+        path: [given[1]!],
+        message: `give one of "package" (a Debian kernel package), "image" (a kernel file on the host), "source: debian" or "tree" (a kernel kjx builds), not ${given.map((g) => `"${g}"`).join(' and ')}`,
       });
     }
     if (k.modulesDir !== undefined && k.image === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['modulesDir'],
-        message: '"modulesDir" goes with "image"; a kernel package brings its own modules',
+        message:
+          '"modulesDir" goes with "image"; a kernel package or a kernel kjx builds brings its own modules',
       });
     }
+    if (k.config !== undefined && k.source === undefined && k.tree === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['config'],
+        message: '"config" configures a kernel kjx builds: give "source: debian" or "tree" with it',
+      });
+    }
+    k.config?.forEach((e, i) => {
+      if (e.kind === 'profile' && i > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['config', i],
+          input: e.name,
+          message: `the profile "${e.name}" must come first: fragments are merged over it in order`,
+        });
+      }
+    });
   })
   .transform((k): KernelSpec => {
     const common = { cmdline: k.cmdline, modules: k.modules };
+    if (k.source !== undefined || k.tree !== undefined) {
+      const config = k.config ?? [];
+      return {
+        kind: 'build',
+        // host paths stay as written here; loadSpec resolves them against the spec's directory
+        source:
+          k.tree !== undefined
+            ? { kind: 'tree', path: k.tree, pathRef: k.tree }
+            : { kind: 'debian', package: DEBIAN_KERNEL_SOURCE_PACKAGE },
+        config:
+          config[0]?.kind === 'profile'
+            ? config
+            : [{ kind: 'profile', name: DEFAULT_KERNEL_PROFILE }, ...config],
+        ...common,
+      };
+    }
     if (k.image === undefined)
       return { kind: 'package', package: k.package ?? DEFAULT_KERNEL_PACKAGE, ...common };
     // Host paths stay as written here; loadSpec resolves them against the spec's directory.

@@ -5,8 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 
-/** `bpf`: compiling tracing.programs (src/bpf/toolchain.ts picks what a spec needs). */
-export type ToolUse = 'build' | 'boot' | 'test' | 'bpf';
+/**
+ * `bpf`: compiling tracing.programs (src/bpf/toolchain.ts picks what a spec needs);
+ * `kernel`: building a kernel from source (kernel.source, kernel.tree; src/kernel/).
+ */
+export type ToolUse = 'build' | 'boot' | 'test' | 'bpf' | 'kernel';
 
 export interface HostTool {
   command: string;
@@ -168,15 +171,60 @@ export const HOST_TOOLS: HostTool[] = [
     command: 'gcc',
     package: 'gcc',
     versionArgs: ['--version'],
-    why: 'build the C daemon of examples/user-component (gcc -static) in tests',
-    needFor: ['test'],
+    why: 'build the C daemon of examples/user-component (gcc -static) in tests; compile kernels (kernel.source)',
+    needFor: ['test', 'kernel'],
   },
   {
     command: 'make',
     package: 'make',
     versionArgs: ['--version'],
-    why: 'run the Makefile of examples/user-component in tests',
-    needFor: ['test'],
+    why: 'run the Makefile of examples/user-component in tests; drive kernel builds (kernel.source)',
+    needFor: ['test', 'kernel'],
+  },
+  // kernels built from source (src/kernel/): what the kernel's own build calls
+  {
+    command: 'flex',
+    package: 'flex',
+    versionArgs: ['--version'],
+    why: "Kconfig's lexer, when a kernel is built from source (kernel.source, kernel.tree)",
+    needFor: ['kernel', 'test'],
+  },
+  {
+    command: 'bison',
+    package: 'bison',
+    versionArgs: ['--version'],
+    why: "Kconfig's parser, when a kernel is built from source",
+    needFor: ['kernel', 'test'],
+  },
+  {
+    command: 'bc',
+    package: 'bc',
+    versionArgs: ['--version'],
+    why: "the kernel build's timer constants (kernel/time/timeconst.bc)",
+    needFor: ['kernel', 'test'],
+  },
+  {
+    command: 'pahole',
+    package: 'dwarves',
+    versionArgs: ['--version'],
+    why: 'BTF for a kernel built from source (CONFIG_DEBUG_INFO_BTF: bpftrace, libbpf-tools, tracing.programs)',
+    needFor: ['kernel', 'test'],
+  },
+  {
+    command: 'libelf.h',
+    package: 'libelf-dev',
+    versionArgs: [],
+    why: "objtool and resolve_btfids, built by the kernel's build",
+    needFor: ['kernel', 'test'],
+    files: ['/usr/include/libelf.h'],
+  },
+  {
+    command: 'openssl/ssl.h',
+    package: 'libssl-dev',
+    versionArgs: [],
+    why: "the kernel build's certificate tools (extract-cert, sign-file) where a config asks for them",
+    needFor: ['kernel', 'test'],
+    files: ['/usr/include/openssl/ssl.h'],
   },
   {
     command: 'libc.a',

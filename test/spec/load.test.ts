@@ -229,7 +229,64 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'kernel:\n  package: linux-image-amd64\n  image: ./bzImage\n',
       'SPEC_INVALID',
-      'kjx.yaml:3:10: kernel.image: give either "package" (a Debian kernel package) or "image" (a kernel file on the host), not both',
+      'kjx.yaml:3:10: kernel.image: give one of "package" (a Debian kernel package), "image" (a kernel file on the host), "source: debian" or "tree" (a kernel kjx builds), not "package" and "image"',
+    );
+  });
+
+  test('a kernel built from source: profile first, fragments resolved against the spec', () => {
+    const spec = parseSpec(
+      'kernel:\n  source: debian\n  config: [./extra.config, CONFIG_KCSAN=n, "# CONFIG_DEBUG_FS is not set"]\n',
+      '/srv/project/kjx.yaml',
+    );
+    assert.deepEqual(spec.kernel, {
+      kind: 'build',
+      source: { kind: 'debian', package: 'linux-source-6.1' },
+      config: [
+        { kind: 'profile', name: 'vm' },
+        { kind: 'file', path: '/srv/project/extra.config', pathRef: './extra.config' },
+        { kind: 'line', name: 'CONFIG_KCSAN', value: 'n' },
+        { kind: 'line', name: 'CONFIG_DEBUG_FS', value: 'n' },
+      ],
+      cmdline: 'console=ttyS0 quiet',
+      modules: defaultSpec().kernel.modules,
+    });
+    const tree = parseSpec('kernel:\n  tree: ../linux\n  config: [defconfig]\n', '/srv/project/kjx.yaml');
+    assert.deepEqual(tree.kernel.kind === 'build' && [tree.kernel.source, tree.kernel.config], [
+      { kind: 'tree', path: '/srv/linux', pathRef: '../linux' },
+      [{ kind: 'profile', name: 'defconfig' }],
+    ]);
+  });
+
+  test('bad kernel build entries', () => {
+    assertProblem(
+      'kernel:\n  source: debian\n  config: [vm, CONFIG_X=yes]\n',
+      'SPEC_INVALID',
+      'kjx.yaml:3:16: kernel.config[1]: expected a config line like CONFIG_NAME=y, =m, =n, a number or a "quoted string", got "CONFIG_X=yes"',
+    );
+    assertProblem(
+      'kernel:\n  source: debian\n  config: [mini]\n',
+      'SPEC_INVALID',
+      'kjx.yaml:3:12: kernel.config[0]: expected a profile (vm, defconfig, tinyconfig), a fragment file like ./extra.config, or a line like CONFIG_KCSAN=n, got "mini"',
+    );
+    assertProblem(
+      'kernel:\n  source: debian\n  config: [CONFIG_A=y, tinyconfig]\n',
+      'SPEC_INVALID',
+      'kjx.yaml:3:24: kernel.config[1]: the profile "tinyconfig" must come first: fragments are merged over it in order',
+    );
+    assertProblem(
+      'kernel:\n  config: [vm]\n',
+      'SPEC_INVALID',
+      'kjx.yaml:2:11: kernel.config: "config" configures a kernel kjx builds: give "source: debian" or "tree" with it',
+    );
+    assertProblem(
+      'kernel:\n  source: ubuntu\n',
+      'SPEC_INVALID',
+      'kjx.yaml:2:11: kernel.source: expected "debian", got "ubuntu"',
+    );
+    assertProblem(
+      'kernel:\n  source: debian\n  tree: ./linux\n',
+      'SPEC_INVALID',
+      'kjx.yaml:3:9: kernel.tree: give one of "package" (a Debian kernel package), "image" (a kernel file on the host), "source: debian" or "tree" (a kernel kjx builds), not "source" and "tree"',
     );
   });
 
@@ -237,7 +294,7 @@ describe('schema problems (SPEC_INVALID)', () => {
     assertProblem(
       'kernel:\n  modulesDir: ./modules\n',
       'SPEC_INVALID',
-      'kjx.yaml:2:15: kernel.modulesDir: "modulesDir" goes with "image"; a kernel package brings its own modules',
+      'kjx.yaml:2:15: kernel.modulesDir: "modulesDir" goes with "image"; a kernel package or a kernel kjx builds brings its own modules',
     );
   });
 

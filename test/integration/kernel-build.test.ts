@@ -1,0 +1,226 @@
+/**
+ * A kernel kjx builds itself (docs/kernels.md): Debian's linux-source-6.1 with the
+ * `vm` profile, compiled for real (several minutes on two cores), then booted
+ * under TCG through every output: the initramfs, the ISO (BIOS and UEFI) and a
+ * disk. A changed configuration rebuilds incrementally; a second cache directory
+ * builds the same bytes. Then the trace lab and every container runtime on it.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TraceSummary } from '../../src/trace/collect.js';
+import { coldCacheWithDebs, removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
+import { needsTool } from '../helpers/prereq.js';
+
+/** A first build compiles the whole kernel: 6-8 minutes here, more on a busy host. */
+const BUILD_MS = 45 * 60_000;
+
+export const BUILT_KERNEL_SPEC = `name: kbuild
+kernel:
+  source: debian
+  modules: [virtio_pci, virtio_net, virtio_blk, virtio_console, virtio_rng, vmw_vsock_virtio_transport, vxlan]
+outputs: [initramfs, iso, qcow2]
+`;
+
+const builtDirs = (cache: string) => readdirSync(join(cache, 'kernel', 'built'));
+const stepsOfLastBuild = (log: string) => {
+  const last = log.lastIndexOf(' bzImage modules\n');
+  return (log.slice(last).match(/^ {2}CC /gm) ?? []).length;
+};
+
+describe('a kernel built from linux-source-6.1 with the vm profile', { skip: needsTool('pahole') }, () => {
+  let ws: string;
+  let build: ReturnType<typeof runKjx>;
+  const cleanup: string[] = [];
+  const kjx = (args: string[], o: { cache?: string; timeoutMs?: number } = {}) =>
+    runKjx(args, { cwd: ws, timeoutMs: 600_000, ...o });
+
+  before(() => {
+    ws = workspace('kbuild', BUILT_KERNEL_SPEC);
+    cleanup.push(ws);
+    build = kjx(['build'], { timeoutMs: BUILD_MS });
+    assert.equal(build.code, 0, `kjx build failed:\n${build.stderr}`);
+  });
+  after(() => removeAll(...cleanup));
+
+  test('builds with no option of the profile lost, its modules built in or beside it', () => {
+    assert.doesNotMatch(build.stderr, /did not survive/);
+    const lock = JSON.parse(readFileSync(join(ws, 'kjx.lock'), 'utf8'));
+    assert.equal(lock.kernel.name, 'linux-source-6.1');
+    const manifest = JSON.parse(readFileSync(join(ws, 'dist', 'manifest.json'), 'utf8'));
+    assert.equal(manifest.kernel.source, `built:deb:linux-source-6.1=${lock.kernel.version}[vm]`);
+    assert.equal(manifest.kernel.version, lock.kernel.version.split('-')[0]);
+    // what the default image loads is built in; vxlan and what it needs are modules
+    for (const m of ['virtio_net', 'virtio_blk', 'ext4', 'overlay', 'bridge', 'qemu_fw_cfg', 'evdev'])
+      assert.ok(manifest.kernel.builtin.includes(m), `${m} not built in`);
+    assert.deepEqual(manifest.kernel.modules.slice(-1), ['vxlan']);
+  });
+
+  test('kjx run boots it: its release, BTF for the kernel and modules, a module loaded, its config', () => {
+    const manifest = JSON.parse(readFileSync(join(ws, 'dist', 'manifest.json'), 'utf8'));
+    const r = kjx([
+      'run',
+      '--accel',
+      'tcg',
+      '--',
+      'sh',
+      '-c',
+      'uname -r; test -e /sys/kernel/btf/vmlinux && echo btf; modprobe vxlan && test -e /sys/kernel/btf/vxlan && echo vxlan-btf; zcat /proc/config.gz | grep -x CONFIG_PVH=y; exit 7',
+    ]);
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, `${manifest.kernel.version}\nbtf\nvxlan-btf\nCONFIG_PVH=y\n`);
+  });
+
+  test('a second build does nothing', () => {
+    const r = kjx(['build']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^up to date: build /m);
+  });
+
+  test('every output boots it: the ISO with BIOS and UEFI, the disk', () => {
+    for (const args of [
+      ['--artifact', 'iso'],
+      ['--artifact', 'iso', '--firmware', 'uefi'],
+      ['--artifact', 'qcow2', '--firmware', 'uefi'],
+    ]) {
+      const r = kjx(['run', ...args, '--accel', 'tcg', '--', 'uname', '-r']);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /^6\.1\.\d+\n$/, args.join(' '));
+    }
+  });
+
+  test('a configuration change recompiles only what it touches', () => {
+    writeFileSync(
+      join(ws, 'kjx.yaml'),
+      BUILT_KERNEL_SPEC.replace(
+        '  source: debian\n',
+        '  source: debian\n  config: [vm, CONFIG_DUMMY=m]\n',
+      ).replace('vxlan]', 'vxlan, dummy]'),
+    );
+    const r = kjx(['build'], { timeoutMs: BUILD_MS });
+    assert.equal(r.code, 0, r.stderr);
+    // one object tree per source: the package's
+    const deb = JSON.parse(readFileSync(join(ws, 'kjx.lock'), 'utf8')).kernel.sha256;
+    const log = readFileSync(join(SHARED_CACHE, 'kernel', 'work', deb, 'build.log'), 'utf8');
+    const steps = stepsOfLastBuild(log);
+    assert.ok(steps > 0 && steps < 100, `the change compiled ${steps} files`);
+    const run = kjx([
+      'run',
+      '--accel',
+      'tcg',
+      '--',
+      'sh',
+      '-c',
+      'modprobe dummy && ip link add d0 type dummy && echo ok',
+    ]);
+    assert.equal(run.stdout, 'ok\n', run.stderr);
+  });
+
+  test('the same inputs in another cache directory build the same bzImage, vmlinux and modules', () => {
+    writeFileSync(join(ws, 'kjx.yaml'), BUILT_KERNEL_SPEC);
+    assert.equal(kjx(['build']).code, 0, 'back to the first configuration, from the cache');
+    const other = coldCacheWithDebs();
+    cleanup.push(other);
+    const r = kjx(['build', '-o', 'dist2'], { cache: other, timeoutMs: BUILD_MS });
+    assert.equal(r.code, 0, r.stderr);
+    const [key] = builtDirs(other);
+    assert.ok(key && builtDirs(SHARED_CACHE).includes(key), 'the same key in both caches');
+    const files = (cache: string) => {
+      const dir = join(cache, 'kernel', 'built', key);
+      const out: Record<string, string> = {};
+      const walk = (d: string, rel: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const p = join(d, e.name);
+          if (e.isDirectory()) walk(p, `${rel}${e.name}/`);
+          else out[`${rel}${e.name}`] = readFileSync(p).toString('base64');
+        }
+      };
+      walk(dir, '');
+      return out;
+    };
+    const a = files(SHARED_CACHE);
+    const b = files(other);
+    assert.ok(Object.keys(a).some((f) => f.endsWith('/vxlan.ko')));
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    const differ = Object.keys(a).filter((f) => a[f] !== b[f]);
+    assert.deepEqual(differ, [], 'files that differ between the two builds');
+    assert.equal(
+      readFileSync(join(ws, 'dist2', 'vmlinuz')).equals(readFileSync(join(ws, 'dist', 'vmlinuz'))),
+      true,
+    );
+  });
+});
+
+/**
+ * What kjx's own features need of a kernel, on the `vm` profile: the tracers (BPF
+ * with BTF, kprobes, tracepoints, perf events) and every container runtime
+ * (namespaces, cgroup v2, overlayfs, netfilter, bridge, veth). The kernel is the
+ * one built above (same source and configuration: found in the cache).
+ */
+describe('the trace lab and the container runtimes on the vm-profile kernel', {
+  skip: needsTool('pahole'),
+}, () => {
+  let ws: string;
+  let checks: {
+    outcome: string;
+    exitCode: number;
+    checks: { name: string; pass: boolean; output: string[] }[];
+  };
+  let testStderr = '';
+  const trace = (args: string[]): TraceSummary => {
+    const r = runKjx(['trace', '--accel', 'tcg', '--json', ...args], { cwd: ws, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `kjx trace ${args.join(' ')} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
+    return JSON.parse(r.stdout) as TraceSummary;
+  };
+
+  before(() => {
+    ws = workspace(
+      'kbuild-labs',
+      `name: labs
+compression: zstd
+kernel:
+  source: debian
+components: [busybox, runit, dropbear, ftrace, libbpf-tools, bpftrace, runc, crun, gvisor, containerd, podman, docker]
+`,
+    );
+    const b = runKjx(['build'], { cwd: ws, timeoutMs: BUILD_MS });
+    assert.equal(b.code, 0, `kjx build failed:\n${b.stderr}`);
+    assert.doesNotMatch(b.stderr, /did not survive/);
+    const r = runKjx(['test', '--json', '--accel', 'tcg'], { cwd: ws, timeoutMs: 900_000 });
+    testStderr = r.stderr;
+    assert.ok(r.stdout.trim().startsWith('{'), `kjx test printed no JSON (exit ${r.code}):\n${r.stderr}`);
+    checks = JSON.parse(r.stdout);
+  });
+  after(() => removeAll(ws));
+
+  test('kjx test: every runtime check passes (runc, crun, gVisor, containerd, podman and docker, bridges too)', () => {
+    const names = checks.checks.map((c) => c.name).sort();
+    for (const n of [
+      'runc',
+      'crun',
+      'gvisor',
+      'containerd',
+      'podman',
+      'podman-bridge',
+      'docker',
+      'docker-bridge',
+    ])
+      assert.ok(names.includes(n), `no check ${n} in ${names.join(' ')}\n${testStderr}`);
+    const failed = checks.checks.filter((c) => !c.pass).map((c) => `${c.name}:\n${c.output.join('\n')}`);
+    assert.deepEqual(failed, []);
+    assert.equal(checks.exitCode, 0);
+  });
+
+  test('kjx trace runqlat, offcpu and funccount (libbpf-tools), profile (bpftrace)', () => {
+    const q = trace(['runqlat', '--duration', '3', '--', 'sh', '-c', 'while :; do :; done']);
+    assert.ok((q.histograms?.[0]?.total ?? 0) > 0, `no run queue events: ${JSON.stringify(q)}`);
+    const o = trace(['offcpu', '--', 'sleep', '1']);
+    assert.match(readFileSync(o.files.folded!, 'utf8'), /^sleep;.* \d+$/m);
+    const f = trace(['funccount', 'vfs_read', '--', 'cat', '/etc/os-release']);
+    assert.ok(Number(f.top?.find((r) => r.function === 'vfs_read')?.count) > 0, JSON.stringify(f.top));
+    const p = trace(['profile', '--duration', '2', '--', 'sh', '-c', 'while :; do :; done']);
+    assert.equal(p.via, 'bpftrace profile:hz:99');
+    assert.match(readFileSync(p.files.folded!, 'utf8'), /^sh;/m);
+  });
+});
