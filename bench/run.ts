@@ -11,6 +11,7 @@ import { type BenchLine, benchBuild } from './build.bench.js';
 import { benchCluster } from './cluster.bench.js';
 import { benchGuest } from './guest.bench.js';
 import { benchHostile } from './hostile.bench.js';
+import { benchKernel } from './kernel.bench.js';
 import { benchMedia } from './media.bench.js';
 import { benchRun } from './run.bench.js';
 import { benchRuntimes } from './runtimes.bench.js';
@@ -31,12 +32,14 @@ const groups: Record<string, () => Promise<BenchLine[]>> = {
   bpf: benchBpf,
   // several VMs at once: alone only when asked for
   cluster: benchCluster,
+  // compiles a kernel (minutes): only when asked for
+  kernel: benchKernel,
 };
 const only = process.argv.slice(2);
 const results: Record<string, BenchLine[]> = {};
 for (const [name, fn] of Object.entries(groups)) {
-  // bpf is a part of trace, cluster boots up to 5 VMs at once: each only when asked for
-  if (only.length ? !only.includes(name) : name === 'bpf' || name === 'cluster') continue;
+  // bpf is a part of trace, cluster boots up to 5 VMs at once, kernel compiles one: each only when asked for
+  if (only.length ? !only.includes(name) : ['bpf', 'cluster', 'kernel'].includes(name)) continue;
   console.error(`bench: ${name}`);
   results[name] = await fn();
   for (const l of results[name]) {

@@ -47,7 +47,7 @@ import {
   readDotConfig,
   renderFragment,
 } from './config.js';
-import { profileBase } from './profiles.js';
+import { kjxProfileText, profileBase } from './profiles.js';
 import { type KernelSource, treeStamp } from './source.js';
 
 /** Bumped when how kjx builds changes what it builds (flags, steps): older results are not reused. */
@@ -115,7 +115,10 @@ export function kernelBuildInput(k: BuildKernelSpec, debSha256: string | undefin
       k.source.kind === 'debian'
         ? { deb: debSha256 }
         : { tree: k.source.path, stamp: treeStamp(k.source.path) },
+    // kjx's own profile files by content: the build id changes with them (the code hash alone would not)
+    kjxConfig: sha256(kjxProfileText('kjx')),
     config: k.config.map((e) => {
+      if (e.kind === 'profile') return e.name === 'vm' ? { ...e, sha256: sha256(kjxProfileText('vm')) } : e;
       if (e.kind !== 'file') return e;
       try {
         return { file: e.pathRef, sha256: sha256(readFileSync(e.path)) };
