@@ -71,6 +71,11 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
             'trace this long (with a command: stop the command after this long)',
           )
           .option('--vm <name>', 'trace a running detached VM (kjx boot --detach) over SSH instead')
+          .option(
+            '--kernel <path>',
+            'trace your own kernel with the image as built: a built kernel tree or a bzImage (docs/dev-kernel.md)',
+          )
+          .option('--modules <dir>', 'with a bzImage --kernel: its lib/modules/<release> directory')
           .option('-e, --program <text>', 'bpftrace: the program')
           .option('--script <file>', 'bpftrace: a program file on the host')
           .option('--backend <kind>', 'auto, bpf (libbpf-tools) or tracefs', 'auto'),
@@ -124,6 +129,14 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
 
       const specPath = String(o.file);
       const vmName = o.vm === undefined ? undefined : String(o.vm);
+      if (vmName !== undefined && (o.kernel !== undefined || o.modules !== undefined))
+        throw new KjxError(
+          'USAGE',
+          `--kernel/--modules with --vm ${vmName}: a running VM has its kernel already`,
+          {
+            hint: `boot it with your kernel (kjx boot --detach --kernel PATH), or trace an ephemeral VM without --vm`,
+          },
+        );
       const limits = limitFlags(o);
       const { loadSpec } = await import('../spec/load.js');
       const { collectTools, probeVmTools, programSources } = await import('../trace/image-tools.js');

@@ -31,7 +31,7 @@ export const EXIT_MEANING: Record<ExitName, string> = {
   failed:
     "a check failed: `kjx doctor` found missing tools, a `kjx test` smoke check failed, a `kjx trace` tracer failed in the guest, the guest kernel's verifier rejected a `tracing.programs` program, `kjx diff` found differences, a file could not be copied into or out of a guest",
   usage: 'usage error (unknown option, missing argument, a value out of range)',
-  spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too)',
+  spec: '`kjx.yaml`, `kjx.lock` or a host file they name is wrong (a `tracing.programs` source that does not compile, too), or the kernel `--kernel` names is not built (or `--modules` are of another kernel)',
   packages: 'Debian packages could not be resolved or fetched, or a host tool is missing',
   content: 'content problem: a `.deb`, ELF file, library, kernel module, archive, image or VM snapshot',
   subprocess: 'a host subprocess failed',
@@ -94,6 +94,8 @@ export const EXIT_FOR_CODE: Record<ErrorCode, ExitName> = {
   SNAPSHOT_MISMATCH: 'content',
   // a kernel that does not compile is a wrong input (the tree, a fragment), like a BPF program
   KERNEL_BUILD: 'spec',
+  // a developer's kernel that is not built, or modules of another build: a wrong input, as in kjx.yaml
+  KERNEL_INVALID: 'spec',
 };
 
 /** The status of a VM run that did not end with the guest command's own exit. */

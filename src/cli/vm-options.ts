@@ -1,6 +1,6 @@
 /**
  * The options of the commands that boot VMs, declared once: what to boot
- * (`-f`, `-o`, `--artifact`, `--firmware`), on what (`--accel`, `--memory`, `--cpus`),
+ * (`-f`, `-o`, `--artifact`, `--firmware`, `--kernel`, `--modules`), on what (`--accel`, `--memory`, `--cpus`),
  * and for how long (`--timeout`, `--silence`, which mean the same in `run`, `test`,
  * `trace` and `boot --detach`). Flags in, typed values out; the boot itself is
  * src/vm/prepare.ts and src/vm/launch.ts.
@@ -74,9 +74,30 @@ export function addMachineOptions(
     .option('--cpus <n>', 'guest CPUs', '1');
 }
 
-/** `-f`, `-o`, `--artifact`, `--firmware`. */
-export function addImageOptions(cmd: Command): Command {
+/** `--kernel` and `--modules`: a developer's kernel in place of the image's (docs/dev-kernel.md). */
+export function addKernelOptions(cmd: Command): Command {
   return cmd
+    .option(
+      '--kernel <path>',
+      'boot your own kernel with the image as built: a built kernel tree (or its O= directory) or a bzImage; the initramfs only',
+    )
+    .option(
+      '--modules <dir>',
+      'with a bzImage --kernel: its lib/modules/<release> directory (make modules_install)',
+    );
+}
+
+/** `--kernel`/`--modules` checked, as PrepareOptions fields. */
+export function kernelFlags(o: Flags): Pick<PrepareOptions, 'kernel' | 'modules'> {
+  return {
+    ...(o.kernel === undefined ? {} : { kernel: String(o.kernel) }),
+    ...(o.modules === undefined ? {} : { modules: String(o.modules) }),
+  };
+}
+
+/** `-f`, `-o`, `--artifact`, `--firmware`, `--kernel`, `--modules`. */
+export function addImageOptions(cmd: Command): Command {
+  const c = cmd
     .option('-f, --file <path>', 'spec file', 'kjx.yaml')
     .option('-o, --out <dir>', 'artifact directory (built first if out of date)', 'dist')
     .option(
@@ -85,6 +106,7 @@ export function addImageOptions(cmd: Command): Command {
       'initramfs',
     )
     .option('--firmware <kind>', 'bios or uefi (OVMF)', 'bios');
+  return addKernelOptions(c);
 }
 
 /** The options `kjx boot`, `run` and `test` share: what to boot, and on what. */
@@ -136,11 +158,15 @@ export async function prepareFromFlags(
     memory?: (wanted: number, image: BuiltImage) => number;
   } = {},
 ): Promise<Prepared> {
-  const { prepareBoot } = await import('../vm/prepare.js');
+  const { prepareBoot, checkKernelFlags } = await import('../vm/prepare.js');
   const image = o.artifact === undefined ? {} : bootFlags(o);
+  const kernel = kernelFlags(o);
+  // --artifact defaults to initramfs: an explicit other one with --kernel is refused
+  checkKernelFlags({ ...kernel, ...image });
   const cpus = numberOption('cpus', o.cpus, 1);
   const accel = accelFlag(o.accel);
   return prepareBoot({
+    ...kernel,
     specPath: more.specPath ?? String(o.file),
     outDir: more.outDir ?? String(o.out),
     warn,

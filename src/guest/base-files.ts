@@ -5,6 +5,7 @@
  * modules; `system.ts` puts them together.
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
+import { MODULES_LIST } from './layout.js';
 
 export interface BaseInputs {
   /** Kernel modules in load order. */
@@ -38,6 +39,6 @@ export function baseFiles({ modules }: BaseInputs): Tree {
   addEntry(t, mk.dir('/tmp', src, 0o1777));
   addEntry(t, mk.char('/dev/console', 5, 1, src, 0o600));
   addEntry(t, mk.symlink('/var/run', '../run', src));
-  addEntry(t, mk.file('/etc/kjx/modules', modules.map((m) => `${m}\n`).join(''), src));
+  addEntry(t, mk.file(MODULES_LIST, modules.map((m) => `${m}\n`).join(''), src));
   return t;
 }

@@ -22,6 +22,8 @@ export const BOOT_READY = `${LIB_DIR}/boot-ready`;
 export const RUN_HOOK = `${LIB_DIR}/run-hook`;
 /** `kjx run` with a boot medium hands the same files over fw_cfg instead: a cpio extracted into / before the hook runs. */
 export const RUN_FW_CFG_NAME = 'opt/kjx/run.cpio';
+/** The kernel modules stage 1 loads, one name a line in load order (a `--kernel` boot replaces it: src/vm/dev-kernel.ts). */
+export const MODULES_LIST = '/etc/kjx/modules';
 /** Debian's runit reads its shutdown flags here (mode 100 = act on the next SIGCONT). */
 export const RUNIT_STOPIT = '/run/runit.stopit';
 export const RUNIT_REBOOT = '/run/runit.reboot';

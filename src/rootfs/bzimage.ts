@@ -23,6 +23,7 @@ import { KjxError } from '../util/errors.js';
 const SETUP_SECTS = 0x1f1;
 const HEADER_MAGIC = 0x202; // "HdrS"
 const VERSION = 0x206;
+const KERNEL_VERSION = 0x20e; // pointer to the version string, minus 0x200
 const PAYLOAD_OFFSET = 0x248;
 const PAYLOAD_LENGTH = 0x24c;
 
@@ -54,6 +55,24 @@ export function bzImagePayload(data: Buffer, name = 'kernel'): { format: Payload
   const payload = data.subarray(start, start + length);
   const detected = detectAnyCompression(payload);
   return { format: detected === 'none' ? 'unknown' : detected, payload };
+}
+
+/**
+ * The kernel release a bzImage names in its setup header (`kernel_version`: a
+ * NUL-terminated string such as "6.1.192 (kjx@kjx) #1 SMP ...", whose first word is
+ * what `uname -r` prints), or undefined when the header has none or it is unreadable.
+ */
+export function bzImageRelease(data: Buffer): string | undefined {
+  if (data.length < 0x260 || data.toString('latin1', HEADER_MAGIC, HEADER_MAGIC + 4) !== 'HdrS')
+    return undefined;
+  const ptr = data.readUInt16LE(KERNEL_VERSION);
+  if (ptr === 0) return undefined;
+  const start = 0x200 + ptr;
+  // the string sits in the setup sectors; 256 bytes hold any release kbuild writes
+  const end = data.indexOf(0, start);
+  if (start >= data.length || end < 0 || end - start > 256) return undefined;
+  const release = data.toString('latin1', start, end).split(' ')[0] ?? '';
+  return /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/.test(release) ? release : undefined;
 }
 
 /**

@@ -71,6 +71,8 @@ export interface ModuleClosure {
   builtin: string[];
   /** The chosen modules, in load order. */
   modules: ChosenModule[];
+  /** `optional` wanted names the kernel has neither as a module nor built in, in the order asked. */
+  missing: string[];
 }
 
 export interface ModuleClosureOptions {
@@ -284,13 +286,17 @@ export function moduleClosure(
   };
 
   const builtin: string[] = [];
+  const missing: string[] = [];
   for (const w of wanted) {
     const r = lookup(w, true);
     if (r.kind === 'builtin') {
       if (!builtin.includes(r.name)) builtin.push(r.name);
       continue;
     }
-    if (r.kind === 'missing' && options.optional?.includes(w)) continue;
+    if (r.kind === 'missing' && options.optional?.includes(w)) {
+      if (!missing.includes(w)) missing.push(w);
+      continue;
+    }
     if (r.kind === 'missing') {
       const suggestion = didYouMean(normalizeModuleName(w), [...modules.keys(), ...builtins]);
       throw new KjxError('MODULE_MISSING', `kernel module "${w}" is not in ${what}`, {
@@ -307,6 +313,7 @@ export function moduleClosure(
     order: chosen.map((c) => c.name),
     builtin,
     modules: chosen,
+    missing,
   };
 }
 

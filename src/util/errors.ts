@@ -42,7 +42,8 @@ export type ErrorCode =
   | 'GUEST_COPY' // a file could not be copied into or out of a guest
   | 'SNAPSHOT_INVALID' // kjx boot --restore: the file is not a kjx snapshot, or is damaged
   | 'SNAPSHOT_MISMATCH' // kjx boot --restore: the snapshot is of another QEMU, accelerator, image or VM configuration
-  | 'KERNEL_BUILD'; // a kernel built from source (kernel.source, kernel.tree) did not configure or compile
+  | 'KERNEL_BUILD' // a kernel built from source (kernel.source, kernel.tree) did not configure or compile
+  | 'KERNEL_INVALID'; // --kernel/--modules: not a built kernel tree or a bzImage, or modules of another release
 
 /** Where in an input file something is. Lines and columns are 1-based. */
 export interface SourcePosition {

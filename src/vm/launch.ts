@@ -133,14 +133,27 @@ async function detachedMachine(
   if (b.kind !== 'direct') return undefined;
   const { qemuVersionCached } = await import('./accel.js');
   const { openCache } = await import('../sources/cache.js');
-  const { sha256File } = await import('../util/hash-file.js');
   return {
     qemuVersion: await qemuVersionCached(openCache().root, baseConfig(p).qemu),
-    artifacts: {
-      kernel: p.image.kernelSha256 ?? sha256File(b.kernel),
-      pvh: String(b.pvh),
-      initrd: p.image.initrdSha256 ?? sha256File(b.initrd),
-    },
+    artifacts: await bootArtifacts(b),
+  };
+}
+
+/**
+ * What QEMU loads, by content, for a snapshot's key: the bzImage the kernel comes from
+ * (the PVH vmlinux QEMU loads is unpacked from it, direct-boot.ts; argv says which),
+ * and the initramfs. Taken from the boot, never from the image: a `--kernel` boot
+ * loads another kernel and another initramfs than the image's, and a snapshot saved
+ * with one must never be restored for the other.
+ */
+export async function bootArtifacts(
+  b: Extract<Prepared['boot'], { kind: 'direct' }>,
+): Promise<Record<string, string>> {
+  const { sha256File } = await import('../util/hash-file.js');
+  return {
+    kernel: b.kernelSha256 ?? sha256File(b.kernel),
+    pvh: String(b.pvh),
+    initrd: b.initrdSha256 ?? sha256File(b.initrd),
   };
 }
 
@@ -159,21 +172,15 @@ async function ephemeralSnapshots(
   }
   const { openCache } = await import('../sources/cache.js');
   const { openSnapshots } = await import('./snapshots.js');
-  const { sha256File } = await import('../util/hash-file.js');
   const cacheDir = openCache().root;
   const b = p.boot;
+  if (b.kind !== 'direct') return undefined;
   return {
     store: openSnapshots(cacheDir),
     restore: o.restore,
     save: o.save,
     qemuVersion: await qemuVersionCached(cacheDir, config.qemu),
-    // what QEMU loads, by content: the build record has the artifacts' sums
-    artifacts: {
-      // the PVH vmlinux QEMU loads is unpacked from this bzImage (direct-boot.ts); argv says which
-      kernel: p.image.kernelSha256 ?? sha256File(config.kernel),
-      pvh: String(b.kind === 'direct' && b.pvh),
-      initrd: p.image.initrdSha256 ?? sha256File(config.initrd!),
-    },
+    artifacts: await bootArtifacts(b),
     warn: o.warn,
   };
 }

@@ -86,8 +86,12 @@ export interface PayloadFile {
   mode: number;
 }
 
-/** A tree as newc bytes, leaving out the directories the image has (see hookPayload). */
-function archive(tree: Tree, imagePaths: Set<string>, src: EntrySource, mtime: number): Buffer {
+/**
+ * A tree as newc bytes to unpack over the image, leaving out the directories the
+ * image has (see hookPayload); also the module overlay of a developer's kernel
+ * (dev-kernel.ts).
+ */
+export function overlayArchive(tree: Tree, imagePaths: Set<string>, src: EntrySource, mtime: number): Buffer {
   ensureParents(tree, src);
   for (const [path, e] of tree) if (e.type === 'dir' && imagePaths.has(path)) tree.delete(path);
   return writeCpio(makeReproducible(tree, mtime));
@@ -107,7 +111,7 @@ export function hookPayload(imagePaths: Set<string>, prepare: string[] = []): Bu
   addEntry(tree, mk.file(RUN_HOOK_PATH, runHook(), src, 0o755));
   addEntry(tree, mk.file(RESEED_PATH, reseedElf(), src, 0o755));
   if (prepare.length > 0) addEntry(tree, mk.file(PREPARE_PATH, checkPrepareScript(prepare), src, 0o644));
-  return archive(tree, imagePaths, src, 0);
+  return overlayArchive(tree, imagePaths, src, 0);
 }
 
 /**
@@ -127,7 +131,7 @@ export function runArchive(
   for (const f of extra) addEntry(tree, mk.file(f.path, Buffer.from(f.data), src, f.mode));
   for (const e of mountTree(mounts).values()) addEntry(tree, e);
   // the archive is made per run and never kept: now is as good a date as any
-  return archive(tree, imagePaths, src, Math.floor(Date.now() / 1000));
+  return overlayArchive(tree, imagePaths, src, Math.floor(Date.now() / 1000));
 }
 
 /** The initrd QEMU gets: the image's, zero-padded to 4 bytes, then the payload. */

@@ -6,6 +6,8 @@
  * accelerator (probed, accel.ts), and the boot target: the kernel entry (the PVH
  * vmlinux unpacked from the bzImage, direct-boot.ts, or the bzImage where that cannot
  * work) with the initramfs, or a medium through its boot loader, and the firmware.
+ * A developer's kernel (`--kernel`, dev-kernel.ts) replaces the image's in a direct
+ * boot, with its modules in an archive after the image's initramfs.
  *
  * The result is a value: `launch.ts` starts any number of VMs from one (each with its
  * own state directory, nonce and sockets).
@@ -13,6 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Manifest } from '../image/manifest.js';
+import type { DevKernel } from '../sources/dev-kernel.js';
 import {
   BOOTABLE_OUTPUTS,
   type BootableOutput,
@@ -58,6 +61,8 @@ export interface BuiltImage {
   memoryMiB: number;
   /** Guest memory its tracers want under `kjx trace` (at least 512 MiB; bpftrace's LLVM wants 2 GiB). */
   traceMemoryMiB: number;
+  /** The kernel modules the image was built to load, as planned (what a `--kernel` boot loads of its own). */
+  modules: { required: string[]; optional: string[] };
 }
 
 /** The boot part of a VM: a direct kernel boot, or a medium through its boot loader. */
@@ -70,6 +75,14 @@ export type BootChoice =
       initrd: string;
       cmdline: string;
       firmware?: VmConfig['firmware'];
+      /**
+       * sha256 of the bzImage `kernel` comes from and of `initrd`, when known (a snapshot's
+       * key, saved and restored machines must agree on them; else the files are hashed).
+       */
+      kernelSha256?: string;
+      initrdSha256?: string;
+      /** A developer's kernel booted in place of the image's (`--kernel`). */
+      devKernel?: { path: string; release: string; modules: string[]; load: string[]; all: boolean };
     }
   | { kind: 'media'; artifact: ArtifactKind; media: VmMedia; firmware: NonNullable<VmConfig['firmware']> };
 
@@ -91,6 +104,13 @@ export interface PrepareOptions {
    */
   memoryMiB?: number | ((wanted: number, image: BuiltImage) => number);
   cpus?: number;
+  /**
+   * A developer's kernel to boot instead of the image's (`--kernel`): a built kernel
+   * tree or a bzImage file (docs/dev-kernel.md). Direct boots of the initramfs only.
+   */
+  kernel?: string;
+  /** With a bzImage `kernel`: its `lib/modules/<release>` directory (`--modules`). */
+  modules?: string;
 }
 
 export interface Prepared {
@@ -121,18 +141,40 @@ export function checkSpecBuilds(spec: Spec, specPath: string, kind: ArtifactKind
   );
 }
 
+/** USAGE unless `--kernel`/`--modules` can apply: a direct boot of the initramfs, --modules with --kernel. */
+export function checkKernelFlags(o: Pick<PrepareOptions, 'kernel' | 'modules' | 'artifact'>): void {
+  if (o.modules !== undefined && o.kernel === undefined)
+    throw new KjxError('USAGE', `--modules ${o.modules}: only with --kernel (the modules of that kernel)`, {
+      hint: 'add --kernel with the bzImage these modules belong to',
+    });
+  if (o.kernel !== undefined && o.artifact !== undefined && o.artifact !== 'initramfs')
+    throw new KjxError(
+      'USAGE',
+      `--kernel with --artifact ${o.artifact}: a boot medium boots the kernel inside it`,
+      { hint: 'boot the initramfs (leave out --artifact) to try your kernel' },
+    );
+}
+
 export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
+  checkKernelFlags(o);
   const { loadSpec } = await import('../spec/load.js');
   const spec = o.spec ?? loadSpec(o.specPath);
   const artifact = o.artifact ?? 'initramfs';
   checkSpecBuilds(spec, o.specPath, artifact, o.artifact !== undefined);
+  // a wrong --kernel fails before any build work
+  const dev =
+    o.kernel === undefined
+      ? undefined
+      : (await import('../sources/dev-kernel.js')).openDevKernel(o.kernel, o.modules);
   const image = await buildImage(spec, o);
   const memoryMiB =
     typeof o.memoryMiB === 'function'
       ? o.memoryMiB(image.memoryMiB, image)
       : (o.memoryMiB ?? image.memoryMiB);
-  const accel = await chooseAccelFor(o.accel, image.kernel);
-  const boot = await bootChoice(image, artifact, o.firmware ?? 'bios');
+  const accel = await chooseAccelFor(o.accel, dev?.bzImage ?? image.kernel);
+  const boot = dev
+    ? await devKernelChoice(image, dev, o.firmware ?? 'bios', o.warn)
+    : await bootChoice(image, artifact, o.firmware ?? 'bios');
   const { projectKeyPath } = await import('../guest/ssh-keys.js');
   const key = projectKeyPath(dirname(image.specPath));
   return {
@@ -174,6 +216,7 @@ async function buildImage(spec: Spec, o: PrepareOptions): Promise<BuiltImage> {
     artifacts: built.artifacts.map((a) => ({ name: a.name, path: a.path })),
     memoryMiB: built.plan.memoryMiB,
     traceMemoryMiB: built.plan.traceMemoryMiB,
+    modules: { required: built.plan.kernel.required, optional: built.plan.kernel.optional },
   };
 }
 
@@ -194,20 +237,62 @@ export async function chooseAccelFor(requested: AccelRequest, kernel: string): P
   return { accel: c.accel, reason: c.reason + (c.cached ? ' (cached verdict)' : '') };
 }
 
+async function uefiFirmware(firmware: 'bios' | 'uefi') {
+  return firmware === 'uefi'
+    ? { kind: 'uefi' as const, path: (await import('./firmware.js')).findOvmf() }
+    : undefined;
+}
+
+/** The kernel QEMU loads for a bzImage: the PVH vmlinux skips the emulated decompression (direct-boot.ts); OVMF has no PVH loader. */
+async function entryOf(bzImage: string, sha: string | undefined, uefi: boolean) {
+  if (uefi) return { path: bzImage, pvh: false };
+  const { directKernel } = await import('./direct-boot.js');
+  return directKernel(bzImage, sha);
+}
+
+/** A direct boot of a developer's kernel with the image's initramfs and its modules after it (dev-kernel.ts). */
+async function devKernelChoice(
+  img: BuiltImage,
+  dev: DevKernel,
+  firmware: 'bios' | 'uefi',
+  warn: WarnFn,
+): Promise<BootChoice> {
+  const { devKernelBoot } = await import('./dev-kernel.js');
+  const b = await devKernelBoot(
+    dev,
+    {
+      initrd: img.initrd,
+      ...(img.initrdSha256 ? { initrdSha256: img.initrdSha256 } : {}),
+      modules: img.modules,
+      paths: new Set(img.manifest.files.map((f) => f.path)),
+      epoch: img.manifest.sourceDateEpoch,
+    },
+    warn,
+  );
+  const uefi = await uefiFirmware(firmware);
+  const k = await entryOf(b.bzImage, b.bzImageSha256, !!uefi);
+  return {
+    kind: 'direct',
+    kernel: k.path,
+    pvh: k.pvh,
+    initrd: b.initrd,
+    cmdline: img.cmdline,
+    ...(uefi ? { firmware: uefi } : {}),
+    kernelSha256: b.bzImageSha256,
+    initrdSha256: b.initrdSha256,
+    devKernel: { path: dev.path, release: b.release, ...b.overlay },
+  };
+}
+
 /** The boot part of the VM for `artifact` and `firmware` (UEFI: OVMF). */
 async function bootChoice(
   img: BuiltImage,
   artifact: ArtifactKind,
   firmware: 'bios' | 'uefi',
 ): Promise<BootChoice> {
-  const uefi =
-    firmware === 'uefi'
-      ? { kind: 'uefi' as const, path: (await import('./firmware.js')).findOvmf() }
-      : undefined;
+  const uefi = await uefiFirmware(firmware);
   if (artifact === 'initramfs') {
-    // the PVH vmlinux skips the emulated decompression (direct-boot.ts); OVMF has no PVH loader
-    const { directKernel } = await import('./direct-boot.js');
-    const k = uefi ? { path: img.kernel, pvh: false } : await directKernel(img.kernel, img.kernelSha256);
+    const k = await entryOf(img.kernel, img.kernelSha256, !!uefi);
     return {
       kind: 'direct',
       kernel: k.path,
@@ -215,6 +300,8 @@ async function bootChoice(
       initrd: img.initrd,
       cmdline: img.cmdline,
       ...(uefi ? { firmware: uefi } : {}),
+      ...(img.kernelSha256 ? { kernelSha256: img.kernelSha256 } : {}),
+      ...(img.initrdSha256 ? { initrdSha256: img.initrdSha256 } : {}),
     };
   }
   const { mediaFileName } = await import('../image/media.js');

@@ -1,13 +1,15 @@
 /**
  * The options of the commands that boot VMs are declared once (src/cli/vm-options.ts):
  * `--timeout` and `--silence` mean the same in run, test, trace and boot, and are
- * read the same way.
+ * read the same way; so are `--kernel` and `--modules` (docs/dev-kernel.md).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { makeProgram } from '../../src/cli/main.js';
-import { limitFlags, memoryOption } from '../../src/cli/vm-options.js';
+import { kernelFlags, limitFlags, memoryOption } from '../../src/cli/vm-options.js';
 import { isKjxError } from '../../src/util/errors.js';
+import { checkKernelFlags } from '../../src/vm/prepare.js';
+import { kjxError } from '../helpers/kjx-error.js';
 
 const BOOTING = ['run', 'test', 'trace', 'boot'];
 
@@ -44,5 +46,49 @@ describe('--timeout and --silence', () => {
     assert.equal(memoryOption(undefined, 1536), 1536);
     assert.equal(memoryOption('256', 1536), 256);
     assert.throws(() => memoryOption('1', 512), /--memory must be a number >= 64/);
+  });
+});
+
+describe('--kernel and --modules', () => {
+  const program = makeProgram();
+
+  test('every command that boots a VM has both', () => {
+    for (const name of BOOTING) {
+      const c = program.commands.find((x) => x.name() === name)!;
+      for (const flag of ['--kernel', '--modules'])
+        assert.ok(
+          c.options.some((o) => o.long === flag),
+          `kjx ${name} has no ${flag}`,
+        );
+    }
+  });
+
+  test('a boot medium boots its own kernel: --kernel with --artifact iso|raw|qcow2|vmdk is a usage error', () => {
+    for (const artifact of ['iso', 'raw', 'qcow2', 'vmdk'] as const)
+      assert.throws(
+        () => checkKernelFlags({ kernel: '/src/linux', artifact }),
+        kjxError('USAGE', {
+          message: `--kernel with --artifact ${artifact}: a boot medium boots the kernel inside it`,
+          hint: /leave out --artifact/,
+        }),
+      );
+    checkKernelFlags({ kernel: '/src/linux', artifact: 'initramfs' });
+    checkKernelFlags({ kernel: '/src/linux' });
+    checkKernelFlags({ artifact: 'iso' });
+  });
+
+  test('--modules without --kernel is a usage error', () => {
+    assert.throws(
+      () => checkKernelFlags({ modules: '/lib/modules/6.1.192' }),
+      kjxError('USAGE', /only with --kernel/),
+    );
+  });
+
+  test('read as given; absent when not given', () => {
+    assert.deepEqual(kernelFlags({}), {});
+    assert.deepEqual(kernelFlags({ kernel: '../linux', modules: 'm/6.1' }), {
+      kernel: '../linux',
+      modules: 'm/6.1',
+    });
   });
 });

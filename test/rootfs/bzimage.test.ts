@@ -3,7 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { bzImagePayload, hasPvhEntry, lz4LegacyDecompress, pvhVmlinux } from '../../src/rootfs/bzimage.js';
+import {
+  bzImagePayload,
+  bzImageRelease,
+  hasPvhEntry,
+  lz4LegacyDecompress,
+  pvhVmlinux,
+} from '../../src/rootfs/bzimage.js';
 import { bzImage, elfWithNotes, lz4Legacy, PVH_NOTE } from '../fixtures/bzimage-fixtures.js';
 import { kjxError } from '../helpers/kjx-error.js';
 import { needsTool } from '../helpers/prereq.js';
@@ -41,6 +47,20 @@ describe('bzimage', () => {
     assert.equal(r.format, 'gzip');
     assert.deepEqual(r.payload, gz);
     assert.equal(bzImagePayload(bzImage(Buffer.from([0x42, 0x5a, 0x68, 1]))).format, 'bzip2');
+  });
+
+  test("the release is the first word of the header's kernel_version string", () => {
+    const gz = gzipSync(Buffer.from('x'));
+    assert.equal(bzImageRelease(bzImage(gz, 3, '6.1.192 (kjx@kjx) #1 SMP @1700000000')), '6.1.192');
+    assert.equal(bzImageRelease(bzImage(gz, 3, '6.12.0-rc1-dirty+ #3')), '6.12.0-rc1-dirty+');
+    // no pointer, no header, a string that is no release, one too long, one past the end: none
+    assert.equal(bzImageRelease(bzImage(gz)), undefined);
+    assert.equal(bzImageRelease(Buffer.alloc(4096)), undefined);
+    assert.equal(bzImageRelease(bzImage(gz, 3, '../etc #1')), undefined);
+    assert.equal(bzImageRelease(bzImage(gz, 3, 'a'.repeat(300))), undefined);
+    const past = bzImage(gz, 3, '6.1.192');
+    past.writeUInt16LE(past.length, 0x20e);
+    assert.equal(bzImageRelease(past), undefined);
   });
 
   test('not a bzImage, or a payload past the end, is a clear error', () => {

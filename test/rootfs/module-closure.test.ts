@@ -151,6 +151,16 @@ describe('moduleClosure', () => {
     assert.deepEqual(b.source, FIXTURE_SOURCE);
   });
 
+  it('skips optional names the kernel lacks and lists them as missing (a --kernel boot warns about them)', () => {
+    const r = moduleClosure(kernel(), FIXTURE_VERSION, ['b', 'nosuch', 'virtio', 'gone', 'nosuch'], {
+      optional: ['nosuch', 'virtio', 'gone'],
+    });
+    assert.deepEqual(r.order, ['c', 'b']);
+    assert.deepEqual(r.builtin, ['virtio']);
+    assert.deepEqual(r.missing, ['nosuch', 'gone']);
+    assert.deepEqual(moduleClosure(kernel(), FIXTURE_VERSION, ['b']).missing, []);
+  });
+
   it('names an unknown module and suggests the closest one', () => {
     assert.throws(
       () => moduleClosure(kernel(), FIXTURE_VERSION, ['virtio_nett']),
