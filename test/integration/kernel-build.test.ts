@@ -51,8 +51,18 @@ describe('a kernel built from linux-source-6.1 with the vm profile', { skip: nee
     const manifest = JSON.parse(readFileSync(join(ws, 'dist', 'manifest.json'), 'utf8'));
     assert.equal(manifest.kernel.source, `built:deb:linux-source-6.1=${lock.kernel.version}[vm]`);
     assert.equal(manifest.kernel.version, lock.kernel.version.split('-')[0]);
-    // what the default image loads is built in; vxlan and what it needs are modules
-    for (const m of ['virtio_net', 'virtio_blk', 'ext4', 'overlay', 'bridge', 'qemu_fw_cfg', 'evdev'])
+    // what the image loads (its modules, the disk's root drivers, fw_cfg, the power
+    // button) is built in; vxlan and what it needs are modules
+    for (const m of [
+      'virtio_net',
+      'virtio_blk',
+      'virtio_scsi',
+      'sd_mod',
+      'ext4',
+      'qemu_fw_cfg',
+      'evdev',
+      'button',
+    ])
       assert.ok(manifest.kernel.builtin.includes(m), `${m} not built in`);
     assert.deepEqual(manifest.kernel.modules.slice(-1), ['vxlan']);
   });
