@@ -49,11 +49,6 @@ export function initramfsName(spec: Pick<Spec, 'compression'>): string {
   return initramfsFileName(spec.compression);
 }
 
-/**
- * The spec as it bears on the artifacts: without the directory it was read from and
- * with host paths as written, so the same project in two checkouts builds the same bytes.
- * Component files count by content (the base stage's key), not by where they were read.
- */
 /** Where the image's kernel came from, as the manifest says it. */
 function manifestKernelSource(plan: Plan): string {
   const k = plan.spec.kernel;
@@ -80,6 +75,11 @@ function portableKernel(k: Spec['kernel']): unknown {
   };
 }
 
+/**
+ * The spec as it bears on the artifacts: without the directory it was read from and
+ * with host paths as written, so the same project in two checkouts builds the same bytes.
+ * Component files count by content (the base stage's key), not by where they were read.
+ */
 export function portableSpec(spec: Spec): unknown {
   const { specDir: _dir, componentFiles: _files, ...rest } = spec;
   return {
