@@ -84,7 +84,7 @@ export interface EphemeralSnapshots {
 const PORTS = [STDOUT_PORT, STDERR_PORT, FILES_PORT, CMD_PORT] as const;
 const CMD_PORT_ID = `vport${PORTS.indexOf(CMD_PORT)}`;
 
-/** Kernel parameters of every ephemeral direct boot, so cold and restored runs are one machine. */
+/** Kernel parameters of every ephemeral direct boot that saves or restores a snapshot: one machine either way. */
 export const SNAPSHOT_CMDLINE = 'init_on_free=1';
 
 /** A nonce that stands for any in a snapshot's key. */
@@ -247,20 +247,21 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       const image = await directInitrd(readFileSync(c.initrd!), c.initrd!);
       writeFileSync(initrd, appendPayload(image, hook), { mode: 0o600 });
     };
-    const config: VmConfig = {
+    const plain: VmConfig = {
       ...c,
       ...boot,
-      // freed pages zeroed, so a snapshot stores them as a flag each (docs/boot-time.md)
-      ...(c.media ? {} : { cmdline: `${c.cmdline} ${SNAPSHOT_CMDLINE}` }),
       console: { kind: 'stdio' },
       qmpSocket: join(e.stateDir, 'qmp.sock'),
       ports: PORTS.map((name) => ({ name, socket: portSocket(name) })),
     };
     // snapshots of direct boots only: a medium's overlay (snapshot=on) is not part of one
     const snap = e.snapshot && !c.media ? e.snapshot : undefined;
+    // freed pages zeroed, so a snapshot stores them as a flag each (docs/boot-time.md);
+    // a boot that saves none does not pay for it: zeroing 512 MiB at boot is ~1 s under TCG
+    const saving: VmConfig = snap ? { ...plain, cmdline: `${c.cmdline} ${SNAPSHOT_CMDLINE}` } : plain;
     const key = snap
       ? snapshotKey({
-          argv: qemuArgv({ ...config, nonce: KEY_NONCE }).map((a) => a.split(e.stateDir).join('<run>')),
+          argv: qemuArgv({ ...saving, nonce: KEY_NONCE }).map((a) => a.split(e.stateDir).join('<run>')),
           artifacts: { ...snap.artifacts, hook: sha256(hook) },
           qemuVersion: snap.qemuVersion,
           accel,
@@ -268,7 +269,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       : undefined;
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
     try {
-      return await startEither(config, archive, io, writeInitrd, snap, key, want);
+      return await startEither(saving, plain, archive, io, writeInitrd, snap, key, want);
     } finally {
       // the console log and argv stay for a look afterwards; the initramfs copy (up to
       // hundreds of MB with container runtimes) is of no use once QEMU is gone
@@ -278,7 +279,8 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
 
   /** Restore when there is a snapshot and QEMU loads it, else boot (and save when asked). */
   async function startEither(
-    config: VmConfig,
+    saving: VmConfig,
+    plain: VmConfig,
     archive: Buffer,
     io: RunIo,
     writeInitrd: (restoring: boolean) => Promise<void>,
@@ -290,7 +292,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     if (found) {
       restoredFrom = { services: found.record.services };
       await writeInitrd(true);
-      const r = await startOnce(config, archive, io, { restore: found.stream, key: key! });
+      const r = await startOnce(saving, archive, io, { restore: found.stream, key: key! });
       // a stream QEMU cannot load (another build of the same QEMU version, a bug) is dropped, and the run boots
       if (!r.restoreFailed) return r.result;
       snap!.warn({
@@ -302,10 +304,11 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       resumedAt = undefined;
     }
     await writeInitrd(false);
+    const save = snap?.save && key && want ? { snap: snap!, key, ...want } : undefined;
     return (
-      await startOnce(config, archive, io, {
+      await startOnce(save ? saving : plain, archive, io, {
         ...(key ? { key } : {}),
-        ...(snap?.save && key && want ? { save: { snap: snap!, key, ...want } } : {}),
+        ...(save ? { save } : {}),
       })
     ).result;
   }
