@@ -19,6 +19,7 @@ after(() => removeAll(...made));
 
 interface Report {
   outcome: string;
+  stateDir: string;
   status: number;
   stdout: string;
   start: { how: 'booted' | 'restored'; key?: string; saved?: { bytes: number } };
@@ -134,6 +135,22 @@ describe('snapshots at ready', () => {
     const r = run(['--cold', '--no-save', '--', 'true']);
     assert.equal(r.start.how, 'booted');
     assert.equal(r.start.saved, undefined);
+  });
+
+  test('only a boot that saves pays for init_on_free (zeroed free pages keep the stream small)', () => {
+    const cmdline = (r: Report) => {
+      const argv = JSON.parse(readFileSync(join(r.stateDir, 'argv.json'), 'utf8')) as string[];
+      return argv[argv.indexOf('-append') + 1] ?? '';
+    };
+    const plain = run(['--cold', '--no-save', '--', 'true']);
+    assert.equal(plain.start.how, 'booted');
+    assert.doesNotMatch(cmdline(plain), /init_on_free/);
+    const saving = run(['--cold', '--', 'true']);
+    assert.ok(saving.start.saved, 'the cold run saved a snapshot');
+    assert.match(cmdline(saving), /(^| )init_on_free=1( |$)/);
+    const restored = run(['--', 'true']);
+    assert.equal(restored.start.how, 'restored');
+    assert.match(cmdline(restored), /(^| )init_on_free=1( |$)/);
   });
 
   test('over the size budget the least recently used snapshot is evicted', () => {
