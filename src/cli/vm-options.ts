@@ -13,8 +13,10 @@ import {
   ARTIFACT_KINDS,
   type ArtifactKind,
   type BuiltImage,
+  MACHINES,
   type Prepared,
   type PrepareOptions,
+  type VmMachine,
 } from '../vm/prepare.js';
 
 type Flags = Record<string, unknown>;
@@ -63,13 +65,18 @@ export function limitFlags(o: Flags): Limits {
   return { timeoutS: numberOption('timeout', o.timeout, 1), silenceS: numberOption('silence', o.silence, 0) };
 }
 
-/** `--accel`, `--memory`, `--cpus`. */
+/** `--accel`, `--machine`, `--memory`, `--cpus`. */
 export function addMachineOptions(
   cmd: Command,
   memoryDefault = 'default: 512, more for container runtimes',
 ): Command {
   return cmd
     .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
+    .option(
+      '--machine <type>',
+      'q35, or microvm: no PCI and no firmware, a faster kernel boot (the initramfs only; the kernel needs virtio_mmio)',
+      'q35',
+    )
     .option('-m, --memory <MiB>', `guest memory (${memoryDefault})`)
     .option('--cpus <n>', 'guest CPUs', '1');
 }
@@ -126,6 +133,14 @@ export function snapshotFlags(o: Flags, warn: WarnFn): { restore: boolean; save:
   return { restore: !o.cold, save: o.save !== false, warn };
 }
 
+/** `--machine` checked. */
+export function machineFlag(value: unknown): VmMachine {
+  const v = String(value ?? 'q35');
+  if (!(MACHINES as readonly string[]).includes(v))
+    throw new KjxError('USAGE', `--machine ${v}: expected ${MACHINES.join(' or ')}`);
+  return v as VmMachine;
+}
+
 /** `--accel` checked. */
 export function accelFlag(value: unknown): AccelRequest {
   const v = String(value);
@@ -158,11 +173,13 @@ export async function prepareFromFlags(
     memory?: (wanted: number, image: BuiltImage) => number;
   } = {},
 ): Promise<Prepared> {
-  const { prepareBoot, checkKernelFlags } = await import('../vm/prepare.js');
+  const { prepareBoot, checkKernelFlags, checkMachineFlags } = await import('../vm/prepare.js');
   const image = o.artifact === undefined ? {} : bootFlags(o);
   const kernel = kernelFlags(o);
+  const machine = machineFlag(o.machine);
   // --artifact defaults to initramfs: an explicit other one with --kernel is refused
   checkKernelFlags({ ...kernel, ...image });
+  checkMachineFlags({ machine, ...image });
   const cpus = numberOption('cpus', o.cpus, 1);
   const accel = accelFlag(o.accel);
   return prepareBoot({
@@ -173,6 +190,7 @@ export async function prepareFromFlags(
     ...(more.spec ? { spec: more.spec } : {}),
     ...image,
     accel,
+    machine,
     cpus,
     memoryMiB: (wanted, image) => memoryOption(o.memory, more.memory?.(wanted, image) ?? wanted),
   });

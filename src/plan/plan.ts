@@ -22,7 +22,7 @@ import { kernelBuildInput } from '../kernel/build.js';
 import type { AptIndex } from '../sources/apt.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { userFilesKey } from '../sources/user-files.js';
-import type { OutputFormat, Spec } from '../spec/schema.js';
+import { MICROVM_MODULE, type OutputFormat, type Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
@@ -124,6 +124,9 @@ export function planModules(spec: Spec, components: ComponentPlan): Plan['kernel
   for (const m of mediaKernelModules(spec))
     ask(m, spec.kernel.modules.includes(m) ? 'kernel.modules' : 'media outputs');
   for (const m of guestKernelModules(spec)) ask(m, 'power button and boot nonce');
+  // every kernel kjx builds has it built in (kjx.config), so --machine microvm finds it in the
+  // manifest's built-ins; a packaged kernel has it as a module only when kernel.modules asks
+  if (spec.kernel.kind === 'build') ask(MICROVM_MODULE, 'the microvm machine (--machine microvm)', true);
   for (const m of components.modules.required)
     for (const by of components.modules.askedBy.get(m) ?? []) ask(m, by);
   for (const m of components.modules.optional)

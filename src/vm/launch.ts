@@ -27,7 +27,13 @@ import type { Session } from './session.js';
 export type BaseConfig = Omit<VmConfig, 'console'>;
 
 export function baseConfig(p: Prepared): BaseConfig {
-  const machine = { accel: p.accel.accel, memoryMiB: p.memoryMiB, cpus: p.cpus };
+  const machine = {
+    accel: p.accel.accel,
+    memoryMiB: p.memoryMiB,
+    cpus: p.cpus,
+    // q35 is the argv builder's default: its argv (and so its snapshot keys) stay as they were
+    ...(p.machine === 'q35' ? {} : { machine: p.machine }),
+  };
   const b = p.boot;
   if (b.kind === 'media')
     return { ...machine, kernel: '', cmdline: '', media: b.media, firmware: b.firmware };

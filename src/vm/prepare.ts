@@ -23,7 +23,7 @@ import {
   KERNEL_FILE,
   MANIFEST_FILE,
 } from '../spec/outputs.js';
-import type { Spec } from '../spec/schema.js';
+import { MICROVM_MODULE, type Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import type { Accel } from './guest.js';
 import type { VmConfig, VmMedia } from './qemu-args.js';
@@ -66,25 +66,34 @@ export interface BuiltImage {
 }
 
 /** The boot part of a VM: a direct kernel boot, or a medium through its boot loader. */
-export type BootChoice =
-  | {
-      kind: 'direct';
-      /** What QEMU loads: the PVH vmlinux when it has one, else the bzImage. */
-      kernel: string;
-      pvh: boolean;
-      initrd: string;
-      cmdline: string;
-      firmware?: VmConfig['firmware'];
-      /**
-       * sha256 of the bzImage `kernel` comes from and of `initrd`, when known (a snapshot's
-       * key, saved and restored machines must agree on them; else the files are hashed).
-       */
-      kernelSha256?: string;
-      initrdSha256?: string;
-      /** A developer's kernel booted in place of the image's (`--kernel`). */
-      devKernel?: { path: string; release: string; modules: string[]; load: string[]; all: boolean };
-    }
-  | { kind: 'media'; artifact: ArtifactKind; media: VmMedia; firmware: NonNullable<VmConfig['firmware']> };
+export type BootChoice = DirectBoot | MediaBoot;
+
+/** A direct kernel boot: kernel and initramfs. */
+export interface DirectBoot {
+  kind: 'direct';
+  /** What QEMU loads: the PVH vmlinux when it has one, else the bzImage. */
+  kernel: string;
+  pvh: boolean;
+  initrd: string;
+  cmdline: string;
+  firmware?: VmConfig['firmware'];
+  /**
+   * sha256 of the bzImage `kernel` comes from and of `initrd`, when known (a snapshot's
+   * key, saved and restored machines must agree on them; else the files are hashed).
+   */
+  kernelSha256?: string;
+  initrdSha256?: string;
+  /** A developer's kernel booted in place of the image's (`--kernel`). */
+  devKernel?: { path: string; release: string; modules: string[]; load: string[]; all: boolean };
+}
+
+/** A medium through its boot loader. */
+export interface MediaBoot {
+  kind: 'media';
+  artifact: ArtifactKind;
+  media: VmMedia;
+  firmware: NonNullable<VmConfig['firmware']>;
+}
 
 export interface PrepareOptions {
   specPath: string;
@@ -105,6 +114,11 @@ export interface PrepareOptions {
   memoryMiB?: number | ((wanted: number, image: BuiltImage) => number);
   cpus?: number;
   /**
+   * QEMU machine (default q35). `microvm` (virtio-mmio, no PCI, no firmware) boots
+   * the initramfs directly, on a kernel with virtio_mmio (docs/boot-time.md).
+   */
+  machine?: VmMachine;
+  /**
    * A developer's kernel to boot instead of the image's (`--kernel`): a built kernel
    * tree or a bzImage file (docs/dev-kernel.md). Direct boots of the initramfs only.
    */
@@ -119,6 +133,7 @@ export interface Prepared {
   accel: AccelChoice;
   memoryMiB: number;
   cpus: number;
+  machine: VmMachine;
   boot: BootChoice;
   /** The guest port dropbear listens on (`ssh.port`): what detached and console boots forward. */
   sshPort: number;
@@ -141,6 +156,59 @@ export function checkSpecBuilds(spec: Spec, specPath: string, kind: ArtifactKind
   );
 }
 
+/** The machines a boot can ask for (`--machine`). */
+export const MACHINES = ['q35', 'microvm'] as const;
+export type VmMachine = (typeof MACHINES)[number];
+
+/** USAGE unless `--machine microvm` can apply: a direct boot of the initramfs, with SeaBIOS's place empty. */
+export function checkMachineFlags(o: Pick<PrepareOptions, 'machine' | 'artifact' | 'firmware'>): void {
+  if (o.machine !== 'microvm') return;
+  if (o.artifact !== undefined && o.artifact !== 'initramfs')
+    throw new KjxError(
+      'USAGE',
+      `--machine microvm with --artifact ${o.artifact}: microvm boots the kernel and initramfs directly (no CD-ROM, no boot loader)`,
+      { hint: 'boot the initramfs (leave out --artifact), or boot the medium on q35' },
+    );
+  if (o.firmware === 'uefi')
+    throw new KjxError('USAGE', '--machine microvm with --firmware uefi: microvm boots without OVMF', {
+      hint: 'leave out --firmware, or boot on q35',
+    });
+}
+
+/**
+ * USAGE unless the image's kernel has virtio_mmio, built in or among the modules the
+ * image loads: microvm's devices (console ports, network, entropy) are all on it.
+ */
+export function checkMicrovmKernel(img: Pick<BuiltImage, 'manifest' | 'specPath'>): void {
+  const k = img.manifest.kernel;
+  if (k.builtin.includes(MICROVM_MODULE) || k.modules.includes(MICROVM_MODULE)) return;
+  throw new KjxError(
+    'USAGE',
+    `--machine microvm: the image's kernel (${k.version}) has no virtio_mmio, so the guest would see none of microvm's devices`,
+    {
+      hint: `add virtio_mmio to kernel.modules in ${img.specPath} (a kernel kjx builds has it built in)`,
+    },
+  );
+}
+
+/**
+ * The same for a developer's kernel, when its `.config` says: built in, or a module
+ * stage 1 loads (the image's wanted modules, as that kernel has them).
+ */
+export function checkMicrovmDevKernel(
+  dev: Pick<DevKernel, 'path' | 'config'>,
+  b: Pick<DirectBoot, 'devKernel'>,
+): void {
+  const v = dev.config?.get('VIRTIO_MMIO');
+  if (!dev.config) return;
+  if (v === 'y' || b.devKernel?.load.includes(MICROVM_MODULE)) return;
+  throw new KjxError(
+    'USAGE',
+    `--machine microvm: --kernel ${dev.path} has ${v === 'm' ? 'virtio_mmio as a module the image does not load' : 'no CONFIG_VIRTIO_MMIO'}, so the guest would see none of microvm's devices`,
+    { hint: 'build it with CONFIG_VIRTIO_MMIO=y, or add virtio_mmio to kernel.modules of the image' },
+  );
+}
+
 /** USAGE unless `--kernel`/`--modules` can apply: a direct boot of the initramfs, --modules with --kernel. */
 export function checkKernelFlags(o: Pick<PrepareOptions, 'kernel' | 'modules' | 'artifact'>): void {
   if (o.modules !== undefined && o.kernel === undefined)
@@ -157,6 +225,8 @@ export function checkKernelFlags(o: Pick<PrepareOptions, 'kernel' | 'modules' | 
 
 export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
   checkKernelFlags(o);
+  checkMachineFlags(o);
+  const machine = o.machine ?? 'q35';
   const { loadSpec } = await import('../spec/load.js');
   const spec = o.spec ?? loadSpec(o.specPath);
   const artifact = o.artifact ?? 'initramfs';
@@ -167,14 +237,17 @@ export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
       ? undefined
       : (await import('../sources/dev-kernel.js')).openDevKernel(o.kernel, o.modules);
   const image = await buildImage(spec, o);
+  if (machine === 'microvm' && !dev) checkMicrovmKernel(image);
   const memoryMiB =
     typeof o.memoryMiB === 'function'
       ? o.memoryMiB(image.memoryMiB, image)
       : (o.memoryMiB ?? image.memoryMiB);
   const accel = await chooseAccelFor(o.accel, dev?.bzImage ?? image.kernel);
-  const boot = dev
+  const chosen = dev
     ? await devKernelChoice(image, dev, o.firmware ?? 'bios', o.warn)
     : await bootChoice(image, artifact, o.firmware ?? 'bios');
+  if (machine === 'microvm' && dev && chosen.kind === 'direct') checkMicrovmDevKernel(dev, chosen);
+  const boot = machine === 'microvm' && accel.accel === 'tcg' ? await withTscRate(chosen) : chosen;
   const { projectKeyPath } = await import('../guest/ssh-keys.js');
   const key = projectKeyPath(dirname(image.specPath));
   return {
@@ -183,6 +256,7 @@ export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
     accel,
     memoryMiB,
     cpus: o.cpus ?? 1,
+    machine,
     boot,
     sshPort: spec.ssh.port,
     restrict: spec.vm.restrict,
@@ -218,6 +292,18 @@ async function buildImage(spec: Spec, o: PrepareOptions): Promise<BuiltImage> {
     traceMemoryMiB: built.plan.traceMemoryMiB,
     modules: { required: built.plan.kernel.required, optional: built.plan.kernel.optional },
   };
+}
+
+/**
+ * A microvm boot under TCG with the host's TSC rate on its command line (tsc-rate.ts):
+ * microvm has no timer to fall back on when the kernel's own calibration fails.
+ */
+async function withTscRate(b: BootChoice): Promise<BootChoice> {
+  if (b.kind !== 'direct' || /(^|\s)tsc_early_khz=/.test(b.cmdline)) return b;
+  const { tcgTscKhz } = await import('./tsc-rate.js');
+  const { openCache } = await import('../sources/cache.js');
+  const khz = await tcgTscKhz({ kernel: b.kernel, cacheDir: openCache().root });
+  return { ...b, cmdline: `${b.cmdline} tsc_early_khz=${khz}` };
 }
 
 /** `auto|kvm|tcg` to a concrete accelerator (auto probes once per host and kernel). */

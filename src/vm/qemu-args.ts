@@ -6,10 +6,11 @@
  *
  * Boot speed (measured under TCG, docs/boot-time.md): a direct kernel boot uses
  * qboot instead of SeaBIOS, the kernel gets BOOT_SPEED_CMDLINE, and TCG a CPU model
- * without AVX and 5-level paging (TCG_CPU). `microvm` is supported (virtio devices
- * on virtio-mmio, an RTC) but is not the default: under TCG on a busy host its TSC
- * calibration fails now and then, and with no HPET or PM timer to fall back on the
- * kernel hangs before its first line.
+ * without AVX and 5-level paging (TCG_CPU). `microvm` (`--machine microvm`: virtio
+ * devices on virtio-mmio, an RTC) is not the default: it boots no medium, its kernel
+ * needs virtio_mmio, and under TCG it needs the host's TSC rate on the command line
+ * (tsc-rate.ts, added by prepare.ts), else the kernel's TSC calibration fails now and
+ * then and, with no HPET or PM timer to fall back on, the kernel hangs.
  */
 import { NONCE_FW_CFG_NAME } from '../guest/markers.js';
 import { KjxError } from '../util/errors.js';
