@@ -7,9 +7,10 @@
  * (`tsc_early_khz=`), the kernel skips the calibration. Under TCG the guest's TSC
  * is the host's own counter (QEMU reads it for every `rdtsc`), so the rate is the
  * host's, and only the host can say it: Linux does not publish `tsc_khz`, so a
- * calibration boot on q35 (which has the HPET to fall back on) reads the kernel's
- * `tsc: Detected ... MHz` line. The boot has no initrd and is ended as soon as the
- * line is there (a fraction of a second); the result is cached per host boot (the
+ * calibration boot on q35 (which has the HPET) reads the kernel's own figure: its
+ * refined calibration against the HPET, else its early `tsc: Detected ... MHz`. The
+ * boot has no initrd, waits for a root that never comes, and is ended as soon as the
+ * line is there (1-2 s); the result is cached per host boot (the
  * counter's rate does not change while the host runs), one small JSON file under
  * `<cacheDir>/accel/`.
  */
@@ -24,6 +25,8 @@ import { startVm } from './session.js';
 
 /** How long the calibration boot may take to print the line. */
 const CALIBRATION_TIMEOUT_MS = 30_000;
+/** How long after the early calibration the refined one may take (it comes ~1 s after, later on a busy host). */
+const REFINE_WAIT_MS = 10_000;
 
 /** A rate a calibration may report: anything outside is a misread line, not a TSC. */
 const MIN_KHZ = 100_000;
@@ -32,7 +35,7 @@ const MAX_KHZ = 20_000_000;
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 /** Bump when the meaning of a cached rate changes. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 interface CachedRate {
   format: number;
@@ -40,21 +43,30 @@ interface CachedRate {
   khz: number;
 }
 
+/** The kernel's line after it measured the TSC against the HPET for a second (the most exact). */
+const REFINED = /tsc: Refined TSC clocksource calibration: /;
+
 /**
- * The rate in kHz from a kernel's boot lines: its `MHz TSC` line when it printed one
- * (the TSC runs at another rate than the CPU), else its `MHz processor` line.
+ * The rate in kHz from a kernel's boot lines: the refined calibration when it got
+ * that far, else its early one (a few hundred ppm off on a busy host): the
+ * `MHz TSC` line when it printed one (the TSC runs at another rate than the CPU),
+ * else its `MHz processor` line.
  */
 export function tscKhzFromConsole(lines: string[]): number | undefined {
-  const rate = (kind: string) => {
+  const rate = (what: string) => {
     // with or without printk's timestamp (PRINTK_TIME)
-    const re = new RegExp(`^(?:\\[\\s*\\d+\\.\\d+\\] )?tsc: Detected (\\d{1,5})\\.(\\d{3}) MHz ${kind}\\s*$`);
+    const re = new RegExp(`^(?:\\[\\s*\\d+\\.\\d+\\] )?tsc: ${what}\\s*$`);
     for (const l of lines) {
       const m = re.exec(l);
       if (m) return Number(m[1]) * 1000 + Number(m[2]);
     }
     return undefined;
   };
-  const khz = rate('TSC') ?? rate('processor');
+  const mhz = '(\\d{1,5})\\.(\\d{3}) MHz';
+  const khz =
+    rate(`Refined TSC clocksource calibration: ${mhz}`) ??
+    rate(`Detected ${mhz} TSC`) ??
+    rate(`Detected ${mhz} processor`);
   return khz !== undefined && khz >= MIN_KHZ && khz <= MAX_KHZ ? khz : undefined;
 }
 
@@ -67,7 +79,10 @@ export interface TscRateOptions {
 
 /** The host's TSC rate in kHz, from the cache or a calibration boot. */
 export async function tcgTscKhz(o: TscRateOptions): Promise<number> {
-  const key = { host: hostname(), bootId: readFileSync(BOOT_ID, 'utf8').trim() };
+  const bootId = hostBootId();
+  // without a boot id there is nothing to tie a cached rate to: measure each time
+  if (!bootId) return calibrate(o);
+  const key = { host: hostname(), bootId };
   const file = join(o.cacheDir, 'accel', `tsc-${hashValue(key)}.json`);
   const cached = readCached(file, key);
   if (cached !== undefined) return cached;
@@ -75,6 +90,14 @@ export async function tcgTscKhz(o: TscRateOptions): Promise<number> {
   const rec: CachedRate = { format: CACHE_FORMAT, key, khz };
   writeFileAtomic(file, `${JSON.stringify(rec, null, 2)}\n`);
   return khz;
+}
+
+function hostBootId(): string | undefined {
+  try {
+    return readFileSync(BOOT_ID, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function readCached(file: string, key: CachedRate['key']): number | undefined {
@@ -94,7 +117,7 @@ async function calibrate(o: TscRateOptions): Promise<number> {
   const seen = new Promise<void>((r) => {
     done = r;
   });
-  let detected = false;
+  let fallback: NodeJS.Timeout | undefined;
   const config: VmConfig = {
     ...(o.qemu ? { qemu: o.qemu } : {}),
     accel: 'tcg',
@@ -102,16 +125,17 @@ async function calibrate(o: TscRateOptions): Promise<number> {
     memoryMiB: 128,
     cpus: 1,
     kernel: o.kernel,
-    // no initrd: the kernel panics when it finds no root, and panic=-1 ends QEMU
-    cmdline: 'console=ttyS0 earlyprintk=serial,ttyS0',
+    // no initrd, and a root that never comes: the kernel waits for it, running on,
+    // until its refined calibration a second after the clocksource is up
+    cmdline: 'console=ttyS0 earlyprintk=serial,ttyS0 root=/dev/kjx-calibration rootwait',
     console: { kind: 'stdio' },
   };
   const vm = startVm(config, {
     onLine(line) {
       if (lines.length < 2000) lines.push(line);
-      // the `MHz TSC` line, when there is one, comes right after the `processor` one
-      if (detected) done();
-      else if (/tsc: Detected .* MHz processor/.test(line)) detected = true;
+      if (REFINED.test(line)) done();
+      // a kernel that does not refine (no HPET, an option left out) has said all it will
+      else if (!fallback && /tsc: Detected .* MHz/.test(line)) fallback = setTimeout(done, REFINE_WAIT_MS);
     },
   });
   let timer: NodeJS.Timeout | undefined;
@@ -122,6 +146,7 @@ async function calibrate(o: TscRateOptions): Promise<number> {
     await Promise.race([seen, timedOut, vm.exited]);
   } finally {
     clearTimeout(timer);
+    clearTimeout(fallback);
     await vm.stop(500);
   }
   const khz = tscKhzFromConsole(lines);

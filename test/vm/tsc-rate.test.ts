@@ -21,6 +21,17 @@ test('the TSC line wins when the TSC runs at another rate than the CPU', () => {
   );
 });
 
+test('the refined calibration (against the HPET, a second later) wins over the early one', () => {
+  assert.equal(
+    tscKhzFromConsole([
+      'tsc: Detected 2094.393 MHz processor',
+      'clocksource: Switched to clocksource tsc-early',
+      'tsc: Refined TSC clocksource calibration: 2095.991 MHz',
+    ]),
+    2095991,
+  );
+});
+
 test('no line, a line in the middle of others, or an impossible rate: no rate', () => {
   assert.equal(tscKhzFromConsole([]), undefined);
   assert.equal(tscKhzFromConsole(['clocksource: tsc-early: mask: 0xffffffffffffffff']), undefined);
@@ -28,4 +39,8 @@ test('no line, a line in the middle of others, or an impossible rate: no rate', 
   assert.equal(tscKhzFromConsole(['tsc: Detected 0.001 MHz processor']), undefined);
   assert.equal(tscKhzFromConsole(['tsc: Detected 99999.999 MHz processor']), undefined);
   assert.equal(tscKhzFromConsole(['tsc: Detected 2096 MHz processor']), undefined);
+  assert.equal(
+    tscKhzFromConsole(['tsc: Refined TSC clocksource calibration: 2096.000 MHz; rm -rf /']),
+    undefined,
+  );
 });
