@@ -199,8 +199,8 @@ export function checkMicrovmDevKernel(
   dev: Pick<DevKernel, 'path' | 'config'>,
   b: Pick<DirectBoot, 'devKernel'>,
 ): void {
-  const v = dev.config?.get('VIRTIO_MMIO');
   if (!dev.config) return;
+  const v = dev.config.get('VIRTIO_MMIO');
   if (v === 'y' || b.devKernel?.load.includes(MICROVM_MODULE)) return;
   throw new KjxError(
     'USAGE',
