@@ -74,7 +74,7 @@ export function addMachineOptions(
     .option('--accel <accel>', 'auto, kvm or tcg', 'auto')
     .option(
       '--machine <type>',
-      'q35, or microvm: no PCI and no firmware, a faster kernel boot (the initramfs only; the kernel needs virtio_mmio)',
+      'q35, or microvm: no PCI and no firmware (the initramfs only; the kernel needs virtio_mmio)',
       'q35',
     )
     .option('-m, --memory <MiB>', `guest memory (${memoryDefault})`)
