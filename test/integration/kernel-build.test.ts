@@ -3,14 +3,16 @@
  * `vm` profile, compiled for real (several minutes on two cores), then booted
  * under TCG through every output: the initramfs, the ISO (BIOS and UEFI) and a
  * disk, and on the microvm machine 50 times in a row. A changed configuration
- * rebuilds incrementally; a second cache directory builds the same bytes. Then the trace lab and every container runtime on it.
+ * rebuilds incrementally. Then the trace lab and every container runtime on it.
+ * (That a second cache directory builds the same bytes is `npm run bench kernel`'s:
+ * a second whole build here took 15 minutes of the CI run on two cores.)
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TraceSummary } from '../../src/trace/collect.js';
-import { coldCacheWithDebs, removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
+import { removeAll, runKjx, SHARED_CACHE, workspace } from '../helpers/kjx.js';
 import { needsTool } from '../helpers/prereq.js';
 
 /** A first build compiles the whole kernel: 6-8 minutes here, more on a busy host. */
@@ -23,7 +25,6 @@ kernel:
 outputs: [initramfs, iso, qcow2]
 `;
 
-const builtDirs = (cache: string) => readdirSync(join(cache, 'kernel', 'built'));
 const stepsOfLastBuild = (log: string) => {
   const last = log.lastIndexOf(' bzImage modules\n');
   return (log.slice(last).match(/^ {2}CC /gm) ?? []).length;
@@ -192,40 +193,6 @@ describe('a kernel built from linux-source-6.1 with the vm profile', { skip: nee
       'modprobe dummy && ip link add d0 type dummy && echo ok',
     ]);
     assert.equal(run.stdout, 'ok\n', run.stderr);
-  });
-
-  test('the same inputs in another cache directory build the same bzImage, vmlinux and modules', () => {
-    writeFileSync(join(ws, 'kjx.yaml'), BUILT_KERNEL_SPEC);
-    assert.equal(kjx(['build']).code, 0, 'back to the first configuration, from the cache');
-    const other = coldCacheWithDebs();
-    cleanup.push(other);
-    const r = kjx(['build', '-o', 'dist2'], { cache: other, timeoutMs: BUILD_MS });
-    assert.equal(r.code, 0, r.stderr);
-    const [key] = builtDirs(other);
-    assert.ok(key && builtDirs(SHARED_CACHE).includes(key), 'the same key in both caches');
-    const files = (cache: string) => {
-      const dir = join(cache, 'kernel', 'built', key);
-      const out: Record<string, string> = {};
-      const walk = (d: string, rel: string): void => {
-        for (const e of readdirSync(d, { withFileTypes: true })) {
-          const p = join(d, e.name);
-          if (e.isDirectory()) walk(p, `${rel}${e.name}/`);
-          else out[`${rel}${e.name}`] = readFileSync(p).toString('base64');
-        }
-      };
-      walk(dir, '');
-      return out;
-    };
-    const a = files(SHARED_CACHE);
-    const b = files(other);
-    assert.ok(Object.keys(a).some((f) => f.endsWith('/vxlan.ko')));
-    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
-    const differ = Object.keys(a).filter((f) => a[f] !== b[f]);
-    assert.deepEqual(differ, [], 'files that differ between the two builds');
-    assert.equal(
-      readFileSync(join(ws, 'dist2', 'vmlinuz')).equals(readFileSync(join(ws, 'dist', 'vmlinuz'))),
-      true,
-    );
   });
 });
 
