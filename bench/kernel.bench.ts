@@ -197,12 +197,12 @@ export async function benchKernel(): Promise<BenchLine[]> {
         ok: first.s <= 20 * 60,
       },
       {
-        name: `vm profile built in two cache directories: files that differ of ${first.files} (bzImage, vmlinux, config, modules)`,
+        name: 'vm profile built in two cache directories: files that differ (bzImage, vmlinux, config, modules)',
         value: first.differ.length,
         unit: 'files',
         target: '0',
         ok: first.differ.length === 0,
-        ...(first.differ.length > 0 ? { note: first.differ.slice(0, 20).join(', ') } : {}),
+        note: `of ${first.files}${first.differ.length > 0 ? `: ${first.differ.slice(0, 20).join(', ')}` : ''}`,
       },
       {
         name: 'no-op rebuild of the built-kernel spec',
