@@ -132,6 +132,18 @@ export const QBOOT_ROM = 'qboot.rom';
 export const BOOT_SPEED_CMDLINE = ['cryptomgr.notests', 'noreplace-smp'];
 
 /**
+ * Added under TCG only, unless the spec's command line sets the same sysctl (or
+ * `norandmaps`): no address-space randomization for the guest's processes. TCG keys
+ * the code it has translated by virtual address, so with ASLR the dynamic loader,
+ * libc and every PIE binary land elsewhere in each new process and are translated
+ * afresh: an exec of the dynamically linked busybox costs ~30 ms, without ASLR ~5 ms,
+ * and a boot is some hundred execs (docs/boot-time.md). The kernel applies `sysctl.`
+ * parameters just before it runs /init. Under KVM nothing is translated, and ASLR
+ * stays; `sysctl.kernel.randomize_va_space=2` in kernel.cmdline keeps it under TCG.
+ */
+export const TCG_CMDLINE = ['sysctl.kernel.randomize_va_space=0'];
+
+/**
  * The CPU model under TCG: qemu64 (AMD vendor, so no Meltdown page-table isolation)
  * raised to x86-64-v2 (SSSE3, SSE4.1/4.2, POPCNT; CX16 and LAHF it has), so
  * binaries built for v2 run. Not `max`: its AVX2 (which glibc then prefers, and TCG
@@ -142,14 +154,18 @@ export const TCG_CPU = 'qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt';
 
 /**
  * Kernel command line: the spec's, with the serial console and panic=-1 guaranteed,
- * and the BOOT_SPEED_CMDLINE parameters the spec does not set itself.
+ * and the BOOT_SPEED_CMDLINE (and under TCG the TCG_CMDLINE) parameters the spec
+ * does not set itself.
  */
 export function kernelCmdline(c: VmConfig): string {
   const parts = c.cmdline.split(/\s+/).filter(Boolean);
   if (!parts.some((p) => p.startsWith('console='))) parts.push('console=ttyS0');
   const rest = parts.filter((p) => !p.startsWith('panic='));
-  const key = (p: string) => p.split('=')[0];
-  for (const knob of BOOT_SPEED_CMDLINE) if (!rest.some((p) => key(p) === key(knob))) rest.push(knob);
+  // sysctl.kernel/x and sysctl.kernel.x are one parameter; norandmaps says randomize_va_space=0
+  const key = (p: string) =>
+    p === 'norandmaps' ? 'sysctl.kernel.randomize_va_space' : (p.split('=')[0] ?? '').replace(/\//g, '.');
+  const knobs = c.accel === 'tcg' ? [...BOOT_SPEED_CMDLINE, ...TCG_CMDLINE] : BOOT_SPEED_CMDLINE;
+  for (const knob of knobs) if (!rest.some((p) => key(p) === key(knob))) rest.push(knob);
   rest.push('panic=-1');
   return rest.join(' ');
 }

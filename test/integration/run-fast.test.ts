@@ -2,7 +2,8 @@
  * How `kjx run` hands the image to QEMU and what an ephemeral VM starts
  * (docs/boot-time.md, "Unpacked on the host" and "What a run VM starts"): the
  * PVH vmlinux, with the bzImage as fallback (the initramfs: test/vm/direct-boot.test.ts); no
- * console shell, power button or SSH server unless a service needs one.
+ * console shell, power button or SSH server unless a service needs one, and
+ * runsvdir is not kept waiting for the directory they were unlinked from.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,12 +37,15 @@ describe('kjx run: what QEMU boots and what the guest starts', () => {
   });
 
   test('the kernel boots as the PVH vmlinux from the cache; nothing interactive starts', () => {
-    const r = run(['--', 'sh', '-c', 'ls /etc/service; echo end']);
+    const r = run(['--', 'sh', '-c', 'ls /etc/service; stat -c mtime=%Y /etc/service; echo end']);
     const kernel = r.argv[r.argv.indexOf('-kernel') + 1]!;
     assert.match(kernel, /\/kernels\/[0-9a-f]{64}\.vmlinux$/);
     assert.equal(firstBytes(kernel, 4), '\x7fELF');
     assert.equal(existsSync(join(r.stateDir, 'initrd')), false, 'the initramfs copy is gone with QEMU');
     assert.match(r.out, /end/);
+    // stage 1 unlinked services, and stage 2 dated the directory back: runsvdir sleeps a
+    // second before scanning a directory changed within the current second (stage2.sh)
+    assert.match(r.out, /^mtime=0$/m);
     assert.doesNotMatch(r.out, /\b(ssh|console|acpid)\b/, r.out);
   });
 

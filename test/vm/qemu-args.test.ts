@@ -24,7 +24,7 @@ test('always -nodefaults, -no-reboot and panic=-1 (replacing a spec panic=)', ()
   assert.doesNotMatch(append, /panic=10/);
   assert.match(append, /console=ttyS0/);
   assert.equal(
-    kernelCmdline({ ...base, cmdline: 'console=hvc0' }),
+    kernelCmdline({ ...base, accel: 'kvm', cmdline: 'console=hvc0' }),
     'console=hvc0 cryptomgr.notests noreplace-smp panic=-1',
   );
 });
@@ -85,10 +85,30 @@ test('a direct kernel boot on q35 (the default) or pc uses qboot; -bios names it
 });
 
 test('boot-speed kernel parameters are added unless the spec sets them itself', () => {
-  assert.match(kernelCmdline(base), /(^| )cryptomgr\.notests noreplace-smp panic=-1$/);
+  assert.match(kernelCmdline({ ...base, accel: 'kvm' }), /(^| )cryptomgr\.notests noreplace-smp panic=-1$/);
   const kept = kernelCmdline({ ...base, cmdline: 'cryptomgr.notests=0' });
   assert.match(kept, /cryptomgr\.notests=0/);
   assert.equal(kept.match(/cryptomgr\.notests/g)?.length, 1);
+});
+
+test('under TCG only, no ASLR for guest processes, unless the spec keeps it', () => {
+  const aslrOff = 'sysctl.kernel.randomize_va_space=0';
+  assert.match(
+    kernelCmdline(base),
+    /(^| )cryptomgr\.notests noreplace-smp sysctl\.kernel\.randomize_va_space=0 panic=-1$/,
+  );
+  assert.doesNotMatch(kernelCmdline({ ...base, accel: 'kvm' }), /randomize_va_space|norandmaps/);
+  assert.ok(after(qemuArgv(base), '-append')[0]!.includes(aslrOff));
+  // the spec's own value, in either sysctl spelling, or norandmaps, wins and stays alone
+  for (const own of [
+    'sysctl.kernel.randomize_va_space=2',
+    'sysctl.kernel/randomize_va_space=1',
+    'norandmaps',
+  ]) {
+    const line = kernelCmdline({ ...base, cmdline: own });
+    assert.ok(line.includes(own), line);
+    assert.ok(!line.includes(aslrOff), line);
+  }
 });
 
 test('TCG gets an x86-64-v2 qemu64 (no AVX, no 5-level paging), KVM the host CPU', () => {

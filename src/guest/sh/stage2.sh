@@ -15,4 +15,8 @@ echo "
 echo "kjx: stage 2 after $up s"
 # detached (double fork): reports readiness, then runs the kjx run hook if there is one
 ( "$KJX_BOOT_READY" </dev/null >/dev/console 2>&1 & )
+# runsvdir sleeps a second before its first scan when the directory changed within the
+# current second (so it never reads one half made). Stage 1 is done with it, and a kernel
+# that does not keep the initramfs's mtimes dates it to this boot: date it back.
+touch -d @0 "$KJX_SV" 2>/dev/null
 exec env - PATH="$PATH" runsvdir -P "$KJX_SV" 'log: ...........................................................................'
