@@ -5,8 +5,8 @@
  * uses that check.
  *
  * - started: ready as soon as the program is exec'd.
- * - file, port, check: /usr/lib/kjx/ready-poll, detached, polls every 0.2 s while
- *   the program lives.
+ * - file, port, check: /usr/lib/kjx/ready-poll, detached, polls while the program
+ *   lives: file and port every 0.05 s for 2 s then every 0.2 s, check every 0.2 s.
  * - signal: the program sends SIGUSR1 to its parent. runsv dies on SIGUSR1 (runit
  *   2.1.2), so the parent is a small wrapper shell that traps it (`services.ts`).
  */

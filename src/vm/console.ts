@@ -264,7 +264,8 @@ export function tailConsole(
       stop();
       return;
     }
-    timer = setTimeout(poll, o.everyMs ?? 100);
+    // a detached boot's caller waits for the ready line: every 25 ms is a read call, not 50 ms of latency
+    timer = setTimeout(poll, o.everyMs ?? 25);
   };
   poll();
   return { stop };

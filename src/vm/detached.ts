@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { newNonce } from '../guest/markers.js';
@@ -24,6 +24,7 @@ import { tail } from '../util/exec.js';
 import { type BootTiming, bootTiming } from './boot-phases.js';
 import { followConsole, type TimedMarker, tailConsole } from './console.js';
 import { checkSnapshotFits } from './detached-snapshot.js';
+import { directInitrd } from './direct-boot.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Accel, Guest, Limits, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
@@ -123,9 +124,21 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
   writeRecord(rec);
   writeFileSync(join(dir, 'starting'), '');
   writeFileSync(rec.consoleLog, '');
+  const config = { ...o.config };
+  if (config.initrd && !config.media) {
+    // as a run hands it over (direct-boot.ts): the kernel copies a small archive instead
+    // of inflating it under emulation; a restored guest has it in memory already, QEMU
+    // only needs the file its argv names
+    const copy = join(dir, 'initrd');
+    const image = o.restore
+      ? Buffer.alloc(0)
+      : await directInitrd(readFileSync(config.initrd), config.initrd);
+    writeFileSync(copy, image, { mode: 0o600 });
+    config.initrd = copy;
+  }
   const nonce = newNonce();
   const vmConfig = (n: string): VmConfig => ({
-    ...o.config,
+    ...config,
     console: { kind: 'file', path: rec.consoleLog },
     qmpSocket: rec.qmp,
     // port 0: QEMU binds a free port itself, so no other process can take it first

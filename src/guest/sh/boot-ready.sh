@@ -26,7 +26,8 @@ while :; do
   [ -z "$kjx_notready" ] && break
   kjx_now
   [ "${kjx_t%.*}" -ge "$kjx_deadline" ] && break
-  kjx_sleep 0.1
+  # builtins only, so a short period costs little; the host waits for what this prints
+  kjx_sleep 0.05
 done
 [ -z "$kjx_notready" ] || echo "kjx: warning: not ready after $KJX_TIMEOUT s: $kjx_notready"
 kjx_now
