@@ -16,7 +16,7 @@ echo $$ >"$KJX_STATE/svc/$n/poller"
 # file and port are builtins only: every 0.05 s for the first 2 s (a service is mostly
 # ready within them, and a boot waits for the last one), then every 0.2 s; a check
 # runs a command, every 0.2 s
-kjx_every=0.2 kjx_fast=0
+kjx_fast=0
 [ "$kind" = check ] || kjx_fast=40
 while kill -0 "$pid" 2>/dev/null; do
   case $kind in
@@ -28,7 +28,7 @@ while kill -0 "$pid" 2>/dev/null; do
     kjx_fast=$((kjx_fast - 1))
     kjx_sleep 0.05
   else
-    kjx_sleep "$kjx_every"
+    kjx_sleep 0.2
   fi
 done
 kill -0 "$pid" 2>/dev/null && kjx_set_ready "$n" "$pid"
