@@ -108,10 +108,10 @@ export function fstab(): string {
  * /etc/runit/1: src/guest/sh/stage1.sh (mounts, runit flags, kjx's state, the nonce,
  * modules), then what kjx.yaml asks for: sysctls, network, components' lines, tasks.
  *
- * An ephemeral `kjx run` VM is recognized by its run hook: appended to the
- * initramfs (there before init), or a cpio over fw_cfg (unpacked in stage 1, once
- * the fw_cfg module is loaded). Such a VM has no network device and its console is
- * kjx's pipe, so the interactive built-ins are unlinked from the scan directory
+ * An ephemeral `kjx run` VM is recognized by its run hook: a cpio over fw_cfg
+ * (unpacked in stage 1, once the fw_cfg module is loaded). Such a VM has no
+ * network device and its console is kjx's pipe, so the interactive built-ins are
+ * unlinked from the scan directory
  * before runsvdir starts: nobody could use them, and under emulation the SSH host
  * key alone costs 0.6 s of a 3 s run. A medium boots with `snapshot=on` in a run,
  * so the unlinking never reaches the disk.

@@ -24,7 +24,6 @@ import { tail } from '../util/exec.js';
 import { type BootTiming, bootTiming } from './boot-phases.js';
 import { followConsole, type TimedMarker, tailConsole } from './console.js';
 import { checkSnapshotFits } from './detached-snapshot.js';
-import { directInitrd } from './direct-boot.js';
 import { connectQmpOnceUp, forwardedPort } from './forwards.js';
 import type { Accel, Guest, Limits, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
@@ -126,14 +125,11 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
   writeFileSync(rec.consoleLog, '');
   const config = { ...o.config };
   if (config.initrd && !config.media) {
-    // as a run hands it over (direct-boot.ts): the kernel copies a small archive instead
-    // of inflating it under emulation; a restored guest has it in memory already, QEMU
-    // only needs the file its argv names
+    // a copy under the VM's own name, so its argv (the key of `kjx snapshot`) does not name
+    // the cache; the file is already decompressed when small (direct-boot.ts); a restored
+    // guest has it in memory already, QEMU only needs the file its argv names
     const copy = join(dir, 'initrd');
-    const image = o.restore
-      ? Buffer.alloc(0)
-      : await directInitrd(readFileSync(config.initrd), config.initrd);
-    writeFileSync(copy, image, { mode: 0o600 });
+    writeFileSync(copy, o.restore ? Buffer.alloc(0) : readFileSync(config.initrd), { mode: 0o600 });
     config.initrd = copy;
   }
   const nonce = newNonce();

@@ -7,13 +7,14 @@
  *   unpacked once per kernel into the cache (`kernels/<sha256 of the bzImage>`),
  *   checked against its own sha256 each time it is handed out (a damaged one is
  *   unpacked again);
- * - the initramfs decompressed, when it is small: the kernel then only copies it.
+ * - the initramfs decompressed, when it is small: the kernel then only copies it;
+ *   inflated once per image into the cache (`initrds/<sha256 of the image>.cpio`).
  *
  * Both fall back to the artifacts as built, which is also what media boots and
  * UEFI (OVMF has no PVH loader) get. The image bytes never change: this is how
  * the runner hands them to QEMU.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PVH_READER, pvhVmlinux } from '../rootfs/bzimage.js';
 import { type Cache, openCache } from '../sources/cache.js';
@@ -93,4 +94,49 @@ export async function directInitrd(initrd: Buffer, name: string): Promise<Buffer
   const raw = await decompressAny(initrd, name);
   const isCpio = raw.toString('latin1', 0, 6) === '070701';
   return raw !== initrd && isCpio && raw.length <= DECOMPRESS_INITRD_MAX ? raw : initrd;
+}
+
+/**
+ * The file QEMU should load as the initramfs at `initrdPath` (directInitrd), kept in the
+ * cache as `initrds/<sha256 of the image>.cpio` so each boot neither inflates nor copies
+ * it: the image itself when it stays compressed. The cached copy is checked against its
+ * own sha256 when handed out, like the vmlinux.
+ */
+export async function directInitrdFile(
+  initrdPath: string,
+  /** The image's sha256 when the caller has it (the build record), else it is hashed here. */
+  knownSha256?: string,
+  cache: Cache = openCache(),
+): Promise<string> {
+  // compression ratios of initramfs images stay below 4 (directInitrd): a bigger one is not read
+  const small = () => statSync(initrdPath).size <= DECOMPRESS_INITRD_MAX / 4;
+  if (!knownSha256 && !small()) return initrdPath;
+  const image = knownSha256 ? undefined : readFileSync(initrdPath);
+  const base = join(cache.root, 'initrds', knownSha256 ?? sha256(image!));
+  const cpio = `${base}.cpio`;
+  const cpioSha = `${cpio}.sha256`;
+  const keep = `${base}.as-is`;
+  if (existsSync(cpio)) {
+    if (intact(cpio, cpioSha)) return cpio;
+    rmSync(cpio, { force: true });
+    rmSync(cpioSha, { force: true });
+    rmSync(`${cpio}.stamp`, { force: true });
+  }
+  if (existsSync(keep) || !small()) return initrdPath;
+  const bytes = image ?? readFileSync(initrdPath);
+  const raw = await directInitrd(bytes, initrdPath);
+  try {
+    if (raw === bytes) {
+      // already a cpio archive, or too big once inflated: booted as built, and not inflated again to learn that
+      writeFileAtomic(keep, '');
+      return initrdPath;
+    }
+    writeFileAtomic(cpioSha, `${sha256(raw)}\n`);
+    // 0600: the image may hold host keys (ssh.hostKeyFiles)
+    writeFileAtomic(cpio, raw, 0o600);
+    return cpio;
+  } catch {
+    // a cache that cannot be written: the kernel inflates the image itself, a little slower
+    return initrdPath;
+  }
 }

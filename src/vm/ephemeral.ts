@@ -13,7 +13,7 @@
  * when `run` returns.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -33,11 +33,10 @@ import { KjxError, type WarnFn } from '../util/errors.js';
 import { tail } from '../util/exec.js';
 import { sha256 } from '../util/hash.js';
 import { type BootTiming, bootTiming, type ServiceEvent, serviceEvents } from './boot-phases.js';
-import { directInitrd } from './direct-boot.js';
 import type { Accel, Guest, GuestCommand, GuestRunResult, Outcome, RunIo, StopResult } from './guest.js';
 import { watchLimits } from './limits.js';
 import { incomingFrom, migrateToFile, resumeIncoming } from './migrate.js';
-import { appendPayload, hookPayload, type Mount, type PayloadFile, runArchive } from './payload.js';
+import { hookPayload, type Mount, type PayloadFile, runArchive } from './payload.js';
 import { qemuArgv, type VmConfig } from './qemu-args.js';
 import { connectQmp, type QmpClient } from './qmp.js';
 import { type Session, startVm } from './session.js';
@@ -230,22 +229,21 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     const initrd = join(e.stateDir, 'initrd');
     const fwCfgFile = join(e.stateDir, 'run.cpio');
     const c = e.config;
-    // a medium's boot loader reads the initramfs from the medium: the hook goes over fw_cfg
-    const boot: Partial<VmConfig> = c.media
-      ? {
-          media: { ...c.media, snapshot: true },
-          fwCfg: [...(c.fwCfg ?? []), { name: RUN_FW_CFG_NAME, file: fwCfgFile }],
-        }
-      : { initrd };
-    // 0600: the image may hold host keys (ssh.hostKeyFiles), the payload copied-in files
-    if (c.media) writeFileSync(fwCfgFile, hook, { mode: 0o600 });
-    const writeInitrd = async (restoring: boolean): Promise<void> => {
-      if (c.media) return;
-      // a restored guest unpacked its initramfs before the save: QEMU needs the file
-      // its argv names, not the bytes (they reach no guest memory the stream does not overwrite)
-      if (restoring) return writeFileSync(initrd, '', { mode: 0o600 });
-      const image = await directInitrd(readFileSync(c.initrd!), c.initrd!);
-      writeFileSync(initrd, appendPayload(image, hook), { mode: 0o600 });
+    // the hook goes over fw_cfg, so QEMU loads the initramfs as prepared (decompressed once,
+    // in the cache: direct-boot.ts) instead of a per-run copy with the hook appended
+    const boot: Partial<VmConfig> = {
+      ...(c.media ? { media: { ...c.media, snapshot: true } } : {}),
+      fwCfg: [...(c.fwCfg ?? []), { name: RUN_FW_CFG_NAME, file: fwCfgFile }],
+    };
+    // 0600: the payload may hold copied-in files
+    writeFileSync(fwCfgFile, hook, { mode: 0o600 });
+    // a restored guest unpacked its initramfs before the save: QEMU needs a file to load,
+    // not the bytes (they reach no guest memory the stream does not overwrite), and an
+    // empty one spares it reading hundreds of MB of container runtimes
+    const restoreInitrd = (): Partial<VmConfig> => {
+      if (c.media) return {};
+      writeFileSync(initrd, '', { mode: 0o600 });
+      return { initrd };
     };
     const plain: VmConfig = {
       ...c,
@@ -269,11 +267,11 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       : undefined;
     const want = snap ? { qemuVersion: snap.qemuVersion, accel } : undefined;
     try {
-      return await startEither(saving, plain, archive, io, writeInitrd, snap, key, want);
+      return await startEither(saving, plain, archive, io, restoreInitrd, snap, key, want);
     } finally {
-      // the console log and argv stay for a look afterwards; the initramfs copy (up to
-      // hundreds of MB with container runtimes) is of no use once QEMU is gone
+      // the console log and argv stay for a look afterwards, the hook and a restore's empty initramfs do not
       rmSync(initrd, { force: true });
+      rmSync(fwCfgFile, { force: true });
     }
   }
 
@@ -283,7 +281,7 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     plain: VmConfig,
     archive: Buffer,
     io: RunIo,
-    writeInitrd: (restoring: boolean) => Promise<void>,
+    restoreInitrd: () => Partial<VmConfig>,
     snap: EphemeralSnapshots | undefined,
     key: string | undefined,
     want: { qemuVersion: string; accel: Accel } | undefined,
@@ -291,8 +289,10 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     const found = snap?.restore && key && want ? findSnapshot(snap.store, key, want, snap.warn) : undefined;
     if (found) {
       restoredFrom = { services: found.record.services };
-      await writeInitrd(true);
-      const r = await startOnce(saving, archive, io, { restore: found.stream, key: key! });
+      const r = await startOnce({ ...saving, ...restoreInitrd() }, archive, io, {
+        restore: found.stream,
+        key: key!,
+      });
       // a stream QEMU cannot load (another build of the same QEMU version, a bug) is dropped, and the run boots
       if (!r.restoreFailed) return r.result;
       snap!.warn({
@@ -303,7 +303,6 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
       restoredFrom = undefined;
       resumedAt = undefined;
     }
-    await writeInitrd(false);
     const save = snap?.save && key && want ? { snap: snap!, key, ...want } : undefined;
     return (
       await startOnce(save ? saving : plain, archive, io, {

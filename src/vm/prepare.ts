@@ -379,11 +379,12 @@ async function bootChoice(
   const uefi = await uefiFirmware(firmware);
   if (artifact === 'initramfs') {
     const k = await entryOf(img.kernel, img.kernelSha256, !!uefi);
+    const { directInitrdFile } = await import('./direct-boot.js');
     return {
       kind: 'direct',
       kernel: k.path,
       pvh: k.pvh,
-      initrd: img.initrd,
+      initrd: img.initrd ? await directInitrdFile(img.initrd, img.initrdSha256) : '',
       cmdline: img.cmdline,
       ...(uefi ? { firmware: uefi } : {}),
       ...(img.kernelSha256 ? { kernelSha256: img.kernelSha256 } : {}),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,7 +8,12 @@ import { writeCpio } from '../../src/image/cpio.js';
 import { makeReproducible } from '../../src/rootfs/reproducible.js';
 import { mk, newTree } from '../../src/rootfs/tree.js';
 import { openCache } from '../../src/sources/cache.js';
-import { DECOMPRESS_INITRD_MAX, directInitrd, directKernel } from '../../src/vm/direct-boot.js';
+import {
+  DECOMPRESS_INITRD_MAX,
+  directInitrd,
+  directInitrdFile,
+  directKernel,
+} from '../../src/vm/direct-boot.js';
 import { bzImage, elfWithNotes, PVH_NOTE } from '../fixtures/bzimage-fixtures.js';
 
 const dirs: string[] = [];
@@ -99,5 +104,60 @@ describe('direct boot', () => {
     assert.deepEqual(await directInitrd(notCpio, 'i'), notCpio);
     const big = Buffer.concat([gzipSync(cpio), Buffer.alloc(DECOMPRESS_INITRD_MAX / 4)]);
     assert.equal(await directInitrd(big, 'i'), big);
+  });
+
+  const initTree = () => {
+    const t = newTree();
+    t.set('/init', mk.file('/init', '#!/bin/sh\n', { kind: 'generated', by: 'test' }, 0o755));
+    return writeCpio(makeReproducible(t, 0));
+  };
+
+  test('the decompressed initramfs is kept in the cache: inflated once, checked, private', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const cpio = initTree();
+    const image = join(d, 'initramfs.cpio.gz');
+    writeFileSync(image, gzipSync(cpio));
+    const first = await directInitrdFile(image, undefined, cache);
+    assert.match(first, /\/initrds\/[0-9a-f]{64}\.cpio$/);
+    assert.deepEqual(readFileSync(first), cpio);
+    assert.equal(statSync(first).mode & 0o777, 0o600, 'the image may hold host keys');
+    const sha = first.replace(/.*\/([0-9a-f]{64})\.cpio$/, '$1');
+    // with the build record's sha256 the image is not even looked at
+    rmSync(image);
+    assert.equal(await directInitrdFile(image, sha, cache), first);
+    // a damaged copy is inflated again, never handed to QEMU
+    writeFileSync(image, gzipSync(cpio));
+    writeFileSync(first, Buffer.from('tampered'));
+    assert.equal(await directInitrdFile(image, sha, cache), first);
+    assert.deepEqual(readFileSync(first), cpio);
+  });
+
+  test('an initramfs that is a cpio already, or not small, is loaded as it is', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const plain = join(d, 'initramfs.cpio');
+    writeFileSync(plain, initTree());
+    assert.equal(await directInitrdFile(plain, undefined, cache), plain);
+    assert.equal(await directInitrdFile(plain, undefined, cache), plain, 'remembered, not inflated again');
+    assert.ok(readdirSync(join(cache.root, 'initrds')).some((f) => f.endsWith('.as-is')));
+    const big = join(d, 'big.cpio.gz');
+    writeFileSync(big, Buffer.concat([gzipSync(initTree()), Buffer.alloc(DECOMPRESS_INITRD_MAX / 4)]));
+    assert.equal(await directInitrdFile(big, undefined, cache), big);
+    assert.equal(existsSync(join(cache.root, 'initrds')), true);
+    assert.deepEqual(
+      readdirSync(join(cache.root, 'initrds')).filter((f) => f.endsWith('.cpio')),
+      [],
+      'no copy of either',
+    );
+  });
+
+  test('a cache that cannot be written boots the compressed image', async () => {
+    const d = tmp();
+    const cache = openCache(join(d, 'cache'));
+    const image = join(d, 'initramfs.cpio.gz');
+    writeFileSync(image, gzipSync(initTree()));
+    writeFileSync(join(cache.root, 'initrds'), 'a file where the directory would go');
+    assert.equal(await directInitrdFile(image, undefined, cache), image);
   });
 });

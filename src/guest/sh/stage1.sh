@@ -66,7 +66,7 @@ fi
 # the image has no /sbin/modprobe, so the kernel's requests during early boot fail at once
 # instead of starting a process each under emulation; from here on it autoloads through ours
 echo /bin/modprobe >/proc/sys/kernel/modprobe
-# `kjx run` adds its hook at boot time (docs/guest-protocol.md): appended to the initramfs, or over fw_cfg
+# `kjx run` adds its hook at boot time, over fw_cfg (docs/guest-protocol.md)
 # (a cluster node gets its hostname, /etc/hosts and LAN address the same way: docs/cluster.md)
 [ -r "$KJX_RUN_CPIO" ] && (cd / && cpio -idmu <"$KJX_RUN_CPIO" 2>/dev/null)
 read -r kjx_h </etc/hostname && echo "$kjx_h" >/proc/sys/kernel/hostname
