@@ -50,6 +50,7 @@ import {
 } from './config.js';
 import { kjxProfileText, profileBase } from './profiles.js';
 import { type KernelSource, treeStamp } from './source.js';
+import { toolchainVersions } from './toolchain.js';
 
 /** Bumped when how kjx builds changes what it builds (flags, steps): older results are not reused. */
 export const KERNEL_RECIPE = 1;
@@ -83,24 +84,6 @@ export interface BuiltKernel {
 interface BuiltRecord {
   release: string;
   files: Record<string, string>;
-}
-
-/** The compilers and tools whose versions are part of a kernel's cache key. */
-const TOOLCHAIN = [
-  ['gcc', '--version'],
-  ['ld', '--version'],
-  ['pahole', '--version'],
-  ['make', '--version'],
-] as const;
-
-let toolchainMemo: string | undefined;
-/** First lines of the toolchain's `--version`: a compiler upgrade rebuilds the kernel. */
-export function toolchainVersions(): string {
-  toolchainMemo ??= TOOLCHAIN.map(([cmd, arg]) => {
-    const r = spawnSync(cmd, [arg], { encoding: 'utf8', timeout: 10_000 });
-    return `${cmd}: ${(r.stdout ?? '').split('\n')[0]?.trim() || 'missing'}`;
-  }).join('\n');
-  return toolchainMemo;
 }
 
 /**
