@@ -74,8 +74,7 @@ export const DEFAULT_MODULES = [
   'vmw_vsock_virtio_transport',
 ] as const;
 
-/** The transport of every device on QEMU's microvm machine (`--machine microvm`), which has no PCI. */
-export const MICROVM_MODULE = 'virtio_mmio';
+export { MICROVM_MODULE } from './machine.js';
 
 /*
  * Normalized shapes of the fields a transform rewrites. They are the contract with

@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Manifest } from '../image/manifest.js';
 import type { DevKernel } from '../sources/dev-kernel.js';
+import { MICROVM_MODULE } from '../spec/machine.js';
 import {
   BOOTABLE_OUTPUTS,
   type BootableOutput,
@@ -23,7 +24,7 @@ import {
   KERNEL_FILE,
   MANIFEST_FILE,
 } from '../spec/outputs.js';
-import { MICROVM_MODULE, type Spec } from '../spec/schema.js';
+import type { Spec } from '../spec/schema.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import type { Accel } from './guest.js';
 import type { VmConfig, VmMedia } from './qemu-args.js';
