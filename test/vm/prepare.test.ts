@@ -53,7 +53,10 @@ describe('prepareBoot', () => {
     assert.equal(p.boot.pvh, true);
     assert.match(p.boot.kernel, /\/kernels\/[0-9a-f]{64}\.vmlinux$/);
     assert.equal(firstBytes(p.boot.kernel, 4), '\x7fELF');
-    assert.equal(p.boot.initrd, join(ws, 'dist', 'initramfs.cpio.gz'));
+    // the built initramfs, decompressed once into the cache (direct-boot.ts)
+    assert.match(p.boot.initrd, /\/initrds\/[0-9a-f]{64}\.cpio$/);
+    assert.equal(firstBytes(p.boot.initrd, 6), '070701');
+    assert.equal(p.image.initrd, join(ws, 'dist', 'initramfs.cpio.gz'));
     assert.equal(p.memoryMiB, 512);
     assert.equal(p.cpus, 1);
     assert.deepEqual(p.accel, { accel: 'tcg', reason: 'requested' });
