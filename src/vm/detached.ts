@@ -13,7 +13,16 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { newNonce } from '../guest/markers.js';
@@ -129,7 +138,10 @@ export async function bootDetached(o: DetachOptions): Promise<DetachedGuest> {
     // the cache; the file is already decompressed when small (direct-boot.ts); a restored
     // guest has it in memory already, QEMU only needs the file its argv names
     const copy = join(dir, 'initrd');
-    writeFileSync(copy, o.restore ? Buffer.alloc(0) : readFileSync(config.initrd), { mode: 0o600 });
+    // copied by the kernel, not through our memory: an image with container runtimes is hundreds of MB
+    if (o.restore) writeFileSync(copy, '');
+    else copyFileSync(config.initrd, copy);
+    chmodSync(copy, 0o600);
     config.initrd = copy;
   }
   const nonce = newNonce();

@@ -257,9 +257,15 @@ export function ephemeralGuest(e: EphemeralSpec): EphemeralGuest {
     // freed pages zeroed, so a snapshot stores them as a flag each (docs/boot-time.md);
     // a boot that saves none does not pay for it: zeroing 512 MiB at boot is ~1 s under TCG
     const saving: VmConfig = snap ? { ...plain, cmdline: `${c.cmdline} ${SNAPSHOT_CMDLINE}` } : plain;
+    // where the initramfs lives (the cache's cpio, or the image itself when it stays compressed)
+    // is no part of the machine: its content is, as an artifact
+    const keyArg = (a: string) => {
+      const run = a.split(e.stateDir).join('<run>');
+      return c.initrd && !c.media ? run.split(c.initrd).join('<initrd>') : run;
+    };
     const key = snap
       ? snapshotKey({
-          argv: qemuArgv({ ...saving, nonce: KEY_NONCE }).map((a) => a.split(e.stateDir).join('<run>')),
+          argv: qemuArgv({ ...saving, nonce: KEY_NONCE }).map(keyArg),
           artifacts: { ...snap.artifacts, hook: sha256(hook) },
           qemuVersion: snap.qemuVersion,
           accel,
