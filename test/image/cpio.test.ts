@@ -234,6 +234,20 @@ const KNOWN_TYPES = [0o140000, 0o120000, 0o100000, 0o060000, 0o040000, 0o020000,
  * (the damage, faithfully). What the format does check (magic, hex digits, the
  * layout fields, NULs, the trailer, known file types) must be refused.
  */
+/** Where each header of a good archive starts, the trailer's last. */
+function headerOffsets(archive: Buffer): number[] {
+  const hexAt = (o: number) => Number.parseInt(archive.toString('latin1', o, o + 8), 16);
+  const out: number[] = [];
+  for (let off = 0; off + 110 <= archive.length; ) {
+    out.push(off);
+    const namesize = hexAt(off + 94);
+    if (archive.toString('latin1', off + 110, off + 110 + namesize - 1) === 'TRAILER!!!') break;
+    const dataStart = (off + 110 + namesize + 3) & ~3;
+    off = (dataStart + hexAt(off + 54) + 3) & ~3;
+  }
+  return out;
+}
+
 function cpioVerdict(
   archive: Buffer,
   at: number,
@@ -274,10 +288,23 @@ function cpioVerdict(
       if (!e && field !== 'namesize') return same(`the trailer's ${field}`);
       if (field === 'namesize') return refuse('namesize: the NUL must end the name');
       if (field === 'filesize') {
+        const moved = (dataStart + v + 3) & ~3;
+        if (dataStart + v > archive.length) return refuse('filesize runs past the end');
+        // moved exactly onto a later header (or the trailer): a valid archive again, whose
+        // entry i holds the headers it skipped as data; the format cannot tell
+        const landing = headerOffsets(archive).indexOf(moved);
+        if (moved !== next && landing > i)
+          return {
+            expected: [
+              ...entries.slice(0, i),
+              { ...e!, data: Buffer.from(damaged.subarray(dataStart, dataStart + v)) },
+              ...entries.slice(landing),
+            ],
+            why: 'filesize moves the next header onto a later one',
+          };
         // within the padding the next header stays where it was, and the format cannot
         // tell: the data then are the bytes the new size covers
-        if (((dataStart + v + 3) & ~3) !== next || dataStart + v > archive.length)
-          return refuse('filesize moves the next header');
+        if (moved !== next) return refuse('filesize moves the next header');
         const data = damaged.subarray(dataStart, dataStart + v);
         return {
           expected: entries.map((x, j) => (j === i ? { ...x, data: Buffer.from(data) } : x)),
