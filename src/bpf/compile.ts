@@ -17,7 +17,16 @@
  * the command lines, the toolchain's identity and the kernel BTF. A compile error is
  * BPF_COMPILE with the compiler's own `file:line:column` lines.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { type Cache, cacheTempDir, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
 import { bpfStem, type ProgramSpec, portableProgram } from '../spec/programs.js';
@@ -341,7 +350,9 @@ async function compileProgram(
   } else if (p.loader.kind === 'go') {
     // GOPATH mode, offline: the package is copied under a GOPATH of its own, Debian's
     // /usr/share/gocode after it for cilium/ebpf and golang.org/x/sys
-    const gopath = join(dir, 'gopath');
+    // by its resolved path: go names the files of the directory it builds in relative to
+    // it only when that matches its working directory, which a symlinked cache would not
+    const gopath = join(realpathSync(dir), 'gopath');
     const pkg = join(gopath, 'src', 'kjx.local', p.name);
     const src = p.loader.dir;
     cpSync(src, pkg, { recursive: true, filter: (s) => s === src || !basename(s).startsWith('.') });
