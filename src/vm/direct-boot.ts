@@ -48,9 +48,7 @@ export async function directKernel(
   if (existsSync(elf)) {
     if (intact(elf, elfSha)) return { path: elf, pvh: true };
     // damaged: dropped and unpacked again, never booted
-    rmSync(elf, { force: true });
-    rmSync(elfSha, { force: true });
-    rmSync(`${elf}.stamp`, { force: true });
+    dropCopy(elf, elfSha);
   }
   if (existsSync(no)) return { path: bzImagePath, pvh: false, why: readFileSync(no, 'utf8').trim() };
   let r: Awaited<ReturnType<typeof pvhVmlinux>>;
@@ -69,6 +67,11 @@ export async function directKernel(
   // the verdict is about this file as this reader sees it
   writeFileAtomic(no, `${r.why}\n`);
   return { path: bzImagePath, pvh: false, why: r.why };
+}
+
+/** A damaged cached copy goes with its recorded sha256 and stat stamp. */
+function dropCopy(file: string, shaFile: string): void {
+  for (const f of [file, shaFile, `${file}.stamp`]) rmSync(f, { force: true });
 }
 
 /** Does the cached file still hash to what was recorded when it was written? */
@@ -118,9 +121,7 @@ export async function directInitrdFile(
   const keep = `${base}.as-is`;
   if (existsSync(cpio)) {
     if (intact(cpio, cpioSha)) return cpio;
-    rmSync(cpio, { force: true });
-    rmSync(cpioSha, { force: true });
-    rmSync(`${cpio}.stamp`, { force: true });
+    dropCopy(cpio, cpioSha);
   }
   if (existsSync(keep) || !small()) return initrdPath;
   const bytes = image ?? readFileSync(initrdPath);

@@ -226,14 +226,6 @@ const HEADER_FIELDS = [
 ] as const;
 const KNOWN_TYPES = [0o140000, 0o120000, 0o100000, 0o060000, 0o040000, 0o020000, 0o010000];
 
-/**
- * What readCpio must make of a newc archive written by us after one byte at `at`
- * became `value`: `expected` entries, or a refusal (`expected` undefined). newc has
- * no checksum: names, data, padding and most header fields are not checked by the
- * format, so there the reader must return exactly the bytes now in the archive
- * (the damage, faithfully). What the format does check (magic, hex digits, the
- * layout fields, NULs, the trailer, known file types) must be refused.
- */
 /** Where each header of a good archive starts, the trailer's last. */
 function headerOffsets(archive: Buffer): number[] {
   const hexAt = (o: number) => Number.parseInt(archive.toString('latin1', o, o + 8), 16);
@@ -248,6 +240,14 @@ function headerOffsets(archive: Buffer): number[] {
   return out;
 }
 
+/**
+ * What readCpio must make of a newc archive written by us after one byte at `at`
+ * became `value`: `expected` entries, or a refusal (`expected` undefined). newc has
+ * no checksum: names, data, padding and most header fields are not checked by the
+ * format, so there the reader must return exactly the bytes now in the archive
+ * (the damage, faithfully). What the format does check (magic, hex digits, the
+ * layout fields, NULs, the trailer, known file types) must be refused.
+ */
 function cpioVerdict(
   archive: Buffer,
   at: number,
