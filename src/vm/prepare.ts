@@ -243,7 +243,9 @@ export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
     typeof o.memoryMiB === 'function'
       ? o.memoryMiB(image.memoryMiB, image)
       : (o.memoryMiB ?? image.memoryMiB);
-  const accel = await chooseAccelFor(o.accel, dev?.bzImage ?? image.kernel);
+  const accel = dev
+    ? await chooseAccelFor(o.accel, dev.bzImage)
+    : await chooseAccelFor(o.accel, image.kernel, image.kernelSha256);
   const chosen = dev
     ? await devKernelChoice(image, dev, o.firmware ?? 'bios', o.warn)
     : await bootChoice(image, artifact, o.firmware ?? 'bios');
@@ -308,7 +310,12 @@ async function withTscRate(b: BootChoice): Promise<BootChoice> {
 }
 
 /** `auto|kvm|tcg` to a concrete accelerator (auto probes once per host and kernel). */
-export async function chooseAccelFor(requested: AccelRequest, kernel: string): Promise<AccelChoice> {
+export async function chooseAccelFor(
+  requested: AccelRequest,
+  kernel: string,
+  /** The kernel's sha256 from the build record, when known. */
+  kernelSha256?: string,
+): Promise<AccelChoice> {
   if (requested === 'tcg') return { accel: 'tcg', reason: 'requested' };
   // a build with media outputs only has no kernel in dist/ to probe KVM with
   if (kernel === '' && requested === 'kvm') return { accel: 'kvm', reason: 'requested (not probed)' };
@@ -320,7 +327,11 @@ export async function chooseAccelFor(requested: AccelRequest, kernel: string): P
   }
   const { chooseAccel } = await import('./accel.js');
   const { openCache } = await import('../sources/cache.js');
-  const c = await chooseAccel(requested, { kernel, cacheDir: openCache().root });
+  const c = await chooseAccel(requested, {
+    kernel,
+    cacheDir: openCache().root,
+    ...(kernelSha256 ? { kernelSha256 } : {}),
+  });
   return { accel: c.accel, reason: c.reason + (c.cached ? ' (cached verdict)' : '') };
 }
 
