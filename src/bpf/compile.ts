@@ -29,7 +29,8 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { type Cache, cacheTempDir, getBlob, getRecord, putBlob, putRecord } from '../sources/cache.js';
-import { bpfStem, type ProgramSpec, portableProgram } from '../spec/programs.js';
+import type { ProgramSpec } from '../spec/programs.js';
+import { bpfStem, portableProgram } from '../spec/values.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { parseDiagnostics } from './diagnostics.js';

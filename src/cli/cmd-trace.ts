@@ -138,15 +138,15 @@ export function registerTrace(program: Command, globals: () => GlobalOptions): v
           },
         );
       const limits = limitFlags(o);
-      const { loadSpec } = await import('../spec/load.js');
+      const { loadSpecCached } = await import('../pipeline/spec-cache.js');
       const { collectTools, probeVmTools, programSources } = await import('../trace/image-tools.js');
       const attached = vmName ? (await import('../vm/detached.js')).attach(vmName) : undefined;
       const record = attached?.record;
       const spec = record
         ? existsSync(record.spec)
-          ? loadSpec(record.spec)
+          ? await loadSpecCached(record.spec)
           : undefined
-        : loadSpec(specPath);
+        : await loadSpecCached(specPath);
       const tools = attached ? await probeVmTools(attached) : collectTools(spec!);
       let serviceRun: string | undefined;
       if (tracer === 'service' && spec) {

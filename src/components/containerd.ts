@@ -14,7 +14,7 @@
 
 import type { GuestService } from '../guest/services.js';
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { DEFAULT_READY_TIMEOUT } from '../spec/schema.js';
+import { DEFAULT_READY_TIMEOUT } from '../spec/values.js';
 import { type Component, type GuestContext, kernelHas } from './component.js';
 import { CHECK_ROOT, checkEntry, checkImage, overlayHint, overlayMissing } from './container-common.js';
 import { dataComponent } from './data.js';

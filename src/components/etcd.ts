@@ -17,7 +17,7 @@ import {
   newTree,
   type Tree,
 } from '../rootfs/tree.js';
-import { DEFAULT_READY_TIMEOUT } from '../spec/schema.js';
+import { DEFAULT_READY_TIMEOUT } from '../spec/values.js';
 import type { Component } from './component.js';
 import { dataComponent } from './data.js';
 

@@ -7,7 +7,7 @@
  */
 import { BPF_READY, BPF_READY_LINK, bpfReadyScript } from '../guest/bpf-ready.js';
 import { addEntry, ensureParents, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { LIBBPF_TOOLS } from '../spec/tracing.js';
+import { LIBBPF_TOOLS } from '../spec/libbpf-tools.js';
 import { type Component, takeFiles } from './component.js';
 
 /** Where the package installs its tools. */

@@ -10,7 +10,8 @@
  * from the host, list `evdev` (and `button` unless built in) in kernel.modules.
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { ACPID_SERVICE, DEFAULT_READY_TIMEOUT, type Spec } from '../spec/schema.js';
+import type { Spec } from '../spec/schema.js';
+import { ACPID_SERVICE, DEFAULT_READY_TIMEOUT } from '../spec/values.js';
 import { FW_CFG_MODULE } from './markers.js';
 import type { GuestService } from './services.js';
 import { script } from './shell.js';

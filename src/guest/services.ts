@@ -5,13 +5,8 @@
  * How `needs` and `ready` map onto runit is told in docs/services.md.
  */
 import { addEntry, type EntrySource, mk, newTree, type Tree } from '../rootfs/tree.js';
-import {
-  CONSOLE_SERVICE,
-  DEFAULT_READY_TIMEOUT,
-  type ServiceSpec,
-  type Spec,
-  type StopSignal,
-} from '../spec/schema.js';
+import type { ServiceSpec, Spec, StopSignal } from '../spec/schema.js';
+import { CONSOLE_SERVICE, DEFAULT_READY_TIMEOUT } from '../spec/values.js';
 import { type DependencyGraph, dependencyLevels, dependentsOf, longestChain } from '../util/graph.js';
 import { FINISH_TIMEOUT, logDir, SERVICE_DIR, SUPERVISE_DIR, SV_DIR, SV_LIB } from './layout.js';
 import { acpidService, powerButtonOn } from './power-button.js';

@@ -9,7 +9,9 @@
  * fingerprint on the console as `@@kjx:<nonce>:hostkey type=<t> sha256=<base64>`, the
  * OpenSSH SHA256 fingerprint without its "SHA256:" prefix, so the host can pin it.
  */
-import { DEFAULT_READY_TIMEOUT, type HostKeyType, SSH_SERVICE, type SshSpec } from '../spec/schema.js';
+
+import type { HostKeyType, SshSpec } from '../spec/schema.js';
+import { DEFAULT_READY_TIMEOUT, SSH_SERVICE } from '../spec/values.js';
 import type { GuestService } from './services.js';
 import { shQuote } from './shell.js';
 

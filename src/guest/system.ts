@@ -5,7 +5,8 @@
  * (our poweroff, reboot and halt replace busybox's applet links).
  */
 import { addEntry, type EntrySource, mergeTrees, mk, newTree, type Tree } from '../rootfs/tree.js';
-import { ACPID_SERVICE, CONSOLE_SERVICE, type Spec, SSH_SERVICE } from '../spec/schema.js';
+import type { Spec } from '../spec/schema.js';
+import { ACPID_SERVICE, CONSOLE_SERVICE, SSH_SERVICE } from '../spec/values.js';
 import { baseFiles } from './base-files.js';
 import { identityTree } from './identity.js';
 import { BOOT_READY, READY_POLL, SV_LIB } from './layout.js';

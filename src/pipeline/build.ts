@@ -14,10 +14,11 @@ import { join, resolve } from 'node:path';
 import { type Plan, planBuild } from '../plan/plan.js';
 import { type AptIndex, hostAptIndex } from '../sources/apt.js';
 import { type Cache, openCache } from '../sources/cache.js';
-import { loadSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
 import type { WarnFn, Warning } from '../util/errors.js';
+import { knownValid } from '../util/known-valid.js';
 import { codeHash } from './code-hash.js';
+import { loadSpecCached } from './spec-cache.js';
 import { type Artifact, type BuildEvents, runStages, type StageReport, timed } from './stage.js';
 import { BUILD_STAGES, initramfsName, portableSpec, STAGES } from './stages.js';
 
@@ -94,7 +95,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   sweepTemps(outDir);
 
   const spec = await timed('spec', events, reports, async () => ({
-    value: opts.spec ?? loadSpec(opts.specPath),
+    value: opts.spec ?? (await loadSpecCached(opts.specPath, cache)),
   }));
   const plan = await timed('resolve', events, reports, async () => {
     const p = await planBuild(spec, {
@@ -102,6 +103,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       updateLock: opts.updateLock ?? false,
       index: opts.index ?? hostAptIndex(),
       envEpoch: process.env.SOURCE_DATE_EPOCH,
+      knownLocks: knownValid(join(cache.root, 'valid', 'lock'), codeHash()),
     });
     const set = p.packages;
     return {

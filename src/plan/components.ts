@@ -19,7 +19,8 @@ import { NO_MODULES_DIR } from '../sources/kernel.js';
 import type { LoadedComponentFile } from '../spec/component-file.js';
 import { didYouMean, expected } from '../spec/messages.js';
 import { type FieldProblem, problemsError, type SpecSource, withSource } from '../spec/positions.js';
-import { ACPID_SERVICE, CONSOLE_SERVICE, isComponentPath, type Spec, SSH_SERVICE } from '../spec/schema.js';
+import type { Spec } from '../spec/schema.js';
+import { ACPID_SERVICE, CONSOLE_SERVICE, isComponentPath, SSH_SERVICE } from '../spec/values.js';
 import { KjxError } from '../util/errors.js';
 import { findCycle } from '../util/graph.js';
 

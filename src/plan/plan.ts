@@ -22,10 +22,12 @@ import { kernelBuildInput } from '../kernel/build.js';
 import type { AptIndex } from '../sources/apt.js';
 import { readHostDir, readHostFile } from '../sources/host-files.js';
 import { userFilesKey } from '../sources/user-files.js';
-import { MICROVM_MODULE, type OutputFormat, type Spec } from '../spec/schema.js';
+import { MICROVM_MODULE } from '../spec/machine.js';
+import type { OutputFormat, Spec } from '../spec/schema.js';
 import { KjxError } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
+import type { KnownValid } from '../util/known-valid.js';
 import { type ComponentPlan, planComponents } from './components.js';
 import { mediaFormats, mediaKernelModules } from './media.js';
 import { type PackageSet, resolvePlanPackages } from './resolve.js';
@@ -97,6 +99,8 @@ export interface PlanOptions {
   index: AptIndex;
   /** SOURCE_DATE_EPOCH from the environment, when the spec gives none. */
   envEpoch?: string | undefined;
+  /** Lock bytes checked before (util/known-valid.ts), taken without checking again. */
+  knownLocks?: KnownValid;
 }
 
 /** The build's SOURCE_DATE_EPOCH: the spec's, the environment's, or DEFAULT_EPOCH. */
@@ -200,6 +204,7 @@ export async function planBuild(spec: Spec, opts: PlanOptions): Promise<Plan> {
     lockPath: opts.lockPath,
     updateLock: opts.updateLock ?? false,
     index: opts.index,
+    ...(opts.knownLocks ? { knownLocks: opts.knownLocks } : {}),
   });
   const modules = planModules(planned, components);
   const required = modules.filter((m) => !m.optional).map((m) => m.name);

@@ -6,19 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { type AptIndex, type AptPackage, type ResolvedPackage, resolvePackages } from '../sources/apt.js';
-import { imagePackages } from '../spec/images.js';
 import { outputPackages } from '../spec/outputs.js';
 import type { Spec } from '../spec/schema.js';
+import { imagePackages } from '../spec/values.js';
 import { KjxError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
+import type { KnownValid } from '../util/known-valid.js';
 import { planComponents } from './components.js';
 import {
   type Lock,
+  loadLock,
   lockedBootPackages,
   lockedPackages,
   lockFromResolved,
   lockMatches,
-  readLock,
   writeLock,
 } from './lock.js';
 
@@ -109,6 +110,8 @@ export interface ResolveInputs {
   lockPath: string;
   updateLock: boolean;
   index: AptIndex;
+  /** Lock bytes checked before (util/known-valid.ts), taken without checking again. */
+  knownLocks?: KnownValid;
 }
 
 export async function resolvePlanPackages({
@@ -117,12 +120,13 @@ export async function resolvePlanPackages({
   lockPath,
   updateLock,
   index,
+  knownLocks,
 }: ResolveInputs): Promise<PackageSet> {
   const roots = rootsOf(spec, componentPackages);
   const kernelRoot = kernelRootOf(spec);
   const bootRoots = bootRootsOf(spec);
   const local = localDebsOf(spec);
-  const lock: Lock | undefined = readLock(lockPath);
+  const lock: Lock | undefined = await loadLock(lockPath, knownLocks);
   if (lock && !updateLock && lockMatches(lock, roots, kernelRoot, bootRoots)) {
     const kernel = lock.kernel ? { ...lock.kernel, provides: [] as string[] } : null;
     return {

@@ -12,6 +12,9 @@
 import { z } from 'zod';
 import { parseImageReference } from './image-ref.js';
 import { expected } from './messages.js';
+import { imagePackages } from './values.js';
+
+export { imagePackages };
 
 /** Images kjx can build itself. busybox-static: /bin/busybox with its applets, nothing else. */
 export const IMAGE_BUILDERS = ['busybox-static'] as const;
@@ -131,8 +134,3 @@ export const imagesList = z.array(imageObject).superRefine((images, ctx) => {
       });
   });
 });
-
-/** The Debian packages the spec's built images need (the build plans them like components' packages). */
-export function imagePackages(images: readonly ImageSpec[]): string[] {
-  return [...new Set(images.flatMap((i) => (i.kind === 'build' ? [i.from] : [])))].sort();
-}

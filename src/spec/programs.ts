@@ -14,9 +14,12 @@
  * Paths are relative to kjx.yaml; that the files exist is checked when the spec loads.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { expected } from './messages.js';
+import { bpfStem, portableProgram } from './values.js';
+
+export { bpfStem, portableProgram };
 
 export type ProgramLoader =
   | { kind: 'generic' }
@@ -113,11 +116,6 @@ export const programsList = z
     'Your own eBPF programs, compiled on the host (clang, libbpf CO-RE) and installed with their loaders (docs/tracing.md).',
   );
 
-/** The stem of a BPF source: `top.bpf.c` -> `top` (its object is `top.bpf.o`, its skeleton `top.skel.h`). */
-export function bpfStem(bpfPath: string): string {
-  return basename(bpfPath).replace(/(\.bpf)?\.c$/, '');
-}
-
 /** Point a program's host paths at `specDir`. */
 export function resolveProgramPaths(p: ProgramSpec, specDir: string): ProgramSpec {
   const abs = (ref: string) => resolve(specDir, ref);
@@ -128,20 +126,6 @@ export function resolveProgramPaths(p: ProgramSpec, specDir: string): ProgramSpe
         ? { ...p.loader, dir: abs(p.loader.dirRef) }
         : p.loader;
   return { ...p, bpf: abs(p.bpfRef), loader };
-}
-
-/** The program as it bears on the image: host paths as written. */
-export function portableProgram(p: ProgramSpec): unknown {
-  return {
-    name: p.name,
-    bpf: p.bpfRef,
-    loader:
-      p.loader.kind === 'c'
-        ? { kind: 'c', sources: p.loader.sourceRefs }
-        : p.loader.kind === 'go'
-          ? { kind: 'go', dir: p.loader.dirRef }
-          : p.loader,
-  };
 }
 
 /** Problems with the files a program names (missing, not a file, a Go dir without .go files). */

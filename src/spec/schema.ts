@@ -25,6 +25,13 @@ import { expected } from './messages.js';
 import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
 import type { SpecSource } from './positions.js';
 import { tracingObject } from './tracing.js';
+import {
+  ACPID_SERVICE,
+  CONSOLE_SERVICE,
+  DEFAULT_READY_TIMEOUT,
+  isComponentPath,
+  SSH_SERVICE,
+} from './values.js';
 
 /**
  * What an image has when the spec names no components: a shell, the init and
@@ -46,13 +53,18 @@ export type ComponentRef = string;
 /** A name of a built-in component. */
 const COMPONENT_NAME_RE = /^[a-z0-9][a-z0-9._+-]*$/;
 
-/** A `components:` entry that names a component file rather than a built-in component. */
-export function isComponentPath(ref: string): boolean {
-  return ref.includes('/') || /\.ya?ml$/.test(ref);
-}
-
+// the names the rest of kjx uses at run time live apart from zod (values.ts)
 // the outputs and their files and writers: one catalogue (outputs.ts)
-export { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat };
+export {
+  ACPID_SERVICE,
+  CONSOLE_SERVICE,
+  DEFAULT_OUTPUTS,
+  DEFAULT_READY_TIMEOUT,
+  isComponentPath,
+  OUTPUTS,
+  type OutputFormat,
+  SSH_SERVICE,
+};
 /** Disk image size when `disk.size` is not given. */
 export const DEFAULT_DISK_SIZE = '1G';
 
@@ -188,12 +200,6 @@ export type KernelSpec = PackageKernelSpec | ImageKernelSpec | BuildKernelSpec;
  * onto runit is told in docs/services.md; the generators live in src/guest/.
  */
 
-/** Services kjx adds itself; a spec service may not take their names while they are on. */
-export const SSH_SERVICE = 'ssh';
-export const CONSOLE_SERVICE = 'console';
-/** Handles the ACPI power button (src/guest/power-button.ts). */
-export const ACPID_SERVICE = 'acpid';
-
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 /** Signals `sv down`/`sv term` may deliver instead of TERM (libbpf-tools print their results on INT). */
@@ -203,9 +209,6 @@ export const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const;
 export type HostKeyType = (typeof HOST_KEY_TYPES)[number];
 export const CONSOLE_MODES = ['shell', 'none'] as const;
 export type ConsoleMode = (typeof CONSOLE_MODES)[number];
-
-/** Seconds a service may take to become ready before boot reports it as not ready. */
-export const DEFAULT_READY_TIMEOUT = 60;
 
 /** How kjx knows a service is ready; dependents start only after that. */
 export type ReadySpec = { timeout: number } & (

@@ -5,83 +5,11 @@
  * one from the package, so a name the package lost fails the build loudly.
  */
 import { z } from 'zod';
+import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS, type LibbpfTool } from './libbpf-tools.js';
 import { didYouMean, expected } from './messages.js';
 import { type ProgramSpec, programsList } from './programs.js';
 
-/** Every tool in Debian 12's libbpf-tools 0.26 (symlinked aliases like ext4dist included). */
-export const LIBBPF_TOOLS = [
-  'bashreadline',
-  'bindsnoop',
-  'biolatency',
-  'biopattern',
-  'biosnoop',
-  'biostacks',
-  'biotop',
-  'bitesize',
-  'btrfsdist',
-  'btrfsslower',
-  'cachestat',
-  'capable',
-  'cpudist',
-  'cpufreq',
-  'drsnoop',
-  'execsnoop',
-  'exitsnoop',
-  'ext4dist',
-  'ext4slower',
-  'filelife',
-  'filetop',
-  'fsdist',
-  'fsslower',
-  'funclatency',
-  'gethostlatency',
-  'hardirqs',
-  'javagc',
-  'killsnoop',
-  'klockstat',
-  'ksnoop',
-  'llcstat',
-  'mdflush',
-  'mountsnoop',
-  'nfsdist',
-  'nfsslower',
-  'numamove',
-  'offcputime',
-  'oomkill',
-  'opensnoop',
-  'readahead',
-  'runqlat',
-  'runqlen',
-  'runqslower',
-  'sigsnoop',
-  'slabratetop',
-  'softirqs',
-  'solisten',
-  'statsnoop',
-  'syscount',
-  'tcpconnect',
-  'tcpconnlat',
-  'tcplife',
-  'tcprtt',
-  'tcpstates',
-  'tcpsynbl',
-  'tcptop',
-  'tcptracer',
-  'vfsstat',
-  'wakeuptime',
-  'xfsdist',
-  'xfsslower',
-] as const;
-export type LibbpfTool = (typeof LIBBPF_TOOLS)[number];
-
-/** What the libbpf-tools component takes when `tracing.libbpfTools` is not given. */
-export const DEFAULT_LIBBPF_TOOLS: LibbpfTool[] = [
-  'runqlat',
-  'execsnoop',
-  'offcputime',
-  'syscount',
-  'biolatency',
-];
+export { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS, type LibbpfTool };
 
 export interface TracingSpec {
   /** Tools the libbpf-tools component installs into /usr/sbin. */

@@ -9,8 +9,8 @@ import { BPF_DIR } from '../bpf/guest-paths.js';
 import { builtinComponent, COMPONENT_NAMES } from '../components/index.js';
 import { LIBBPF_TOOLS_DIR } from '../components/libbpf-tools.js';
 import { planComponents } from '../plan/components.js';
+import { LIBBPF_TOOLS } from '../spec/libbpf-tools.js';
 import type { Spec } from '../spec/schema.js';
-import { LIBBPF_TOOLS } from '../spec/tracing.js';
 import type { Guest } from '../vm/guest.js';
 import type { ImageTools } from './tracers.js';
 

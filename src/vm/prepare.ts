@@ -228,8 +228,8 @@ export async function prepareBoot(o: PrepareOptions): Promise<Prepared> {
   checkKernelFlags(o);
   checkMachineFlags(o);
   const machine = o.machine ?? 'q35';
-  const { loadSpec } = await import('../spec/load.js');
-  const spec = o.spec ?? loadSpec(o.specPath);
+  const { loadSpecCached } = await import('../pipeline/spec-cache.js');
+  const spec = o.spec ?? (await loadSpecCached(o.specPath));
   const artifact = o.artifact ?? 'initramfs';
   checkSpecBuilds(spec, o.specPath, artifact, o.artifact !== undefined);
   // a wrong --kernel fails before any build work

@@ -1,8 +1,11 @@
 /**
  * Every `kjx` command starts by loading the command line (src/cli/main.ts) and what it
  * imports statically; `kjx exec` and `kjx ssh` then attach through src/vm/detached.ts.
- * None of that may load the spec's schema: zod is 94 modules and the schema ~0.17 s
- * of a start, which `kjx exec`, `ps` and `stop` never use (docs/boot-time.md).
+ * None of that may load the spec's schema: zod is 95 modules and the schema ~0.1 s
+ * of a start, which `kjx exec`, `ps` and `stop` never use (docs/boot-time.md). A build
+ * or a boot of a spec validated before (pipeline/spec-cache.ts) and a lock checked
+ * before (plan/lock.ts) goes through the modules below without them too: the loaders
+ * import the schema and the lock's check only when the bytes are new.
  * Imports are read from each file as TypeScript emits it (type-only imports gone).
  */
 import assert from 'node:assert/strict';
@@ -49,7 +52,15 @@ function closure(entry: string): { files: Set<string>; packages: Set<string> } {
   return { files, packages };
 }
 
-for (const entry of ['src/cli/main.ts', 'src/vm/detached.ts']) {
+const RUN_PATH = [
+  'src/cli/main.ts',
+  'src/vm/detached.ts',
+  'src/pipeline/spec-cache.ts',
+  'src/pipeline/build.ts',
+  'src/vm/prepare.ts',
+  'src/vm/ephemeral.ts',
+];
+for (const entry of RUN_PATH) {
   test(`${entry} starts without the spec schema or zod`, () => {
     const { files, packages } = closure(entry);
     assert.ok(files.size > 5, `the walk found ${files.size} files: the import reader is broken`);

@@ -3,15 +3,17 @@
  * apt is asked anything, and nothing from it can become an apt option.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Lock, lockFromResolved, parseLock, readLock, writeLock } from '../../src/plan/lock.js';
+import { type Lock, loadLock, lockFromResolved, writeLock } from '../../src/plan/lock.js';
+import { parseLock, readLock } from '../../src/plan/lock-check.js';
 import { resolvePlanPackages } from '../../src/plan/resolve.js';
 import type { AptIndex, ResolvedPackage } from '../../src/sources/apt.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { isKjxError, type KjxError } from '../../src/util/errors.js';
+import { knownValid } from '../../src/util/known-valid.js';
 import { kjxError } from '../helpers/kjx-error.js';
 
 const dirs: string[] = [];
@@ -78,6 +80,38 @@ test('a lock as writeLock wrote it (read without the YAML parser) and the same l
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+});
+
+test('loadLock remembers the bytes of a lock that passed as kjx writes it, for this code only, and never a refused one', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'kjx-lock-'));
+  dirs.push(d);
+  const path = join(d, 'kjx.lock');
+  const marks = join(d, 'valid');
+  const known = knownValid(marks, 'code-1');
+  assert.equal(await loadLock(join(d, 'none.lock'), known), undefined);
+
+  writeLock(path, goodLock());
+  const text = readFileSync(path, 'utf8');
+  assert.equal(known.has(text), false);
+  assert.deepEqual(await loadLock(path, known), goodLock());
+  assert.equal(known.has(text), true);
+  assert.deepEqual(await loadLock(path, known), goodLock());
+  // another kjx (its code hash) checks for itself
+  assert.equal(knownValid(marks, 'code-2').has(text), false);
+
+  // one byte more: other bytes, checked again (and refused)
+  const bad = text.replace('"1.35.0-4+b3"', '"--force-yes"');
+  writeFileSync(path, bad);
+  await assert.rejects(loadLock(path, known), kjxError('LOCK_INVALID'));
+  await assert.rejects(loadLock(path, known), kjxError('LOCK_INVALID'));
+  assert.equal(known.has(bad), false);
+
+  // valid, but not as kjx writes it: read (with positions) every time, not remembered
+  const byHand = JSON.stringify(goodLock(), null, 1);
+  writeFileSync(path, byHand);
+  assert.deepEqual(await loadLock(path, known), goodLock());
+  assert.equal(known.has(byHand), false);
+  assert.deepEqual(readdirSync(marks).length, 1);
 });
 
 test('a lock laid out as writeLock writes it, with a key given twice, is still refused', () => {
