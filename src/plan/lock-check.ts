@@ -5,7 +5,6 @@
  * Apart from lock.ts so a build whose lock these exact bytes passed before (the
  * `known` record of lock.ts) loads neither.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import {
@@ -52,17 +51,6 @@ export type LockedPackage = z.infer<typeof lockedPackage>;
 
 const LOCK_HINT = 'delete it or run `kjx build --update-lock` to write a new one';
 
-/**
- * Read kjx.lock, or undefined when there is none. A lock comes with a clone like
- * the spec does, so every value that reaches apt is checked against Debian's
- * grammar (debian-grammar.ts) before anything runs.
- * @throws KjxError LOCK_INVALID naming file:line:col of each problem
- */
-export function readLock(path: string): Lock | undefined {
-  if (!existsSync(path)) return undefined;
-  return parseLock(readFileSync(path, 'utf8'), path);
-}
-
 type LockPath = (string | number)[];
 interface LockIssue {
   path: LockPath;
@@ -71,7 +59,10 @@ interface LockIssue {
   message: string;
 }
 
-/** Parse and check lock text; `file` names it in messages. */
+/**
+ * Parse and check lock text; `file` names it in messages.
+ * @throws KjxError LOCK_INVALID naming file:line:col of each problem
+ */
 export function parseLock(text: string, file: string): Lock {
   // the YAML parse is only for positions and keys given twice, and takes ~0.1-0.5 s of
   // every `kjx run` under load: a lock exactly as writeLock wrote it has neither problem

@@ -53,8 +53,8 @@ export type ComponentRef = string;
 /** A name of a built-in component. */
 const COMPONENT_NAME_RE = /^[a-z0-9][a-z0-9._+-]*$/;
 
-// the names the rest of kjx uses at run time live apart from zod (values.ts)
-// the outputs and their files and writers: one catalogue (outputs.ts)
+// re-exported: the names kjx uses at run time (values.ts, apart from zod) and the
+// outputs with their files and writers (outputs.ts, one catalogue)
 export {
   ACPID_SERVICE,
   CONSOLE_SERVICE,

@@ -1,6 +1,6 @@
 /**
- * Names and defaults of the spec that the plan, the components and the guest's
- * generators use at run time, apart from the zod schema: a `kjx run` whose spec was
+ * Names, defaults and small helpers of the spec that the plan, the components, the
+ * guest's generators and the BPF compiler use at run time, apart from the zod schema: a `kjx run` whose spec was
  * validated before (pipeline/spec-cache.ts) then loads no zod at all.
  */
 

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { mediaKernelModules } from '../../src/pipeline/media-stage.js';
-import { lockMatches } from '../../src/plan/lock.js';
-import { readLock } from '../../src/plan/lock-check.js';
+import { loadLock, lockMatches } from '../../src/plan/lock.js';
 import { bootRootsOf, resolvePlanPackages } from '../../src/plan/resolve.js';
 import type { AptIndex, AptPackage } from '../../src/sources/apt.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -65,7 +64,7 @@ test('the lock records the boot packages without their Depends, and answers for 
   assert.deepEqual(set.boot.map((p) => p.name).sort(), ['grub-efi-amd64-bin', 'grub-pc-bin']);
   assert.ok(!set.packages.some((p) => p.name.startsWith('grub')), 'GRUB is not a guest package');
   assert.ok(!log.includes('grub-common'), 'the boot loaders are resolved without their Depends');
-  const lock = readLock(lockPath)!;
+  const lock = (await loadLock(lockPath))!;
   assert.deepEqual(lock.bootRoots, ['grub-efi-amd64-bin', 'grub-pc-bin']);
   assert.deepEqual(Object.keys(lock.boot ?? {}).sort(), ['grub-efi-amd64-bin', 'grub-pc-bin']);
   // the same spec again: answered from the lock, apt is not asked
