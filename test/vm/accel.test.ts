@@ -50,6 +50,8 @@ interface Fixture {
   pids(): number[];
   /** argv of those runs, one string each. */
   argvs(): string[];
+  /** How often it was asked `--version`. */
+  versions(): number;
 }
 
 function fixture(behaviour: Behaviour, version = '7.2.0'): Fixture {
@@ -60,7 +62,7 @@ function fixture(behaviour: Behaviour, version = '7.2.0'): Fixture {
     qemu,
     [
       '#!/bin/sh',
-      `if [ "$1" = "--version" ]; then echo "QEMU emulator version ${version} (fake)"; exit 0; fi`,
+      `if [ "$1" = "--version" ]; then echo v >> "${dir}/versions"; echo "QEMU emulator version ${version} (fake)"; exit 0; fi`,
       `echo $$ >> "${dir}/pids"`,
       `echo "$*" >> "${dir}/argv"`,
       SCRIPTS[behaviour],
@@ -83,6 +85,7 @@ function fixture(behaviour: Behaviour, version = '7.2.0'): Fixture {
     cache,
     pids: () => lines(join(dir, 'pids')).map(Number),
     argvs: () => lines(join(dir, 'argv')),
+    versions: () => lines(join(dir, 'versions')).length,
   };
 }
 
@@ -249,8 +252,10 @@ describe('chooseAccel', () => {
     const f = fixture('boots');
     await chooseAccel('auto', opts(f));
     const dir = join(f.cache, 'accel');
-    const files = readdirSync(dir);
-    assert.equal(files.length, 1, `temporary files left behind: ${files.join(', ')}`);
+    // the verdict, and QEMU's version kept per binary (qemuVersionCached)
+    const files = readdirSync(dir).filter((n) => !n.startsWith('version-'));
+    assert.equal(files.length, 1, `temporary files left behind: ${readdirSync(dir).join(', ')}`);
+    assert.equal(readdirSync(dir).length, 2, `temporary files left behind: ${readdirSync(dir).join(', ')}`);
     const v = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8'));
     assert.equal(v.accel, 'kvm');
     assert.equal(v.key.qemuPath, f.qemu);
@@ -263,6 +268,27 @@ describe('chooseAccel', () => {
     assert.equal(c.cached, false);
     assert.equal(c.accel, 'kvm');
     assert.equal(f.pids().length, 2);
+  });
+
+  test('a cached verdict costs no `--version` and, given the sha256, no read of the kernel', async () => {
+    const f = fixture('boots');
+    // no such file: reading it would fail with INPUT_NOT_FOUND
+    const o = { ...opts(f), kernel: join(f.dir, 'no-vmlinuz'), kernelSha256: 'a'.repeat(64) };
+    const first = await chooseAccel('auto', o);
+    assert.equal(first.accel, 'kvm', first.reason);
+    assert.deepEqual(await chooseAccel('auto', o), { ...first, cached: true });
+    assert.deepEqual(await chooseAccel('auto', o), { ...first, cached: true });
+    assert.equal(f.versions(), 1, 'QEMU was asked for its version on every call');
+    // the binary replaced by a newer QEMU: asked again, and its verdict is its own
+    writeFileSync(f.qemu, readFileSync(f.qemu, 'utf8').replace('7.2.0', '8.0.0'));
+    const upgraded = await chooseAccel('auto', o);
+    assert.equal(upgraded.cached, false);
+    assert.deepEqual(await chooseAccel('auto', o), { ...upgraded, cached: true });
+    assert.equal(f.versions(), 2);
+    assertGone(f.pids());
+    // without the sha256 the kernel is read to name it, and its absence is the error it was
+    const { kernelSha256: _, ...unknown } = o;
+    await assert.rejects(chooseAccel('auto', unknown), kjxError('INPUT_NOT_FOUND'));
   });
 
   test('a QEMU that is not installed is HOST_TOOL_MISSING, not a silent TCG', async () => {
