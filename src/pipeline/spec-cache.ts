@@ -29,27 +29,23 @@ const FORMAT = 1;
  * @throws KjxError SPEC_NOT_FOUND, SPEC_SYNTAX or SPEC_INVALID, as loadSpec
  */
 export async function loadSpecCached(path: string, cache: Cache = openCache()): Promise<Spec> {
-  let text: string | undefined;
+  let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
     // loadSpec says what is wrong with the path
+    return (await import('../spec/load.js')).loadSpec(path);
   }
-  const entry =
-    text === undefined
-      ? undefined
-      : join(
-          cache.root,
-          'specs',
-          `${sha256(`${FORMAT}\0${codeHash()}\0${resolve(path)}\0${path}\0${text}`)}.json`,
-        );
-  if (entry && text !== undefined) {
-    const kept = readEntry(entry);
-    if (kept) return withSource(kept, { file: path, text });
-  }
-  const { loadSpec } = await import('../spec/load.js');
-  const spec = loadSpec(path);
-  if (entry && spec.source?.text === text && keepable(spec)) {
+  const entry = join(
+    cache.root,
+    'specs',
+    `${sha256(`${FORMAT}\0${codeHash()}\0${resolve(path)}\0${path}\0${text}`)}.json`,
+  );
+  const kept = readEntry(entry);
+  if (kept) return withSource(kept, { file: path, text });
+  // the bytes just read are the ones validated and kept: no second read to disagree
+  const spec = (await import('../spec/load.js')).parseSpec(text, path);
+  if (keepable(spec)) {
     const json = JSON.stringify({ format: FORMAT, spec });
     // only what JSON carries whole: anything else is validated again next time
     if (isDeepStrictEqual((JSON.parse(json) as { spec: unknown }).spec, { ...spec })) {
