@@ -12,9 +12,6 @@
 import { z } from 'zod';
 import { parseImageReference } from './image-ref.js';
 import { expected } from './messages.js';
-import { imagePackages } from './values.js';
-
-export { imagePackages };
 
 /** Images kjx can build itself. busybox-static: /bin/busybox with its applets, nothing else. */
 export const IMAGE_BUILDERS = ['busybox-static'] as const;

@@ -27,7 +27,8 @@ import { imageReferenceProblem, ociOutputReference } from './image-ref.js';
 import { formatFieldPath, specErrorMap, unknownKeyMessage } from './messages.js';
 import { INVALID_HINT, locate, positionsOf, withSource } from './positions.js';
 import { programFileProblems, resolveProgramPaths } from './programs.js';
-import { isComponentPath, type Spec, specSchema } from './schema.js';
+import { type Spec, specSchema } from './schema.js';
+import { isComponentPath } from './values.js';
 
 const NOT_FOUND_HINT = 'run `kjx init` to write a default kjx.yaml, or pass -f FILE';
 const COMPONENT_INVALID_HINT =

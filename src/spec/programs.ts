@@ -17,9 +17,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { expected } from './messages.js';
-import { bpfStem, portableProgram } from './values.js';
-
-export { bpfStem, portableProgram };
 
 export type ProgramLoader =
   | { kind: 'generic' }

@@ -25,13 +25,7 @@ import { expected } from './messages.js';
 import { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat } from './outputs.js';
 import type { SpecSource } from './positions.js';
 import { tracingObject } from './tracing.js';
-import {
-  ACPID_SERVICE,
-  CONSOLE_SERVICE,
-  DEFAULT_READY_TIMEOUT,
-  isComponentPath,
-  SSH_SERVICE,
-} from './values.js';
+import { DEFAULT_READY_TIMEOUT, isComponentPath } from './values.js';
 
 /**
  * What an image has when the spec names no components: a shell, the init and
@@ -53,18 +47,8 @@ export type ComponentRef = string;
 /** A name of a built-in component. */
 const COMPONENT_NAME_RE = /^[a-z0-9][a-z0-9._+-]*$/;
 
-// re-exported: the names kjx uses at run time (values.ts, apart from zod) and the
-// outputs with their files and writers (outputs.ts, one catalogue)
-export {
-  ACPID_SERVICE,
-  CONSOLE_SERVICE,
-  DEFAULT_OUTPUTS,
-  DEFAULT_READY_TIMEOUT,
-  isComponentPath,
-  OUTPUTS,
-  type OutputFormat,
-  SSH_SERVICE,
-};
+// the outputs and their files and writers: one catalogue (outputs.ts)
+export { DEFAULT_OUTPUTS, OUTPUTS, type OutputFormat };
 /** Disk image size when `disk.size` is not given. */
 export const DEFAULT_DISK_SIZE = '1G';
 

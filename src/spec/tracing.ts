@@ -9,8 +9,6 @@ import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS, type LibbpfTool } from './libbpf-to
 import { didYouMean, expected } from './messages.js';
 import { type ProgramSpec, programsList } from './programs.js';
 
-export { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS, type LibbpfTool };
-
 export interface TracingSpec {
   /** Tools the libbpf-tools component installs into /usr/sbin. */
   libbpfTools: LibbpfTool[];

@@ -9,8 +9,8 @@ import { COMPONENTS } from '../../src/components/index.js';
 import { BPF_READY, BPF_READY_LINK } from '../../src/guest/bpf-ready.js';
 import { FTRACE_HELPER, FTRACE_HELPER_LINK } from '../../src/guest/ftrace-helper.js';
 import { addEntry, mk, newTree, type Tree } from '../../src/rootfs/tree.js';
+import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS } from '../../src/spec/libbpf-tools.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { DEFAULT_LIBBPF_TOOLS, LIBBPF_TOOLS } from '../../src/spec/tracing.js';
 import { isKjxError } from '../../src/util/errors.js';
 import { kjxError } from '../helpers/kjx-error.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { portableSpec } from '../../src/pipeline/build.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { bpfStem } from '../../src/spec/programs.js';
+import { bpfStem } from '../../src/spec/values.js';
 import { isKjxError, type KjxError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kjx-programs-spec-'));
