@@ -388,7 +388,7 @@ async function compileProgram(
 /** Compile every program (and kjx-bpf-run), each from the cache when its inputs are unchanged. */
 export async function compilePrograms(o: CompileOptions): Promise<Compiled> {
   // named with our pid: a build killed mid-compile leaves it for the next build to sweep
-  const work = cacheTempDir(o.cache, `bpf-${process.pid}`);
+  const work = cacheTempDir(o.cache, 'bpf');
   try {
     let header: Promise<Buffer> | undefined;
     const lazyHeader = () => {

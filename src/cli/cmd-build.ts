@@ -7,26 +7,13 @@ import type { Prepared } from '../vm/prepare.js';
 import { buildWarn } from './build-warnings.js';
 import type { GlobalOptions } from './main.js';
 import { createProgress, progressMode } from './progress.js';
-
-function human(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-}
+import { humanBytes, tableLines } from './table.js';
 
 export function artifactTable(r: BuildResult): string {
-  const rows = r.artifacts.map((a) => [a.path, human(a.size), a.sha256]);
-  const head = ['artifact', 'size', 'sha256'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cols: string[]) =>
-    cols
-      .map((c, i) => c.padEnd(w[i]!))
-      .join('  ')
-      .trimEnd();
+  const rows = r.artifacts.map((a) => [a.path, humanBytes(a.size), a.sha256]);
   const verb = r.noop ? 'up to date' : 'built';
   return [
-    line(head),
-    ...rows.map(line),
+    ...tableLines([['artifact', 'size', 'sha256'], ...rows]),
     '',
     `${verb}: build ${r.buildId}, kernel ${r.kernelVersion}, in ${(r.ms / 1000).toFixed(2)} s`,
   ].join('\n');
@@ -81,7 +68,7 @@ export function registerBuild(program: Command, globals: () => GlobalOptions): v
         process.stdout.write(`${artifactTable(result)}\n`);
         const line = (label: string, s: SnapshotAhead) =>
           s.saved
-            ? `${label}: saved ${s.key.slice(0, 12)} (${human(s.saved.bytes)}) in ${s.saved.seconds.toFixed(2)} s\n`
+            ? `${label}: saved ${s.key.slice(0, 12)} (${humanBytes(s.saved.bytes)}) in ${s.saved.seconds.toFixed(2)} s\n`
             : `${label}: ${s.key.slice(0, 12)} up to date\n`;
         if (ahead) process.stdout.write(line('snapshot', ahead.run));
         if (ahead?.test)

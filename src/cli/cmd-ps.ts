@@ -1,5 +1,6 @@
 /** `kjx ps [--json]`: the detached VMs that are running. */
 import type { Command } from 'commander';
+import { tableLines } from './table.js';
 
 export function registerPs(program: Command): void {
   program
@@ -25,14 +26,7 @@ export function registerPs(program: Command): void {
         v.buildId ?? '-',
         v.startedAt,
       ]);
-      const head = ['NAME', 'PID', 'ACCEL', 'SSH', 'BUILD', 'STARTED'];
-      const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const r of [head, ...rows])
-        console.log(
-          r
-            .map((c, i) => c.padEnd(w[i]!))
-            .join('  ')
-            .trimEnd(),
-        );
+      for (const line of tableLines([['NAME', 'PID', 'ACCEL', 'SSH', 'BUILD', 'STARTED'], ...rows]))
+        console.log(line);
     });
 }

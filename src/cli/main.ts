@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBoot } from './cmd-boot.js';
 import { registerBuild } from './cmd-build.js';
+import { registerCache } from './cmd-cache.js';
 import { registerCluster } from './cmd-cluster.js';
 import { registerDiff } from './cmd-diff.js';
 import { registerDoctor } from './cmd-doctor.js';
@@ -58,6 +59,7 @@ export function makeProgram(): Command {
   registerTrace(program, globals);
   registerTest(program, globals);
   registerCluster(program, globals);
+  registerCache(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

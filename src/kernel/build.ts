@@ -39,6 +39,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { aptInstallLine, probeTools } from '../util/host-tools.js';
+import { pidAlive } from '../util/pid.js';
 import {
   type ConfigOption,
   lostOptions,
@@ -327,7 +328,7 @@ function lockWork(work: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
         throw new KjxError('USAGE', `another kjx (pid ${pid}) is building this kernel in ${work}`, {
           hint: 'wait for it to finish, then run again (the result is cached)',
         });
@@ -336,15 +337,6 @@ function lockWork(work: string): () => void {
     }
   }
   throw new KjxError('INTERNAL', `could not lock ${lock}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Lines of make's output that are a compile step ("  CC      kernel/fork.o"). */

@@ -17,6 +17,7 @@ import { type Cache, openCache } from '../sources/cache.js';
 import type { Spec } from '../spec/schema.js';
 import type { WarnFn, Warning } from '../util/errors.js';
 import { knownValid } from '../util/known-valid.js';
+import { pidAlive, tempOwner } from '../util/pid.js';
 import { codeHash } from './code-hash.js';
 import { loadSpecCached } from './spec-cache.js';
 import { type Artifact, type BuildEvents, runStages, type StageReport, timed } from './stage.js';
@@ -60,19 +61,9 @@ export interface BuildResult {
 function sweepTemps(dir: string): void {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
-    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name) ?? /-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = pid === process.pid;
-    if (!alive) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-    }
-    if (!alive) rmSync(join(dir, name), { recursive: true, force: true });
+    const pid = tempOwner(name);
+    if (pid !== undefined && pid !== process.pid && !pidAlive(pid))
+      rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -47,7 +47,7 @@ export async function writeMediaArtifacts(
 ): Promise<{ name: string; path: string; size: number; sha256: string }[]> {
   const formats = mediaFormats(i.spec);
   if (formats.length === 0) return [];
-  const work = cacheTempDir(i.cache, `media-${process.pid}`);
+  const work = cacheTempDir(i.cache, 'media');
   try {
     const written = await writeMedia({
       name: i.spec.name,

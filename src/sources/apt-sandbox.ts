@@ -59,10 +59,10 @@ export function traversableBy(dir: string, user: SandboxUser): boolean {
  */
 export async function aptDownloadDir(cache: Cache): Promise<string> {
   const user = await aptSandboxUser();
-  if (!user) return cacheTempDir(cache, `download-${process.pid}`);
+  if (!user) return cacheTempDir(cache, 'download');
   const base = [join(cache.root, 'tmp'), tmpdir()].find((d) => traversableBy(d, user));
   // nowhere reachable: apt warns and downloads as root, and the warning reaches the user
-  if (!base) return cacheTempDir(cache, `download-${process.pid}`);
+  if (!base) return cacheTempDir(cache, 'download');
   const dir = mkdtempSync(join(base, `kjx-download-${process.pid}-`));
   chownSync(dir, user.uid, user.gid);
   return dir;

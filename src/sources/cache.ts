@@ -25,9 +25,15 @@ export interface Cache {
   root: string;
 }
 
+/** Where the cache is: `root`, else KJX_CACHE_DIR, else `$XDG_CACHE_HOME/kjx` (`~/.cache/kjx`). */
+export function cacheRoot(root?: string): string {
+  return (
+    root ?? process.env.KJX_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kjx')
+  );
+}
+
 export function openCache(root?: string): Cache {
-  const base =
-    root ?? process.env.KJX_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kjx');
+  const base = cacheRoot(root);
   for (const d of ['debs', 'blobs', 'stages', 'tmp']) mkdirSync(join(base, d), { recursive: true });
   return { root: base };
 }
@@ -36,16 +42,33 @@ export function debPath(cache: Cache, sha: string): string {
   return join(cache.root, 'debs', `${sha}.deb`);
 }
 
-/** A fresh private temporary directory inside the cache (same filesystem, so renames are atomic). */
+/**
+ * A fresh private temporary directory inside the cache (same filesystem, so renames are
+ * atomic), named with this process's pid: a build's sweep and `kjx cache clean` remove
+ * only those whose process is gone.
+ */
 export function cacheTempDir(cache: Cache, prefix: string): string {
-  return mkdtempSync(join(cache.root, 'tmp', `${prefix}-`));
+  return mkdtempSync(join(cache.root, 'tmp', `${prefix}-${process.pid}-`));
+}
+
+/**
+ * A cache file's bytes, or undefined when it is not there: also when it goes between
+ * the look and the read (`kjx cache clean` in another process), which is just absent.
+ */
+function readIfThere(p: string): Buffer | undefined {
+  try {
+    return readFileSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 /** Read a cached .deb, verifying its content still matches its name. */
 export function readDebFromCache(cache: Cache, sha: string): Buffer | undefined {
   const p = debPath(cache, sha);
-  if (!existsSync(p)) return undefined;
-  const data = readFileSync(p);
+  const data = readIfThere(p);
+  if (!data) return undefined;
   if (sha256(data) !== sha) {
     rmSync(p, { force: true }); // a damaged entry is dropped, never used
     return undefined;
@@ -75,7 +98,13 @@ export function putBlob(cache: Cache, data: Buffer): string {
   const sha = sha256(data);
   const p = blobPath(cache, sha);
   // puts happen when a stage was computed anyway: checking what is there costs little beside it
-  if (!existsSync(p) || sha256File(p) !== sha) writeFileAtomic(p, data);
+  let whole = false;
+  try {
+    whole = sha256File(p) === sha;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (!whole) writeFileAtomic(p, data);
   return sha;
 }
 
@@ -86,8 +115,8 @@ export function blobExists(cache: Cache, sha: string): boolean {
 /** A blob's content, if it is there and still hashes to its name (a damaged one is removed). */
 export function getBlob(cache: Cache, sha: string): Buffer | undefined {
   const p = blobPath(cache, sha);
-  if (!existsSync(p)) return undefined;
-  const data = readFileSync(p);
+  const data = readIfThere(p);
+  if (!data) return undefined;
   if (sha256(data) !== sha) {
     rmSync(p, { force: true });
     return undefined;
@@ -111,8 +140,8 @@ export function putRecord(cache: Cache, key: string, value: unknown): void {
 /** A stage record, if it is there and whole; a damaged or unreadable one is removed and reads as absent. */
 export function getRecord<T>(cache: Cache, key: string): T | undefined {
   const p = stagePath(cache, key);
-  if (!existsSync(p)) return undefined;
-  const text = readFileSync(p, 'utf8');
+  const text = readIfThere(p)?.toString('utf8');
+  if (text === undefined) return undefined;
   const nl = text.indexOf('\n');
   const body = text.slice(nl + 1);
   try {

@@ -29,6 +29,7 @@ import type { Warning } from '../util/errors.js';
 import { sha256Matches } from '../util/file-stamp.js';
 import { hashValue } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
+import { pidAlive } from '../util/pid.js';
 import type { ServiceEvent } from './boot-phases.js';
 
 /** Bump when the meaning of a stream or record changes. */
@@ -200,14 +201,4 @@ export function evictSnapshots(s: SnapshotStore, keep?: string): string[] {
       if (pid !== process.pid && !pidAlive(pid)) rmSync(join(s.dir, f), { force: true });
     }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

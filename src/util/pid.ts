@@ -1,0 +1,22 @@
+/**
+ * Whether a process is there: the owner of a lock or a temporary file. EPERM means it
+ * is there but belongs to someone else, which for a lock is still "in use".
+ */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The process that owns a temporary file or directory, from its name: an atomic write's
+ * `.NAME.tmp-PID-HEX` (util/atomic.ts) or a temporary directory's `PREFIX-PID-XXXXXX`.
+ */
+export function tempOwner(name: string): number | undefined {
+  const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name) ?? /-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
