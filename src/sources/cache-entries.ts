@@ -8,8 +8,10 @@
  * stream, a kernel build tree) and kinds can go in any combination. Two things are in
  * use while another kjx runs, and stay: a kernel build tree whose lock names a live
  * process, and a temporary whose writer is alive. Nothing the cache does not know is
- * touched, so a KJX_CACHE_DIR pointed at the wrong directory loses nothing, and no
- * symbolic link is followed: a link is an entry's own file, removed as a link.
+ * touched: kjx names its entries by hashes (and its temporaries by their pid), and a
+ * name that is not one is no entry, so a KJX_CACHE_DIR pointed at a home directory
+ * loses neither `~/tmp` nor `~/kernel/work/linux`. No symbolic link is followed: a
+ * link is an entry's own file, removed as a link.
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +23,14 @@ export interface CacheKind {
   what: string;
   /** Where its entries are, relative to the cache root: `*` is any one name. */
   where: string[];
+  /** The names its entries have (the last part of `where`); by default, kjx's hashed names. */
+  names?: RegExp;
 }
+
+/** What kjx calls cache entries: a hash, perhaps after a word (`bpf-loader-`, `tsc-`), perhaps with a suffix. */
+const HASHED = /^(?:[a-z][a-z-]*-)?[0-9a-f]{16,}(?:[.-][A-Za-z0-9.-]*)?$/;
+/** An atomic write's temporary (util/atomic.ts), in whatever directory it is written. */
+const ATOMIC_TEMP = /^\..+\.tmp-\d+-[0-9a-f]+$/;
 
 export const CACHE_KINDS: readonly CacheKind[] = [
   { name: 'debs', what: 'downloaded Debian packages', where: ['debs/*'] },
@@ -40,7 +49,7 @@ export const CACHE_KINDS: readonly CacheKind[] = [
     where: ['kernel-overlays/*'],
   },
   { name: 'snapshots', what: 'VMs saved at ready, restored by kjx run', where: ['snapshots/*'] },
-  { name: 'go-build', what: "Go's build cache of eBPF loaders", where: ['go-build'] },
+  { name: 'go-build', what: "Go's build cache of eBPF loaders", where: ['go-build'], names: /^go-build$/ },
   { name: 'specs', what: 'kjx.yaml files as validated', where: ['specs/*'] },
   { name: 'valid', what: 'kjx.lock files checked before', where: ['valid/*/*'] },
   { name: 'accel', what: 'KVM verdicts, QEMU versions and TSC rates', where: ['accel/*'] },
@@ -48,8 +57,10 @@ export const CACHE_KINDS: readonly CacheKind[] = [
     name: 'records',
     what: "kjx's code hash and the toolchain's versions",
     where: ['code-hash-*.json', 'toolchain.json'],
+    names: /^(?:code-hash-[0-9a-f]{16}\.json|toolchain\.json)$/,
   },
-  { name: 'tmp', what: 'temporary files of builds', where: ['tmp/*'] },
+  // cacheTempDir's `PREFIX-PID-XXXXXX` (atomic writes' temporaries are taken everywhere)
+  { name: 'tmp', what: 'temporary files of builds', where: ['tmp/*'], names: /-\d+-[A-Za-z0-9]{6}$/ },
 ];
 
 export interface CacheEntry {
@@ -67,8 +78,8 @@ export interface CacheEntry {
 const globRe = (segment: string) =>
   new RegExp(`^${segment.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
 
-/** The paths a `where` pattern names: directories are entered, links never. */
-function expand(root: string, pattern: string): string[] {
+/** The paths a `where` pattern names whose last part is an entry's name: directories are entered, links never. */
+function expand(root: string, pattern: string, names: RegExp): string[] {
   let dirs = [root];
   const segments = pattern.split('/');
   for (const [i, segment] of segments.entries()) {
@@ -77,7 +88,7 @@ function expand(root: string, pattern: string): string[] {
     const next: string[] = [];
     for (const dir of dirs) {
       for (const name of listDir(dir)) {
-        if (!re.test(name)) continue;
+        if (!re.test(name) || (last && !names.test(name) && !ATOMIC_TEMP.test(name))) continue;
         const path = join(dir, name);
         if (last || lstatOrUndefined(path)?.isDirectory()) next.push(path);
       }
@@ -150,7 +161,7 @@ export function cacheEntries(root: string, kinds: readonly CacheKind[] = CACHE_K
   for (const kind of kinds) {
     const groups = new Map<string, string[]>();
     for (const pattern of kind.where)
-      for (const path of expand(root, pattern)) {
+      for (const path of expand(root, pattern, kind.names ?? HASHED)) {
         const dir = path.slice(0, path.lastIndexOf('/'));
         const key = `${dir}/${groupKey(path.slice(dir.length + 1))}`;
         groups.set(key, [...(groups.get(key) ?? []), path]);
