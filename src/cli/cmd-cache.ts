@@ -3,7 +3,7 @@
  * [--dry-run]`: what kjx keeps in its cache, and getting the space back. Every entry
  * is rebuilt or fetched again when it is next needed (sources/cache-entries.ts).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { cacheRoot } from '../sources/cache.js';
 import {
@@ -11,6 +11,7 @@ import {
   type CacheEntry,
   type CacheKind,
   cacheEntries,
+  foreignNames,
   removeEntry,
 } from '../sources/cache-entries.js';
 import { KjxError } from '../util/errors.js';
@@ -47,14 +48,6 @@ export function olderThanMs(value: string): number {
   return Number(m[1]) * DAY_MS;
 }
 
-/** Names at the cache's top that are none of kjx's: shown, never removed. */
-function foreign(root: string): string[] {
-  const tops = new Set(CACHE_KINDS.flatMap((k) => k.where.map((w) => w.split('/')[0]!)));
-  const isOurs = (name: string) =>
-    tops.has(name) || /^code-hash-[0-9a-f]+\.json$/.test(name) || /^\..*\.tmp-\d+-[0-9a-f]+$/.test(name);
-  return readdirSync(root).filter((n) => !isOurs(n));
-}
-
 interface KindSummary {
   kind: string;
   what: string;
@@ -79,7 +72,7 @@ function summarize(entries: readonly CacheEntry[], kinds: readonly CacheKind[]):
 function list(root: string, json: boolean): void {
   const there = existsSync(root);
   const kinds = summarize(there ? cacheEntries(root) : [], CACHE_KINDS);
-  const other = there ? foreign(root) : [];
+  const other = there ? foreignNames(root) : [];
   const total = kinds.reduce((a, k) => a + k.bytes, 0);
   if (json) {
     console.log(JSON.stringify({ root, bytes: total, kinds, other }, null, 2));

@@ -39,7 +39,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { KjxError, type WarnFn } from '../util/errors.js';
 import { hashValue, sha256 } from '../util/hash.js';
 import { aptInstallLine, probeTools } from '../util/host-tools.js';
-import { pidAlive } from '../util/pid.js';
+import { lockHolder } from '../util/pid.js';
 import {
   type ConfigOption,
   lostOptions,
@@ -327,8 +327,8 @@ function lockWork(work: string): () => void {
       return () => rmSync(lock, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
+      const pid = lockHolder(lock);
+      if (pid !== undefined) {
         throw new KjxError('USAGE', `another kjx (pid ${pid}) is building this kernel in ${work}`, {
           hint: 'wait for it to finish, then run again (the result is cached)',
         });

@@ -17,7 +17,7 @@ import { type Cache, openCache } from '../sources/cache.js';
 import type { Spec } from '../spec/schema.js';
 import type { WarnFn, Warning } from '../util/errors.js';
 import { knownValid } from '../util/known-valid.js';
-import { pidAlive, tempOwner } from '../util/pid.js';
+import { abandonedTemp } from '../util/pid.js';
 import { codeHash } from './code-hash.js';
 import { loadSpecCached } from './spec-cache.js';
 import { type Artifact, type BuildEvents, runStages, type StageReport, timed } from './stage.js';
@@ -60,11 +60,8 @@ export interface BuildResult {
 /** Remove temporary files that builds killed mid-write left behind (their pid is gone). */
 function sweepTemps(dir: string): void {
   if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) {
-    const pid = tempOwner(name);
-    if (pid !== undefined && pid !== process.pid && !pidAlive(pid))
-      rmSync(join(dir, name), { recursive: true, force: true });
-  }
+  for (const name of readdirSync(dir))
+    if (abandonedTemp(name)) rmSync(join(dir, name), { recursive: true, force: true });
 }
 
 /** Run the whole pipeline. Throws KjxError for anything the user can fix. */

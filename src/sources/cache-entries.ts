@@ -13,9 +13,9 @@
  * loses neither `~/tmp` nor `~/kernel/work/linux`. No symbolic link is followed: a
  * link is an entry's own file, removed as a link.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, rmSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { pidAlive, tempOwner } from '../util/pid.js';
+import { lockHolder, pidAlive, tempOwner } from '../util/pid.js';
 
 export interface CacheKind {
   name: string;
@@ -146,11 +146,10 @@ function inUse(kind: string, paths: string[]): string | undefined {
     const name = path.slice(path.lastIndexOf('/') + 1);
     const owner = kind === 'tmp' || name.startsWith('.') ? tempOwner(name) : undefined;
     if (owner !== undefined && pidAlive(owner)) return `being written by pid ${owner}`;
-    const lock = join(path, 'lock');
-    if (kind === 'kernel' && path.includes('/kernel/work/') && existsSync(lock)) {
-      const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-      if (pidAlive(pid)) return `a kernel build (pid ${pid}) is using it`;
-    }
+    // kernel/build.ts's lockWork
+    const holder =
+      kind === 'kernel' && path.includes('/kernel/work/') ? lockHolder(join(path, 'lock')) : undefined;
+    if (holder !== undefined) return `a kernel build (pid ${holder}) is using it`;
   }
   return undefined;
 }
@@ -179,6 +178,22 @@ export function cacheEntries(root: string, kinds: readonly CacheKind[] = CACHE_K
     }
   }
   return entries;
+}
+
+/**
+ * Names at the cache's top that belong to no kind (no kind's directory, no entry a kind
+ * keeps there, no temporary): shown by `kjx cache`, never removed.
+ */
+export function foreignNames(root: string): string[] {
+  const ours = (name: string) =>
+    ATOMIC_TEMP.test(name) ||
+    CACHE_KINDS.some((k) =>
+      k.where.some((w) => {
+        const [top, ...below] = w.split('/');
+        return globRe(top!).test(name) && (below.length > 0 || (k.names ?? HASHED).test(name));
+      }),
+    );
+  return listDir(root).filter((n) => !ours(n));
 }
 
 /** Remove an entry's files and trees; what another process removed first is no error. */

@@ -52,17 +52,20 @@ export function cacheTempDir(cache: Cache, prefix: string): string {
 }
 
 /**
- * A cache file's bytes, or undefined when it is not there: also when it goes between
- * the look and the read (`kjx cache clean` in another process), which is just absent.
+ * What `read` gives of a cache file, or undefined when the file is not there: also when
+ * it goes between a look and the read (`kjx cache clean` in another process), which is
+ * just absent.
  */
-function readIfThere(p: string): Buffer | undefined {
+function ifThere<T>(read: () => T): T | undefined {
   try {
-    return readFileSync(p);
+    return read();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
+
+const readIfThere = (p: string) => ifThere(() => readFileSync(p));
 
 /** Read a cached .deb, verifying its content still matches its name. */
 export function readDebFromCache(cache: Cache, sha: string): Buffer | undefined {
@@ -98,13 +101,7 @@ export function putBlob(cache: Cache, data: Buffer): string {
   const sha = sha256(data);
   const p = blobPath(cache, sha);
   // puts happen when a stage was computed anyway: checking what is there costs little beside it
-  let whole = false;
-  try {
-    whole = sha256File(p) === sha;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  if (!whole) writeFileAtomic(p, data);
+  if (ifThere(() => sha256File(p)) !== sha) writeFileAtomic(p, data);
   return sha;
 }
 

@@ -29,7 +29,7 @@ import type { Warning } from '../util/errors.js';
 import { sha256Matches } from '../util/file-stamp.js';
 import { hashValue } from '../util/hash.js';
 import { sha256File } from '../util/hash-file.js';
-import { pidAlive } from '../util/pid.js';
+import { abandonedTemp } from '../util/pid.js';
 import type { ServiceEvent } from './boot-phases.js';
 
 /** Bump when the meaning of a stream or record changes. */
@@ -196,9 +196,6 @@ export function evictSnapshots(s: SnapshotStore, keep?: string): string[] {
   }
   // streams of saves that died half-way are of no use to anyone
   for (const f of readdirSync(s.dir))
-    if (f.includes('.snap.tmp-')) {
-      const pid = Number(/tmp-(\d+)-/.exec(f)?.[1]);
-      if (pid !== process.pid && !pidAlive(pid)) rmSync(join(s.dir, f), { force: true });
-    }
+    if (f.includes('.snap.tmp-') && abandonedTemp(f)) rmSync(join(s.dir, f), { force: true });
   return removed;
 }

@@ -253,9 +253,10 @@ describe('chooseAccel', () => {
     await chooseAccel('auto', opts(f));
     const dir = join(f.cache, 'accel');
     // the verdict, and QEMU's version kept per binary (qemuVersionCached)
-    const files = readdirSync(dir).filter((n) => !n.startsWith('version-'));
-    assert.equal(files.length, 1, `temporary files left behind: ${readdirSync(dir).join(', ')}`);
-    assert.equal(readdirSync(dir).length, 2, `temporary files left behind: ${readdirSync(dir).join(', ')}`);
+    const all = readdirSync(dir);
+    const files = all.filter((n) => !n.startsWith('version-'));
+    assert.equal(files.length, 1, `temporary files left behind: ${all.join(', ')}`);
+    assert.equal(all.length, 2, `temporary files left behind: ${all.join(', ')}`);
     const v = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8'));
     assert.equal(v.accel, 'kvm');
     assert.equal(v.key.qemuPath, f.qemu);
